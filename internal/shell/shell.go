@@ -6,7 +6,7 @@ package shell
 import "strings"
 
 // Quote returns s as a single POSIX sh word that the shell takes literally:
-// single quotes, with embedded single quotes written as '\''. Inside single
+// single quotes, with embedded single quotes written as '\”. Inside single
 // quotes nothing is special ($, `, \, newlines included), so the result is
 // inert whatever s holds. NUL cannot be passed through argv at all; callers
 // must reject it at validation (ContainsNUL).
