@@ -1,0 +1,282 @@
+// Package base builds and caches the lab's host image: a Debian bookworm root
+// filesystem made by debootstrap plus apt-get, from the machine's own mirror.
+//
+// The image is built once per machine and cached under CacheRoot, keyed by the
+// package list, the build script and the fixed user password, so a change to
+// any of them yields a new image and an unchanged one is reused.
+package base
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+//go:embed packages.txt
+var packagesTxt []byte
+
+//go:embed build.sh
+var buildSh []byte
+
+// completeMarker is written last inside a finished image; a directory without
+// it is never used.
+const completeMarker = ".goprov-base-complete"
+
+// DefaultCacheRoot is where images live unless GOPROV_LAB_CACHE says otherwise.
+const DefaultCacheRoot = "/var/cache/goprov-lab"
+
+// Config describes the image.
+type Config struct {
+	OpsPassword string    // password of the sudo-with-password user
+	CacheRoot   string    // default DefaultCacheRoot (or $GOPROV_LAB_CACHE)
+	Log         io.Writer // build output; nil discards it
+}
+
+func (c Config) cacheRoot() string {
+	if c.CacheRoot != "" {
+		return c.CacheRoot
+	}
+	if v := os.Getenv("GOPROV_LAB_CACHE"); v != "" {
+		return v
+	}
+	return DefaultCacheRoot
+}
+
+// Key is the cache key of the image described by c.
+func (c Config) Key() string {
+	h := sha256.New()
+	for _, part := range [][]byte{packagesTxt, buildSh, []byte(c.OpsPassword)} {
+		fmt.Fprintf(h, "%d\n", len(part))
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Dir is where the image described by c lives once built.
+func (c Config) Dir() string {
+	return filepath.Join(c.cacheRoot(), "base-"+c.Key())
+}
+
+// Ready reports whether the image is already built.
+func (c Config) Ready() bool {
+	_, err := os.Stat(filepath.Join(c.Dir(), completeMarker))
+	return err == nil
+}
+
+// Ensure returns the image directory, building it first if needed. Concurrent
+// callers (other test processes too) wait on a file lock so the image is
+// built once; it is built in a temporary directory and renamed when complete.
+func Ensure(ctx context.Context, c Config) (string, error) {
+	dir := c.Dir()
+	if c.Ready() {
+		return dir, nil
+	}
+	root := c.cacheRoot()
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("base: create cache root: %w", err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(root, "build.lock"))
+	if err != nil {
+		return "", fmt.Errorf("base: lock: %w", err)
+	}
+	defer unlock()
+	if c.Ready() { // built by another process while we waited
+		return dir, nil
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", fmt.Errorf("base: remove stale build dir: %w", err)
+	}
+	if err := os.RemoveAll(dir); err != nil { // incomplete leftover without marker
+		return "", fmt.Errorf("base: remove incomplete image: %w", err)
+	}
+	if err := build(ctx, c, tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, completeMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("base: mark complete: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("base: publish image: %w", err)
+	}
+	return dir, nil
+}
+
+func build(ctx context.Context, c Config, target string) error {
+	mirror, sources, err := AptSources()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "goprov-base-")
+	if err != nil {
+		return fmt.Errorf("base: temp dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+	files := map[string][]byte{"build.sh": buildSh, "packages.txt": packagesTxt, "sources.list": []byte(sources)}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(work, name), data, 0o644); err != nil {
+			return fmt.Errorf("base: write %s: %w", name, err)
+		}
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("base: create %s: %w", target, err)
+	}
+	cmd := exec.CommandContext(ctx, "/bin/bash", filepath.Join(work, "build.sh"), target, mirror,
+		filepath.Join(work, "sources.list"), filepath.Join(work, "packages.txt"))
+	cmd.Env = append(os.Environ(), "OPS_PASSWORD="+c.OpsPassword)
+	var tail tailBuffer
+	out := io.Writer(&tail)
+	if c.Log != nil {
+		out = io.MultiWriter(c.Log, &tail)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("base: build.sh failed: %w\n%s", err, tail.String())
+	}
+	return nil
+}
+
+// AptSources reads the machine's apt configuration: the Debian mirror of the
+// "bookworm" suite (for debootstrap) and one-line sources for the image, for
+// every bookworm* suite of the same origins. No mirror is hard-coded.
+func AptSources() (mirror, sourcesList string, err error) {
+	type entry struct{ uri, suite, comps string }
+	var entries []entry
+	matches, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	for _, f := range matches {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", "", fmt.Errorf("base: read %s: %w", f, err)
+		}
+		for _, st := range parseDeb822(string(data)) {
+			if !strings.Contains(" "+st["types"]+" ", " deb ") || strings.EqualFold(st["enabled"], "no") {
+				continue
+			}
+			comps := st["components"]
+			if comps == "" {
+				comps = "main"
+			}
+			for _, uri := range strings.Fields(st["uris"]) {
+				for _, suite := range strings.Fields(st["suites"]) {
+					entries = append(entries, entry{uri, suite, comps})
+				}
+			}
+		}
+	}
+	if list, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
+		sc := bufio.NewScanner(strings.NewReader(string(list)))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) < 4 || f[0] != "deb" {
+				continue
+			}
+			f = f[1:]
+			if strings.HasPrefix(f[0], "[") { // options like [arch=amd64 signed-by=...]
+				for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
+					f = f[1:]
+				}
+				if len(f) > 0 {
+					f = f[1:]
+				}
+			}
+			if len(f) >= 3 {
+				entries = append(entries, entry{f[0], f[1], strings.Join(f[2:], " ")})
+			}
+		}
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		if !strings.HasPrefix(e.suite, "bookworm") {
+			continue
+		}
+		if e.suite == "bookworm" && mirror == "" {
+			mirror = e.uri
+		}
+		fmt.Fprintf(&b, "deb %s %s %s\n", e.uri, e.suite, e.comps)
+	}
+	if mirror == "" {
+		return "", "", errors.New("base: no Debian bookworm mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
+	}
+	return mirror, b.String(), nil
+}
+
+// parseDeb822 splits an apt .sources file into stanzas of lower-cased keys.
+func parseDeb822(s string) []map[string]string {
+	var out []map[string]string
+	cur := map[string]string{}
+	last := ""
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, cur)
+		}
+		cur, last = map[string]string{}, ""
+	}
+	for _, line := range strings.Split(s, "\n") {
+		switch {
+		case strings.TrimSpace(line) == "":
+			flush()
+		case strings.HasPrefix(line, "#"):
+		case line[0] == ' ' || line[0] == '\t':
+			if last != "" {
+				cur[last] += " " + strings.TrimSpace(line)
+			}
+		default:
+			k, v, ok := strings.Cut(line, ":")
+			if ok {
+				last = strings.ToLower(strings.TrimSpace(k))
+				cur[last] = strings.TrimSpace(v)
+			}
+		}
+	}
+	flush()
+	return out
+}
+
+// lockFile takes an exclusive flock, polling so ctx can cancel the wait.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// tailBuffer keeps the last 8 KiB written, for error messages.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 8192 {
+		t.b = t.b[len(t.b)-8192:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
