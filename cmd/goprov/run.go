@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/term"
+
+	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/planner/views"
+)
+
+// runFlags are the flags of commands that reach hosts.
+type runFlags struct {
+	configFlags
+	parallel      int
+	sshConfigs    multiFlag
+	askBecomePass bool
+	json          bool
+}
+
+func (r *runFlags) register(fs *flag.FlagSet) {
+	r.configFlags.register(fs, true)
+	fs.IntVar(&r.parallel, "parallel", 20, "work on at most `N` hosts at once")
+	fs.Var(&r.sshConfigs, "ssh-config", "read OpenSSH client settings from `FILE` before ~/.ssh/config (repeatable; e.g. the output of `vagrant ssh-config`)")
+	fs.BoolVar(&r.askBecomePass, "ask-become-pass", false, "ask once for the sudo password (else $GOPROV_BECOME_PASSWORD, else none: NOPASSWD)")
+	fs.BoolVar(&r.json, "json", false, "print one JSON document instead of text")
+}
+
+func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
+	conn, err := newConnector(r.sshConfigs, r.askBecomePass, stderr)
+	if err != nil {
+		return nil, err
+	}
+	e := &planner.Engine{Connector: conn, Parallel: r.parallel}
+	e.HostDone = progress(stderr)
+	return e, nil
+}
+
+// progress reports hosts done / total: a self-rewriting line on a terminal,
+// plain lines otherwise. It writes to stderr, so stdout stays a clean
+// document for -json.
+func progress(stderr io.Writer) func(done, total int, h *planner.HostPlan) {
+	tty := false
+	if f, ok := stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	var mu sync.Mutex
+	return func(done, total int, h *planner.HostPlan) {
+		mu.Lock()
+		defer mu.Unlock()
+		if total <= 1 && h.Status != planner.StatusFailed {
+			return
+		}
+		if tty {
+			fmt.Fprintf(stderr, "\r\033[K[%d/%d hosts] %s %s", done, total, h.Name, h.Status)
+			if done == total {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			return
+		}
+		fmt.Fprintf(stderr, "goprov: [%d/%d] %s %s\n", done, total, h.Name, h.Status)
+	}
+}
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("plan", "plan [DIR] [flags]", stderr)
+	var rf runFlags
+	rf.register(fs)
+	out := fs.String("out", "", "save the plan to `FILE` for a later `goprov apply FILE`")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitError
+	}
+	dir, err := dirArg(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return exitError
+	}
+	cfg, targets, ok := rf.load(dir, stderr)
+	if !ok {
+		return exitError
+	}
+	e, err := rf.engine(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer e.Close()
+	p := e.Plan(ctx, targets)
+	p.ConfigDir = cfg.Dir
+	if rf.json {
+		if err := views.JSON(stdout, p, views.ModePlan); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitError
+		}
+	} else {
+		views.Human(stdout, p, views.ModePlan)
+		if len(p.Hosts) > 1 || p.Summary().Failed > 0 {
+			views.HostSummary(stdout, p)
+		}
+	}
+	if *out != "" {
+		if err := planner.WritePlanFile(*out, p); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitError
+		}
+		if !rf.json {
+			fmt.Fprintf(stdout, "Saved the plan to %s; apply exactly it with: goprov apply %s\n", *out, *out)
+		}
+	}
+	if p.Summary().Failed > 0 {
+		return exitError
+	}
+	if *detailed && p.HasChanges() {
+		return exitChanges
+	}
+	return exitOK
+}
+
+func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("apply", "apply [DIR | PLANFILE] [flags]", stderr)
+	var rf runFlags
+	rf.register(fs)
+	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitError
+	}
+	arg, err := dirArg(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return exitError
+	}
+	var p *planner.Plan
+	saved := !isDir(arg)
+	if saved {
+		if p, err = planner.ReadPlanFile(arg); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitError
+		}
+	}
+	interactive := term.IsTerminal(int(os.Stdin.Fd()))
+	if !*auto && !interactive {
+		fmt.Fprintln(stderr, "Error: apply needs confirmation, and stdin is not a terminal: rerun with -auto-approve to apply without asking.")
+		return exitError
+	}
+	e, err := rf.engine(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer e.Close()
+	if !saved {
+		_, targets, ok := rf.load(arg, stderr)
+		if !ok {
+			return exitError
+		}
+		p = e.Plan(ctx, targets)
+	}
+	if !rf.json {
+		mode := views.ModePlan
+		if saved {
+			mode = views.ModeSaved
+		}
+		views.Human(stdout, p, mode)
+	}
+	if !p.HasChanges() {
+		if rf.json {
+			views.JSON(stdout, p, views.ModeApply)
+		} else {
+			fmt.Fprintln(stdout, "Nothing to apply.")
+		}
+		if p.Summary().Failed > 0 {
+			if !rf.json {
+				views.HostSummary(stdout, p)
+			}
+			return exitError
+		}
+		return exitOK
+	}
+	if !*auto {
+		fmt.Fprint(stdout, "\nApply these changes? Only 'yes' will be accepted: ")
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			fmt.Fprintln(stdout, "Apply cancelled; nothing was changed.")
+			return exitError
+		}
+	}
+	e.Apply(ctx, p)
+	if rf.json {
+		if err := views.JSON(stdout, p, views.ModeApply); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitError
+		}
+	} else {
+		fmt.Fprintln(stdout)
+		views.Human(stdout, p, views.ModeApply)
+		views.HostSummary(stdout, p)
+	}
+	if p.Summary().Failed > 0 {
+		return exitError
+	}
+	return exitOK
+}
+
+func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("show", "show [-json] PLANFILE", stderr)
+	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitError
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitError
+	}
+	p, err := planner.ReadPlanFile(pos[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return exitError
+	}
+	if *asJSON {
+		if err := views.JSON(stdout, p, views.ModeSaved); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitError
+		}
+		return exitOK
+	}
+	views.Human(stdout, p, views.ModeSaved)
+	return exitOK
+}

@@ -1,0 +1,480 @@
+package dsl
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// node is a resource or module block, before count/for_each expansion.
+type node struct {
+	id    string // "KIND.NAME" or "module.NAME"
+	block *hcl.Block
+	isMod bool
+	kind  string
+	name  string
+	meta  *hcl.BodyContent // targets, depends_on, count, for_each (resources)
+	body  hcl.Body         // kind body (resources) or whole body (modules)
+	deps  []string         // ids this node refers to
+}
+
+var moduleMetaSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "source", Required: true},
+		{Name: "targets"},
+		{Name: "depends_on"},
+		{Name: "count"},
+		{Name: "for_each"},
+	},
+}
+
+func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, base map[string]cty.Value, fns map[string]function.Function, parentTargets []string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	nodes := map[string]*node{}
+	var ids []string
+	kindNames := map[string]bool{}
+	if l.opts.Kinds != nil {
+		for _, k := range l.opts.Kinds.Kinds() {
+			kindNames[k] = true
+		}
+	}
+	for _, b := range blocks {
+		var n *node
+		switch b.Type {
+		case "resource":
+			kind, name := b.Labels[0], b.Labels[1]
+			spec, ok := l.specFor(kind)
+			if !ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind",
+					Detail: fmt.Sprintf("%q is not a resource kind goprov knows (%s).", kind, strings.Join(l.kindList(), ", ")), Subject: b.LabelRanges[0].Ptr()})
+				continue
+			}
+			if !nameRe.MatchString(name) {
+				diags = append(diags, badNameDiag("resource", name, b.LabelRanges[1]))
+				continue
+			}
+			meta, remain, d := b.Body.PartialContent(resourceMetaSchema)
+			diags = append(diags, d...)
+			n = &node{id: kind + "." + name, block: b, kind: kind, name: name, meta: meta, body: remain}
+			for _, tr := range hcldec.Variables(remain, spec) {
+				n.deps = append(n.deps, refID(tr, kindNames)...)
+			}
+		case "module":
+			name := b.Labels[0]
+			if !nameRe.MatchString(name) {
+				diags = append(diags, badNameDiag("module", name, b.LabelRanges[0]))
+				continue
+			}
+			meta, remain, d := b.Body.PartialContent(moduleMetaSchema)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			n = &node{id: "module." + name, block: b, isMod: true, name: name, meta: meta, body: remain}
+			attrs, _ := remain.JustAttributes()
+			for _, a := range attrs {
+				for _, tr := range a.Expr.Variables() {
+					n.deps = append(n.deps, refID(tr, kindNames)...)
+				}
+			}
+		default:
+			continue
+		}
+		if prev, dup := nodes[n.id]; dup {
+			diags = append(diags, dupDiag(strings.SplitN(n.id, ".", 2)[0], n.name, b.DefRange, prev.block.DefRange))
+			continue
+		}
+		for _, a := range n.meta.Attributes {
+			for _, tr := range a.Expr.Variables() {
+				n.deps = append(n.deps, refID(tr, kindNames)...)
+			}
+		}
+		nodes[n.id] = n
+		ids = append(ids, n.id)
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	order, d := topoSort(ids, nodes)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return diags
+	}
+
+	// Values of evaluated resources and modules, as expressions see them.
+	kindVals := map[string]map[string]cty.Value{}
+	modVals := map[string]cty.Value{}
+	ctx := func(extra map[string]cty.Value) *hcl.EvalContext {
+		vars := map[string]cty.Value{}
+		for k, v := range base {
+			vars[k] = v
+		}
+		for k, m := range kindVals {
+			vars[k] = cty.ObjectVal(m)
+		}
+		vars["module"] = cty.ObjectVal(modVals)
+		for k, v := range extra {
+			vars[k] = v
+		}
+		return &hcl.EvalContext{Variables: vars, Functions: fns}
+	}
+
+	for _, id := range order {
+		n := nodes[id]
+		insts, d := expand(n.meta, ctx(nil))
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		targets, d := l.evalTargets(n.meta, ctx(nil), parentTargets)
+		diags = append(diags, d...)
+		dependsOn, d := l.evalDependsOn(n.meta, prefix, kindNames)
+		diags = append(diags, d...)
+		// The value the rest of the config sees: one object, or a tuple /
+		// object of instances under count / for_each.
+		var single cty.Value
+		byKey := map[string]cty.Value{}
+		var list []cty.Value
+		for _, in := range insts {
+			ectx := ctx(in.vars)
+			addr := prefix + n.id + in.suffix
+			var v cty.Value
+			if n.isMod {
+				v, d = l.evalModule(dir, addr+".", n, ectx, targets)
+			} else {
+				v, d = l.evalResource(n, addr, in.suffix, ectx, targets, dependsOn)
+			}
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				v = cty.DynamicVal
+			}
+			switch {
+			case in.key == nil:
+				single = v
+			case in.key.Type() == cty.Number:
+				list = append(list, v)
+			default:
+				byKey[in.key.AsString()] = v
+			}
+		}
+		var val cty.Value
+		switch {
+		case n.meta.Attributes["count"] != nil:
+			val = cty.TupleVal(list)
+			if len(list) == 0 {
+				val = cty.EmptyTupleVal
+			}
+		case n.meta.Attributes["for_each"] != nil:
+			val = cty.ObjectVal(byKey)
+		default:
+			val = single
+		}
+		if n.isMod {
+			modVals[n.name] = val
+		} else {
+			if kindVals[n.kind] == nil {
+				kindVals[n.kind] = map[string]cty.Value{}
+			}
+			kindVals[n.kind][n.name] = val
+		}
+	}
+	return diags
+}
+
+func (l *loader) specFor(kind string) (hcldec.Spec, bool) {
+	if l.opts.Kinds == nil {
+		return nil, false
+	}
+	return l.opts.Kinds.Spec(kind)
+}
+
+func (l *loader) kindList() []string {
+	if l.opts.Kinds == nil {
+		return nil
+	}
+	ks := append([]string(nil), l.opts.Kinds.Kinds()...)
+	sort.Strings(ks)
+	return ks
+}
+
+func (l *loader) evalResource(n *node, addr, suffix string, ctx *hcl.EvalContext, targets, dependsOn []string) (cty.Value, hcl.Diagnostics) {
+	spec, _ := l.specFor(n.kind)
+	v, diags := hcldec.Decode(n.body, spec, ctx)
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	if !v.IsWhollyKnown() {
+		return cty.NilVal, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value not known",
+			Detail: "Every resource argument must be known when the configuration is loaded.", Subject: n.block.DefRange.Ptr()})
+	}
+	l.cfg.Resources = append(l.cfg.Resources, &Resource{
+		Kind: n.kind, Name: n.name + suffix, Address: addr, Targets: targets, DependsOn: dependsOn,
+		Value: v, Body: n.body, DeclRange: n.block.DefRange,
+	})
+	return v, diags
+}
+
+func (l *loader) evalModule(dir, prefix string, n *node, ctx *hcl.EvalContext, targets []string) (cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	src, d := n.meta.Attributes["source"].Expr.Value(nil)
+	diags = append(diags, d...)
+	if d.HasErrors() || src.Type() != cty.String || src.IsNull() {
+		return cty.NilVal, append(diags, attrDiag("Invalid module source", "source must be a literal string path such as \"./modules/x\".", n.meta.Attributes["source"].Expr.Range().Ptr()))
+	}
+	s := src.AsString()
+	if !strings.HasPrefix(s, "./") && !strings.HasPrefix(s, "../") && !filepath.IsAbs(s) {
+		return cty.NilVal, append(diags, attrDiag("Unsupported module source",
+			fmt.Sprintf("%q: goprov loads modules from local directories; write \"./%s\" for a path relative to this file's directory.", s, s),
+			n.meta.Attributes["source"].Expr.Range().Ptr()))
+	}
+	mdir := s
+	if !filepath.IsAbs(mdir) {
+		mdir = filepath.Join(dir, s)
+	}
+	inputs := map[string]inputVal{}
+	attrs, d := n.body.JustAttributes()
+	diags = append(diags, d...)
+	for name, a := range attrs {
+		v, d := a.Expr.Value(ctx)
+		diags = append(diags, d...)
+		r := a.Expr.Range()
+		inputs[name] = inputVal{v: v, rng: &r, from: "module " + n.name}
+	}
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	m, d := l.loadModule(mdir, prefix, inputs, targets, false)
+	for _, dg := range d {
+		if dg.Subject == nil {
+			dg.Subject = n.block.DefRange.Ptr()
+		}
+	}
+	diags = append(diags, d...)
+	// Inputs the module does not declare are mistakes, as in Terraform.
+	if m != nil && !d.HasErrors() {
+		declared := map[string]bool{}
+		files, _ := l.parseDir(mdir)
+		for _, f := range files {
+			c, _, _ := f.Body.PartialContent(rootSchema)
+			for _, b := range c.Blocks {
+				if b.Type == "variable" {
+					declared[b.Labels[0]] = true
+				}
+			}
+		}
+		for name, in := range inputs {
+			if !declared[name] {
+				diags = append(diags, attrDiag("Unsupported argument", fmt.Sprintf("Module %q (%s) declares no variable %q.", n.name, s, name), in.rng))
+			}
+		}
+	}
+	if m == nil {
+		return cty.NilVal, diags
+	}
+	return cty.ObjectVal(m.outputs), diags
+}
+
+// evalTargets turns targets = [host.a, group.b] into host names, narrowed to
+// the enclosing module's targets.
+func (l *loader) evalTargets(meta *hcl.BodyContent, ctx *hcl.EvalContext, parent []string) ([]string, hcl.Diagnostics) {
+	a, ok := meta.Attributes["targets"]
+	if !ok {
+		return parent, nil
+	}
+	v, diags := a.Expr.Value(ctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	bad := attrDiag("Invalid targets", "targets is a list of host.NAME and group.NAME references.", a.Expr.Range().Ptr())
+	if !v.Type().IsTupleType() && !v.Type().IsListType() && !v.Type().IsSetType() {
+		return nil, hcl.Diagnostics{bad}
+	}
+	set := map[string]bool{}
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if !e.Type().IsObjectType() || !e.Type().HasAttribute("type") || !e.Type().HasAttribute("name") {
+			return nil, hcl.Diagnostics{bad}
+		}
+		name := e.GetAttr("name").AsString()
+		switch e.GetAttr("type").AsString() {
+		case "host":
+			set[name] = true
+		case "group":
+			for _, h := range l.groups[name] {
+				set[h] = true
+			}
+		}
+	}
+	var out []string
+	for _, h := range l.cfg.Hosts {
+		if set[h.Name] && (parent == nil || contains(parent, h.Name)) {
+			out = append(out, h.Name)
+		}
+	}
+	if out == nil {
+		out = []string{} // explicitly no host, unlike nil (all hosts)
+	}
+	return out, nil
+}
+
+func (l *loader) evalDependsOn(meta *hcl.BodyContent, prefix string, kinds map[string]bool) ([]string, hcl.Diagnostics) {
+	a, ok := meta.Attributes["depends_on"]
+	if !ok {
+		return nil, nil
+	}
+	exprs, diags := hcl.ExprList(a.Expr)
+	var out []string
+	for _, e := range exprs {
+		tr, d := hcl.AbsTraversalForExpr(e)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		ids := refID(tr, kinds)
+		if len(ids) == 0 {
+			diags = append(diags, attrDiag("Invalid depends_on", "depends_on lists resources (KIND.NAME) or modules (module.NAME).", e.Range().Ptr()))
+			continue
+		}
+		out = append(out, prefix+ids[0])
+	}
+	return out, diags
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// refID maps a traversal like go_toolchain.go.link or module.dev.x to the
+// id of the node it refers to.
+func refID(tr hcl.Traversal, kinds map[string]bool) []string {
+	root := tr.RootName()
+	if len(tr) < 2 {
+		return nil
+	}
+	attr, ok := tr[1].(hcl.TraverseAttr)
+	if !ok {
+		return nil
+	}
+	if root == "module" || kinds[root] {
+		return []string{root + "." + attr.Name}
+	}
+	return nil
+}
+
+func topoSort(ids []string, nodes map[string]*node) ([]string, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	const (
+		white = iota
+		grey
+		black
+	)
+	state := map[string]int{}
+	var order []string
+	var visit func(id string, path []string)
+	visit = func(id string, path []string) {
+		switch state[id] {
+		case black:
+			return
+		case grey:
+			n := nodes[id]
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle",
+				Detail: fmt.Sprintf("%s refers back to itself: %s.", id, strings.Join(append(path, id), " → ")), Subject: n.block.DefRange.Ptr()})
+			return
+		}
+		state[id] = grey
+		n := nodes[id]
+		deps := append([]string(nil), n.deps...)
+		sort.Strings(deps)
+		for _, dep := range deps {
+			if _, ok := nodes[dep]; ok {
+				visit(dep, append(path, id))
+			}
+			// An unknown reference is reported by evaluation, with its range.
+		}
+		state[id] = black
+		order = append(order, id)
+	}
+	for _, id := range ids {
+		visit(id, nil)
+	}
+	return order, diags
+}
+
+type instance struct {
+	key    *cty.Value // nil: no count/for_each
+	suffix string     // "", "[0]", "[\"a\"]"
+	vars   map[string]cty.Value
+}
+
+func expand(meta *hcl.BodyContent, ctx *hcl.EvalContext) ([]instance, hcl.Diagnostics) {
+	ca, hasCount := meta.Attributes["count"]
+	fa, hasEach := meta.Attributes["for_each"]
+	switch {
+	case hasCount && hasEach:
+		return nil, hcl.Diagnostics{attrDiag("count and for_each together", "Use one of count and for_each.", fa.NameRange.Ptr())}
+	case hasCount:
+		v, diags := ca.Expr.Value(ctx)
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		var n int
+		if v.Type() != cty.Number || v.IsNull() || !v.IsKnown() {
+			return nil, hcl.Diagnostics{attrDiag("Invalid count", "count must be a whole number.", ca.Expr.Range().Ptr())}
+		}
+		bf := v.AsBigFloat()
+		if !bf.IsInt() || bf.Sign() < 0 {
+			return nil, hcl.Diagnostics{attrDiag("Invalid count", "count must be a whole number, 0 or more.", ca.Expr.Range().Ptr())}
+		}
+		i64, _ := bf.Int64()
+		n = int(i64)
+		out := make([]instance, n)
+		for i := 0; i < n; i++ {
+			k := cty.NumberIntVal(int64(i))
+			out[i] = instance{key: &k, suffix: fmt.Sprintf("[%d]", i),
+				vars: map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": k})}}
+		}
+		return out, nil
+	case hasEach:
+		v, diags := fa.Expr.Value(ctx)
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		t := v.Type()
+		bad := hcl.Diagnostics{attrDiag("Invalid for_each", "for_each takes a map, an object or a set of strings.", fa.Expr.Range().Ptr())}
+		if v.IsNull() || !v.IsKnown() {
+			return nil, bad
+		}
+		var out []instance
+		switch {
+		case t.IsMapType() || t.IsObjectType():
+			for it := v.ElementIterator(); it.Next(); {
+				k, ev := it.Element()
+				kk := k
+				out = append(out, instance{key: &kk, suffix: fmt.Sprintf("[%q]", k.AsString()),
+					vars: map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": k, "value": ev})}})
+			}
+		case t.IsSetType() && t.ElementType() == cty.String:
+			for it := v.ElementIterator(); it.Next(); {
+				_, ev := it.Element()
+				kk := ev
+				out = append(out, instance{key: &kk, suffix: fmt.Sprintf("[%q]", ev.AsString()),
+					vars: map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": ev, "value": ev})}})
+			}
+		default:
+			return nil, bad
+		}
+		return out, nil
+	}
+	return []instance{{}}, nil
+}

@@ -1,0 +1,393 @@
+package planner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/goprov/goprov/dsl"
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/transport"
+)
+
+// Target is a host with the resources aimed at it, in apply order.
+type Target struct {
+	Spec      HostSpec
+	Resources []*Instance
+}
+
+// Instance is a built resource with what the plan records of it.
+type Instance struct {
+	Address   string
+	Kind      string
+	Value     cty.Value
+	DependsOn []string
+	Res       resources.Resource
+}
+
+// Compile builds every resource of cfg (validating it) and assigns resources
+// to hosts. cfg.Resources is already in dependency order. limit is a -limit
+// selector ("group.web,host.db1"; "" means every host).
+func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	var insts []*Instance
+	targets := map[string][]string{}
+	for _, r := range cfg.Resources {
+		res, d := resources.Build(r.Kind, r.Address, r.Value, r.Body)
+		for _, dg := range d {
+			if dg.Subject == nil {
+				dg.Subject = r.DeclRange.Ptr()
+			}
+		}
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		insts = append(insts, &Instance{Address: r.Address, Kind: r.Kind, Value: r.Value, DependsOn: r.DependsOn, Res: res})
+		targets[r.Address] = r.Targets
+	}
+	selected, d := selectHosts(cfg.Hosts, limit)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var out []*Target
+	for _, h := range selected {
+		t := &Target{Spec: specOf(h)}
+		for _, in := range insts {
+			if tg := targets[in.Address]; tg == nil || contains(tg, h.Name) {
+				t.Resources = append(t.Resources, in)
+			}
+		}
+		out = append(out, t)
+	}
+	return out, diags
+}
+
+func specOf(h *dsl.Host) HostSpec {
+	return HostSpec{Name: h.Name, Connection: h.Connection, Root: h.Root, Groups: h.Groups, Address: h.Address,
+		Port: h.Port, User: h.User, IdentityFile: h.IdentityFile, KnownHosts: h.KnownHosts,
+		HostKeyPolicy: h.HostKeyPolicy, Jump: h.Jump, Become: h.Become}
+}
+
+func selectHosts(hosts []*dsl.Host, limit string) ([]*dsl.Host, hcl.Diagnostics) {
+	if strings.TrimSpace(limit) == "" {
+		return hosts, nil
+	}
+	want := map[string]bool{}
+	for _, sel := range strings.Split(limit, ",") {
+		sel = strings.TrimSpace(sel)
+		kind, name, ok := strings.Cut(sel, ".")
+		matched := false
+		for _, h := range hosts {
+			if ok && ((kind == "host" && h.Name == name) || (kind == "group" && h.InGroup(name))) {
+				want[h.Name] = true
+				matched = true
+			}
+		}
+		if !ok || (kind != "host" && kind != "group") {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid -limit",
+				Detail: fmt.Sprintf("%q: -limit takes host.NAME and group.NAME, separated by commas.", sel)}}
+		}
+		if !matched {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid -limit",
+				Detail: fmt.Sprintf("%q matches no host of the configuration.", sel)}}
+		}
+	}
+	var out []*dsl.Host
+	for _, h := range hosts {
+		if want[h.Name] {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func rebuild(kind, address string, value json.RawMessage) (resources.Resource, error) {
+	var typed struct {
+		Value json.RawMessage `json:"value"`
+		Type  json.RawMessage `json:"type"`
+	}
+	if err := json.Unmarshal(value, &typed); err != nil {
+		return nil, fmt.Errorf("decode value: %w", err)
+	}
+	ty, err := ctyjson.UnmarshalType(typed.Type)
+	if err != nil {
+		return nil, fmt.Errorf("decode value type: %w", err)
+	}
+	v, err := ctyjson.Unmarshal(typed.Value, ty)
+	if err != nil {
+		return nil, fmt.Errorf("decode value: %w", err)
+	}
+	r, diags := resources.Build(kind, address, v, nil)
+	if diags.HasErrors() {
+		return nil, errors.New(diags.Error())
+	}
+	return r, nil
+}
+
+// Connector opens a transport to a host. The CLI provides it (local or SSH,
+// with the run's secrets), so the planner never sees a password.
+type Connector interface {
+	Connect(ctx context.Context, h HostSpec) (transport.Transport, error)
+}
+
+// Engine plans and applies across hosts.
+type Engine struct {
+	Connector Connector
+	// Parallel bounds how many hosts are worked on at once.
+	Parallel int
+	// HostDone, if set, is called (from worker goroutines, serialised) as
+	// each host finishes, for progress display.
+	HostDone func(done, total int, h *HostPlan)
+
+	mu    sync.Mutex
+	conns map[string]transport.Transport
+}
+
+// Close closes every connection the engine opened.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for _, t := range e.conns {
+		errs = append(errs, t.Close())
+	}
+	e.conns = nil
+	return errors.Join(errs...)
+}
+
+// conn returns the host's connection, opening it once per run.
+func (e *Engine) conn(ctx context.Context, h HostSpec) (transport.Transport, error) {
+	e.mu.Lock()
+	t, ok := e.conns[h.Name]
+	e.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := e.Connector.Connect(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if e.conns == nil {
+		e.conns = map[string]transport.Transport{}
+	}
+	e.conns[h.Name] = t
+	e.mu.Unlock()
+	return t, nil
+}
+
+// forEachHost runs fn on every host with at most Parallel at once; a failing
+// host never stops the others.
+func (e *Engine) forEachHost(ctx context.Context, hosts []*HostPlan, fn func(context.Context, *HostPlan)) {
+	par := e.Parallel
+	if par <= 0 {
+		par = 20
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for _, h := range hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(h *HostPlan) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(ctx, h)
+			mu.Lock()
+			done++
+			if e.HostDone != nil {
+				e.HostDone(done, len(hosts), h)
+			}
+			mu.Unlock()
+		}(h)
+	}
+	wg.Wait()
+}
+
+// Plan connects to every target, reads all state in one batched command per
+// host and diffs it. Hosts that fail are marked failed; the others finish.
+func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
+	p := &Plan{FormatVersion: FormatVersion, CreatedAt: time.Now().UTC()}
+	for _, t := range targets {
+		hp := &HostPlan{Name: t.Spec.Name, Spec: t.Spec, Status: StatusPlanned}
+		for _, in := range t.Resources {
+			hp.Changes = append(hp.Changes, &ResourceChange{Address: in.Address, Kind: in.Kind, DependsOn: in.DependsOn, res: in.Res, Value: mustValueJSON(in.Value)})
+		}
+		p.Hosts = append(p.Hosts, hp)
+	}
+	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
+		if _, err := e.read(ctx, hp); err != nil {
+			hp.Status, hp.Error = StatusFailed, err.Error()
+		}
+	})
+	return p
+}
+
+func mustValueJSON(v cty.Value) json.RawMessage {
+	val, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		panic(fmt.Sprintf("marshal resource value: %v", err)) // values come from the DSL: always marshalable
+	}
+	ty, err := ctyjson.MarshalType(v.Type())
+	if err != nil {
+		panic(fmt.Sprintf("marshal resource type: %v", err))
+	}
+	b, _ := json.Marshal(struct {
+		Value json.RawMessage `json:"value"`
+		Type  json.RawMessage `json:"type"`
+	}{val, ty})
+	return b
+}
+
+// read connects, runs the batched probe and fills each change's action,
+// diff and digest. It returns the host handle for a following apply.
+func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error) {
+	start := time.Now()
+	t, err := e.conn(ctx, hp.Spec)
+	hp.Timings.ConnectMS = time.Since(start).Milliseconds()
+	if err != nil {
+		return nil, prefixHost(hp.Name, "connect", err)
+	}
+	start = time.Now()
+	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
+	h := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
+	if h.Root == "" {
+		h.Root = "/"
+	}
+	b := newBatch()
+	b.add(resources.FactsProbe)
+	for _, c := range hp.Changes {
+		b.add(c.res.Probe(h))
+	}
+	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true})
+	if err != nil {
+		return nil, prefixHost(hp.Name, "read", err)
+	}
+	secs, err := b.parse(res.Stdout)
+	if err != nil {
+		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
+			err = fmt.Errorf("%w (stderr: %s)", err, msg)
+		}
+		return nil, prefixHost(hp.Name, "read", err)
+	}
+	if secs[0].code != 0 {
+		return nil, prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", secs[0].code, strings.TrimSpace(string(res.Stderr))))
+	}
+	if h.Facts, err = resources.ParseFacts(secs[0].out); err != nil {
+		return nil, prefixHost(hp.Name, "read facts", err)
+	}
+	var errs []error
+	for i, c := range hp.Changes {
+		s := secs[i+1]
+		sum := sha256.Sum256(s.raw)
+		digest := hex.EncodeToString(sum[:])
+		if s.code != 0 {
+			errs = append(errs, fmt.Errorf("%s: read state: exit %d: %s", c.Address, s.code, strings.TrimSpace(string(res.Stderr))))
+			continue
+		}
+		ch, err := c.res.Diff(h, s.out)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Address, err))
+			continue
+		}
+		c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
+		if c.BeforeDigest != "" && c.BeforeDigest != digest {
+			return h, prefixHost(hp.Name, "apply", &StaleError{Address: c.Address})
+		}
+		c.BeforeDigest = digest
+	}
+	if len(errs) > 0 {
+		return nil, prefixHost(hp.Name, "read", errors.Join(errs...))
+	}
+	return h, nil
+}
+
+// StaleError refuses a saved plan on a host whose state moved since.
+type StaleError struct{ Address string }
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("stale plan: %s changed on the host since the plan was made; nothing was applied here — plan again", e.Address)
+}
+
+func prefixHost(host, step string, err error) error {
+	return fmt.Errorf("%s: %s: %w", host, step, err)
+}
+
+// Apply carries out p. Each host is read again first: where any resource's
+// state no longer matches the plan's digest, the host is refused as stale
+// and nothing is changed there. On a host, changes run in dependency order
+// and stop at the first failure; other hosts go on.
+func (e *Engine) Apply(ctx context.Context, p *Plan) {
+	var todo []*HostPlan
+	for _, hp := range p.Hosts {
+		if hp.Status == StatusPlanned {
+			todo = append(todo, hp)
+		}
+	}
+	e.forEachHost(ctx, todo, func(ctx context.Context, hp *HostPlan) {
+		recorded := make([]resources.Action, len(hp.Changes))
+		for i, c := range hp.Changes {
+			recorded[i] = c.Action
+		}
+		h, err := e.read(ctx, hp)
+		if err != nil {
+			var stale *StaleError
+			if errors.As(err, &stale) {
+				hp.Status = StatusStale
+			} else {
+				hp.Status = StatusFailed
+			}
+			hp.Error = err.Error()
+			return
+		}
+		start := time.Now()
+		defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
+		failed := false
+		for i, c := range hp.Changes {
+			if c.Action != recorded[i] {
+				// Same digest yet another action: a bug, never apply a guess.
+				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
+				return
+			}
+			if c.Action == resources.NoOp {
+				continue
+			}
+			if failed {
+				c.Outcome = OutcomeSkipped
+				continue
+			}
+			if err := c.res.Apply(ctx, h, resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes}); err != nil {
+				c.Outcome, c.Error = OutcomeFailed, err.Error()
+				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: %v", hp.Name, c.Address, err)
+				failed = true
+				continue
+			}
+			c.Outcome = OutcomeApplied
+		}
+		if !failed {
+			hp.Status = StatusApplied
+		}
+	})
+}

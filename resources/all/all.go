@@ -1,0 +1,6 @@
+// Package all links every resource kind into a binary.
+package all
+
+import (
+	_ "github.com/goprov/goprov/resources/profilescript" // profile_script
+)

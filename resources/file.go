@@ -1,0 +1,237 @@
+package resources
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/goprov/goprov/internal/shell"
+	"github.com/goprov/goprov/transport"
+)
+
+// FileState is what FileProbe learns of a path.
+type FileState struct {
+	Exists  bool
+	Regular bool // false for a symlink, directory, device…
+	Kind    string
+	Mode    uint32
+	UID     int
+	GID     int
+	Content []byte
+}
+
+// FileProbe returns a read-only snippet that prints a path's state: a header
+// line, then (for a regular file) its exact bytes.
+func FileProbe(p string) string {
+	q := shell.Quote(p)
+	return `f=` + q + `
+if [ -L "$f" ]; then printf 'symlink\n'
+elif [ -f "$f" ]; then printf 'file %s\n' "$(stat -c '%a %u %g' -- "$f")" && cat -- "$f"
+elif [ -e "$f" ]; then printf 'other\n'
+else printf 'absent\n'; fi`
+}
+
+// ParseFileState reads FileProbe's output.
+func ParseFileState(out []byte) (FileState, error) {
+	head, rest, ok := bytes.Cut(out, []byte("\n"))
+	if !ok {
+		return FileState{}, fmt.Errorf("file probe: truncated output %q", out)
+	}
+	f := strings.Fields(string(head))
+	if len(f) == 0 {
+		return FileState{}, fmt.Errorf("file probe: empty header")
+	}
+	switch f[0] {
+	case "absent":
+		return FileState{}, nil
+	case "symlink", "other":
+		return FileState{Exists: true, Kind: f[0]}, nil
+	case "file":
+		if len(f) != 4 {
+			return FileState{}, fmt.Errorf("file probe: bad header %q", head)
+		}
+		mode, err1 := strconv.ParseUint(f[1], 8, 32)
+		uid, err2 := strconv.Atoi(f[2])
+		gid, err3 := strconv.Atoi(f[3])
+		if err1 != nil || err2 != nil || err3 != nil {
+			return FileState{}, fmt.Errorf("file probe: bad header %q", head)
+		}
+		return FileState{Exists: true, Regular: true, Kind: "file", Mode: uint32(mode), UID: uid, GID: gid, Content: rest}, nil
+	}
+	return FileState{}, fmt.Errorf("file probe: unknown header %q", head)
+}
+
+// DesiredFile is a file a resource wants on a host.
+type DesiredFile struct {
+	Path    string // absolute path on the host (before Host.Path mapping)
+	Content []byte
+	Mode    uint32
+	UID     int
+	GID     int
+}
+
+// FileChange compares a probed file with the desired one (desired nil: the
+// file must be absent) and fills in action, summary and unified diff.
+func FileChange(cur FileState, want *DesiredFile, displayPath string) Change {
+	owner := func(uid, gid int) string {
+		name := func(id int) string {
+			if id == 0 {
+				return "root"
+			}
+			return strconv.Itoa(id)
+		}
+		return name(uid) + ":" + name(gid)
+	}
+	if want == nil {
+		if !cur.Exists {
+			return Change{Action: NoOp, Summary: displayPath + " (absent)"}
+		}
+		ch := Change{Action: Delete, Summary: displayPath}
+		if cur.Regular {
+			ch.Diff = Unified(displayPath, "/dev/null", cur.Content, nil)
+		}
+		return ch
+	}
+	sum := fmt.Sprintf("%s (%04o %s)", displayPath, want.Mode, owner(want.UID, want.GID))
+	if !cur.Exists {
+		return Change{Action: Create, Summary: sum, Diff: Unified("/dev/null", displayPath, nil, want.Content)}
+	}
+	if !cur.Regular {
+		return Change{Action: Update, Summary: sum, Notes: []string{"replaces a " + cur.Kind + " with a regular file"},
+			Diff: Unified(displayPath, displayPath, nil, want.Content)}
+	}
+	var notes []string
+	if cur.Mode != want.Mode {
+		notes = append(notes, fmt.Sprintf("mode %04o → %04o", cur.Mode, want.Mode))
+	}
+	if cur.UID != want.UID || cur.GID != want.GID {
+		notes = append(notes, fmt.Sprintf("owner %s → %s", owner(cur.UID, cur.GID), owner(want.UID, want.GID)))
+	}
+	same := bytes.Equal(cur.Content, want.Content)
+	if same && len(notes) == 0 {
+		return Change{Action: NoOp, Summary: sum}
+	}
+	ch := Change{Action: Update, Summary: sum, Notes: notes}
+	if !same {
+		ch.Diff = Unified(displayPath, displayPath, cur.Content, want.Content)
+	}
+	return ch
+}
+
+// Unified renders a unified diff with 3 lines of context.
+func Unified(from, to string, a, b []byte) string {
+	d := udiff.Unified(from, to, string(a), string(b))
+	if d != "" && !strings.HasSuffix(d, "\n") {
+		d += "\n"
+	}
+	return d
+}
+
+// Exit codes of the write script that mean something to WriteFile.
+const (
+	exitValidate = 3
+	exitNotFile  = 4
+)
+
+// WriteOptions tune WriteFile.
+type WriteOptions struct {
+	// Validate is a sh snippet run on the complete temp file ("$1") before it
+	// replaces the live one, e.g. `/bin/sh -n "$1"`. Non-zero stops the write
+	// and leaves the live file untouched.
+	Validate string
+	// After is a sh snippet run once the new file is in place; when it fails
+	// the previous content is put back (or the new file removed) and the
+	// write fails. "$1" is the live path.
+	After string
+	// MkdirMode, when non-zero, creates missing parent directories with it.
+	MkdirMode uint32
+}
+
+// ErrValidation marks a write refused by its validation step.
+type ErrValidation struct{ Msg string }
+
+func (e *ErrValidation) Error() string { return "validation failed: " + e.Msg }
+
+// WriteFile is the one safe write path every resource uses: a temp file in
+// the target directory (created 0600 by mktemp, with a leading "." so
+// sudo, augenrules and profile.d ignore it), content from stdin, fsync,
+// owner and mode, validation, SELinux label, rename over the target, fsync
+// of the directory. Interrupted at any point, the target holds its old or
+// its new content, never a mix; the temp file is removed by the trap (or,
+// if the connection dies with the shell, is a dot-file readers ignore).
+func WriteFile(ctx context.Context, h *Host, f DesiredFile, opt WriteOptions) error {
+	real := h.Path(f.Path)
+	dir := path.Dir(real)
+	var b strings.Builder
+	fmt.Fprintf(&b, "set -eu\nf=%s\nd=%s\n", shell.Quote(real), shell.Quote(dir))
+	if opt.MkdirMode != 0 {
+		fmt.Fprintf(&b, "[ -d \"$d\" ] || { mkdir -p -- \"$d\" && chmod %04o -- \"$d\"; }\n", opt.MkdirMode)
+	}
+	b.WriteString(`if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
+t=$(mktemp "$d/.goprov.XXXXXXXX")
+trap 'rm -f -- "$t"' EXIT
+trap 'exit 129' HUP INT TERM PIPE
+cat > "$t"
+`)
+	// A connection cut mid-transfer looks like EOF to cat: never let a short
+	// file go further than its temp name.
+	sum := sha256.Sum256(f.Content)
+	fmt.Fprintf(&b, "[ \"$(wc -c < \"$t\" | tr -d ' ')\" = %d ] || { echo 'short write: content incomplete' >&2; exit 6; }\n", len(f.Content))
+	fmt.Fprintf(&b, "[ \"$(sha256sum < \"$t\" | cut -d' ' -f1)\" = %s ] || { echo 'content checksum mismatch' >&2; exit 6; }\n", hex.EncodeToString(sum[:]))
+	fmt.Fprintf(&b, "chown %d:%d -- \"$t\"\nchmod %04o -- \"$t\"\n", f.UID, f.GID, f.Mode)
+	b.WriteString("sync -- \"$t\" 2>/dev/null || sync\n")
+	if opt.Validate != "" {
+		fmt.Fprintf(&b, "if ! ( set -- \"$t\"; %s ) >&2; then exit %d; fi\n", opt.Validate, exitValidate)
+	}
+	if h.Root == "" || h.Root == "/" {
+		b.WriteString(`if command -v restorecon >/dev/null 2>&1 && [ -e /sys/fs/selinux/enforce ]; then restorecon -- "$t"; fi` + "\n")
+	}
+	if opt.After != "" {
+		// Keep the previous content so a failing After can be undone.
+		b.WriteString(`b=
+if [ -f "$f" ] && [ ! -L "$f" ]; then b=$(mktemp "$d/.goprov.XXXXXXXX"); cp -p -- "$f" "$b"; fi
+trap 'rm -f -- "$t" ${b:+"$b"}' EXIT
+mv -f -- "$t" "$f"
+sync -- "$d" 2>/dev/null || sync
+`)
+		fmt.Fprintf(&b, "if ! ( set -- \"$f\"; %s ) >&2; then\n", opt.After)
+		b.WriteString(`  if [ -n "$b" ]; then mv -f -- "$b" "$f"; else rm -f -- "$f"; fi
+  sync -- "$d" 2>/dev/null || sync
+  exit 5
+fi
+`)
+	} else {
+		b.WriteString("mv -f -- \"$t\" \"$f\"\nsync -- \"$d\" 2>/dev/null || sync\n")
+	}
+	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Stdin: bytes.NewReader(f.Content), Sudo: true})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.Path, err)
+	}
+	switch res.ExitCode {
+	case 0:
+		return nil
+	case exitValidate:
+		return &ErrValidation{Msg: strings.TrimSpace(string(res.Stderr))}
+	case 5:
+		return fmt.Errorf("write %s: check after write failed, previous content restored: %s", f.Path, strings.TrimSpace(string(res.Stderr)))
+	}
+	return res.Err("write " + f.Path)
+}
+
+// RemoveFile deletes a file (not a directory) and fsyncs its directory.
+func RemoveFile(ctx context.Context, h *Host, p string) error {
+	real := h.Path(p)
+	script := fmt.Sprintf("set -eu\nf=%s\nif [ -d \"$f\" ] && [ ! -L \"$f\" ]; then echo \"$f is a directory\" >&2; exit 4; fi\nrm -f -- \"$f\"\nd=$(dirname -- \"$f\")\nsync -- \"$d\" 2>/dev/null || sync\n", shell.Quote(real))
+	res, err := h.Run(ctx, transport.Cmd{Script: script, Sudo: true})
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	return res.Err("remove " + p)
+}

@@ -1,0 +1,284 @@
+// Package profilescript manages /etc/profile.d/NAME.sh: environment variables
+// and PATH entries for login shells.
+//
+// Values are literal text. The one exception, so that "$HOME/go/bin" works
+// the way users expect: $NAME and ${NAME} (written $${NAME} in HCL) expand at
+// login to that environment variable, and $$ is a literal "$". Nothing else
+// is special: $(…), backticks, ;, quotes and newlines stay inert text,
+// because the script is generated with every literal part single-quoted and
+// every variable reference double-quoted.
+package profilescript
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/goprov/goprov/internal/shell"
+	"github.com/goprov/goprov/resources"
+)
+
+// KindName is the resource kind's name in HCL.
+const KindName = "profile_script"
+
+func init() { resources.Register(KindName, kind{}) }
+
+var (
+	nameRe   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	envKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+type kind struct{}
+
+func strList(name string) hcldec.Spec {
+	return &hcldec.DefaultSpec{
+		Primary: &hcldec.AttrSpec{Name: name, Type: cty.List(cty.String)},
+		Default: &hcldec.LiteralSpec{Value: cty.ListValEmpty(cty.String)},
+	}
+}
+
+func (kind) Spec() hcldec.Spec {
+	return &hcldec.ObjectSpec{
+		"name": &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: true},
+		"env": &hcldec.DefaultSpec{
+			Primary: &hcldec.AttrSpec{Name: "env", Type: cty.Map(cty.String)},
+			Default: &hcldec.LiteralSpec{Value: cty.MapValEmpty(cty.String)},
+		},
+		"path_prepend": strList("path_prepend"),
+		"path_append":  strList("path_append"),
+		"ensure": &hcldec.DefaultSpec{
+			Primary: &hcldec.AttrSpec{Name: "ensure", Type: cty.String},
+			Default: &hcldec.LiteralSpec{Value: cty.StringVal("present")},
+		},
+	}
+}
+
+// Script is a decoded profile_script.
+type Script struct {
+	Address     string
+	Name        string
+	Env         map[string]string
+	PathPrepend []string
+	PathAppend  []string
+	Present     bool
+}
+
+func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
+	s := &Script{Address: address, Name: v.GetAttr("name").AsString(), Env: map[string]string{}}
+	var diags hcl.Diagnostics
+	at := func(attr string) *hcl.Range { return resources.AttrRange(body, attr) }
+	bad := func(attr, summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: at(attr)})
+	}
+	if !nameRe.MatchString(s.Name) {
+		bad("name", "Invalid profile_script name", fmt.Sprintf("%q: use letters, digits, '-' and '_' only (it becomes /etc/profile.d/NAME.sh).", s.Name))
+	}
+	for k, ev := range v.GetAttr("env").AsValueMap() {
+		val := ev.AsString()
+		switch {
+		case !envKeyRe.MatchString(k):
+			bad("env", "Invalid environment variable name", fmt.Sprintf("%q is not a valid variable name (letters, digits, '_'; not starting with a digit).", k))
+		case k == "PATH":
+			bad("env", "PATH in env", "Set PATH entries with path_prepend and path_append, which keep the existing PATH and never add an entry twice.")
+		case shell.ContainsNUL(val):
+			bad("env", "NUL byte in value", fmt.Sprintf("The value of %s holds a NUL byte, which no environment variable can carry.", k))
+		default:
+			if err := checkRefs(val); err != nil {
+				bad("env", "Invalid variable reference", fmt.Sprintf("%s: %v.", k, err))
+			}
+		}
+		s.Env[k] = val
+	}
+	for _, attr := range []string{"path_prepend", "path_append"} {
+		var list []string
+		for _, ev := range v.GetAttr(attr).AsValueSlice() {
+			e := ev.AsString()
+			switch {
+			case e == "":
+				bad(attr, "Empty PATH entry", "An empty PATH entry means the current directory; write the directory out.")
+			case strings.ContainsAny(e, ":\n\r\x00"):
+				bad(attr, "Invalid PATH entry", fmt.Sprintf("%q holds ':', a newline or NUL, which would split or break PATH.", e))
+			default:
+				if err := checkRefs(e); err != nil {
+					bad(attr, "Invalid variable reference", fmt.Sprintf("%q: %v.", e, err))
+				}
+			}
+			list = append(list, e)
+		}
+		if attr == "path_prepend" {
+			s.PathPrepend = list
+		} else {
+			s.PathAppend = list
+		}
+	}
+	switch e := v.GetAttr("ensure").AsString(); e {
+	case "present":
+		s.Present = true
+	case "absent":
+	default:
+		bad("ensure", "Invalid ensure", fmt.Sprintf(`ensure must be "present" or "absent", not %q.`, e))
+	}
+	return s, diags
+}
+
+// Path is where the script lives on the host.
+func (s *Script) Path() string { return "/etc/profile.d/" + s.Name + ".sh" }
+
+// Probe implements resources.Resource.
+func (s *Script) Probe(h *resources.Host) string { return resources.FileProbe(h.Path(s.Path())) }
+
+func (s *Script) desired() *resources.DesiredFile {
+	if !s.Present {
+		return nil
+	}
+	return &resources.DesiredFile{Path: s.Path(), Content: []byte(s.Render()), Mode: 0o644}
+}
+
+// Diff implements resources.Resource.
+func (s *Script) Diff(h *resources.Host, probe []byte) (resources.Change, error) {
+	cur, err := resources.ParseFileState(probe)
+	if err != nil {
+		return resources.Change{}, err
+	}
+	return resources.FileChange(cur, s.desired(), s.Path()), nil
+}
+
+// Apply implements resources.Resource.
+func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
+	switch ch.Action {
+	case resources.Create, resources.Update:
+		return resources.WriteFile(ctx, h, *s.desired(), resources.WriteOptions{
+			Validate:  `/bin/sh -n "$1"`,
+			MkdirMode: 0o755,
+		})
+	case resources.Delete:
+		return resources.RemoveFile(ctx, h, s.Path())
+	}
+	return nil
+}
+
+// Render produces the script. It is deterministic (sorted keys), so an
+// unchanged config yields byte-identical content and an empty plan.
+func (s *Script) Render() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Managed by goprov (%s). Local edits are overwritten on the next apply.\n", s.Address)
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s=%s\n", k, Word(s.Env[k]))
+	}
+	if len(s.PathPrepend)+len(s.PathAppend) > 0 {
+		// Remove each entry wherever it is, then add it where it belongs:
+		// sourcing the script twice changes nothing, and path_prepend ends
+		// up first even when an entry was already on PATH further back.
+		b.WriteString(`__goprov_path_rm() {
+  __goprov_p=":${PATH}:"
+  while :; do
+    case $__goprov_p in
+      *":$1:"*) __goprov_p="${__goprov_p%%:"$1":*}:${__goprov_p#*:"$1":}" ;;
+      *) break ;;
+    esac
+  done
+  __goprov_p=${__goprov_p#:}
+  PATH=${__goprov_p%:}
+}
+`)
+		for i := len(s.PathPrepend) - 1; i >= 0; i-- {
+			w := Word(s.PathPrepend[i])
+			fmt.Fprintf(&b, "__goprov_path_rm %s\nPATH=%s${PATH:+:$PATH}\n", w, w)
+		}
+		for _, e := range s.PathAppend {
+			w := Word(e)
+			fmt.Fprintf(&b, "__goprov_path_rm %s\nPATH=${PATH:+$PATH:}%s\n", w, w)
+		}
+		b.WriteString("export PATH\nunset __goprov_p\nunset -f __goprov_path_rm\n")
+	}
+	return b.String()
+}
+
+// Word renders a value as one sh word: literal text single-quoted, $NAME and
+// ${NAME} references double-quoted so they expand (to the variable's value
+// only: no command substitution, no word splitting), $$ as a literal "$".
+func Word(v string) string {
+	if v == "" {
+		return "''"
+	}
+	var b strings.Builder
+	lit := strings.Builder{}
+	flush := func() {
+		if lit.Len() > 0 {
+			b.WriteString(shell.Quote(lit.String()))
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(v); {
+		if v[i] == '$' {
+			if name, n := refAt(v[i:]); n > 0 {
+				flush()
+				b.WriteString(`"${` + name + `}"`)
+				i += n
+				continue
+			}
+			if strings.HasPrefix(v[i:], "$$") {
+				lit.WriteByte('$')
+				i += 2
+				continue
+			}
+		}
+		lit.WriteByte(v[i])
+		i++
+	}
+	flush()
+	return b.String()
+}
+
+// refAt recognises $NAME or ${NAME} at the start of s.
+func refAt(s string) (string, int) {
+	if len(s) < 2 {
+		return "", 0
+	}
+	if s[1] == '{' {
+		end := strings.IndexByte(s, '}')
+		if end < 0 || !envKeyRe.MatchString(s[2:end]) {
+			return "", 0
+		}
+		return s[2:end], end + 1
+	}
+	n := 1
+	for n < len(s) && (s[n] == '_' || s[n] >= 'a' && s[n] <= 'z' || s[n] >= 'A' && s[n] <= 'Z' || (n > 1 && s[n] >= '0' && s[n] <= '9')) {
+		n++
+	}
+	if n == 1 {
+		return "", 0
+	}
+	return s[1:n], n
+}
+
+// checkRefs rejects "${…}" forms other than ${NAME}: a user writing
+// ${HOME:-/root} would otherwise get it as literal text, silently.
+func checkRefs(v string) error {
+	for i := 0; i < len(v); i++ {
+		if v[i] != '$' {
+			continue
+		}
+		if strings.HasPrefix(v[i:], "$$") {
+			i++
+			continue
+		}
+		if strings.HasPrefix(v[i:], "${") {
+			if _, n := refAt(v[i:]); n == 0 {
+				return fmt.Errorf("only ${NAME} is expanded at login; write $$ for a literal \"$\"")
+			}
+		}
+	}
+	return nil
+}

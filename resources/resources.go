@@ -1,0 +1,142 @@
+// Package resources holds what every resource kind shares: the Kind and
+// Resource contracts, the registry, host facts, file probing and the one safe
+// write path. Each kind lives in its own subpackage and registers itself;
+// kinds never import each other.
+package resources
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/goprov/goprov/transport"
+)
+
+// Action is what a change does to a resource, as in Terraform's plans.
+type Action string
+
+// Actions.
+const (
+	NoOp   Action = "no-op"
+	Create Action = "create"
+	Update Action = "update"
+	Delete Action = "delete"
+)
+
+// Change is the planned change of one resource on one host: pure data,
+// computed from the desired state and the probed current state.
+type Change struct {
+	Action  Action
+	Summary string   // one line, e.g. "/etc/profile.d/go.sh (0644 root:root)"
+	Diff    string   // unified diff of file content, "" when none applies
+	Notes   []string // things the operator must know: "reload pending", "reboot required"
+}
+
+// Host is what a resource sees of the host it is planned or applied on.
+type Host struct {
+	Name  string
+	Root  string // "/" except for local hosts built in a directory (golden images)
+	T     transport.Transport
+	Facts Facts
+}
+
+// Path maps an absolute path on the host to where it really lives (under
+// Root for image hosts).
+func (h *Host) Path(p string) string {
+	if h.Root == "" || h.Root == "/" {
+		return path.Clean(p)
+	}
+	return path.Join(h.Root, p)
+}
+
+// Run runs a privileged script on the host.
+func (h *Host) Run(ctx context.Context, c transport.Cmd) (transport.Result, error) {
+	return h.T.Run(ctx, c)
+}
+
+// Kind is a resource kind: its schema and how a decoded block becomes a
+// Resource. New validates everything that can be checked without a host and
+// reports problems at the attribute's source range (body may be nil when
+// the value comes from a saved plan, which was validated when it was made).
+type Kind interface {
+	Spec() hcldec.Spec
+	New(address string, v cty.Value, body hcl.Body) (Resource, hcl.Diagnostics)
+}
+
+// Resource is one configured resource instance.
+//
+// Reads are batched: the planner joins every resource's Probe of a host into
+// one script, runs it once, and hands each resource its own slice of the
+// output. Diff is pure, so a resource's behaviour is testable as data.
+type Resource interface {
+	// Probe returns a POSIX sh snippet that prints this resource's current
+	// state on stdout. It must be read-only and deterministic: its output's
+	// digest is how a saved plan detects that a host changed since.
+	Probe(h *Host) string
+	// Diff compares the probed state with the desired one.
+	Diff(h *Host, probe []byte) (Change, error)
+	// Apply carries out ch. It must leave the host as it was on any failure.
+	Apply(ctx context.Context, h *Host, ch Change) error
+}
+
+var (
+	mu    sync.RWMutex
+	kinds = map[string]Kind{}
+)
+
+// Register makes a kind known by name; kinds call it from init.
+func Register(name string, k Kind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := kinds[name]; dup {
+		panic("resources: kind registered twice: " + name)
+	}
+	kinds[name] = k
+}
+
+// Lookup returns the kind registered under name.
+func Lookup(name string) (Kind, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	k, ok := kinds[name]
+	return k, ok
+}
+
+// Registry adapts the registry to what the DSL needs to know of kinds.
+type Registry struct{}
+
+// Spec implements dsl.KindSchemas.
+func (Registry) Spec(kind string) (hcldec.Spec, bool) {
+	k, ok := Lookup(kind)
+	if !ok {
+		return nil, false
+	}
+	return k.Spec(), true
+}
+
+// Kinds implements dsl.KindSchemas.
+func (Registry) Kinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Build turns a decoded block into a Resource of its kind.
+func Build(kind, address string, v cty.Value, body hcl.Body) (Resource, hcl.Diagnostics) {
+	k, ok := Lookup(kind)
+	if !ok {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown resource kind", Detail: fmt.Sprintf("%q is not a resource kind goprov knows.", kind)}}
+	}
+	return k.New(address, v, body)
+}
