@@ -271,3 +271,15 @@ func (h *Host) Restart(ctx context.Context) error {
 	defer cancel()
 	return h.waitReady(rctx)
 }
+
+// NetNS is the host's network namespace (for `ip netns exec`).
+func (h *Host) NetNS() string { return h.state().NetNS }
+
+// Veth is the controller-side end of the host's link on the lab bridge.
+func (h *Host) Veth() string { return h.state().Veth }
+
+// PID is the root of the host's process tree as seen by the controller.
+func (h *Host) PID() int { return h.state().PID }
+
+// Audit reports whether the host shares the machine's kernel audit control.
+func (h *Host) Audit() bool { return h.state().Audit }

@@ -587,3 +587,22 @@ func (l *Lab) writeClientFiles(hostKeys [][]ssh.PublicKey) error {
 	}
 	return nil
 }
+
+// Bridge is the lab's bridge interface on the controller.
+func (l *Lab) Bridge() string { return l.state.Bridge }
+
+// Subnet is the lab's IPv4 network, e.g. "10.200.3.0/24"; the controller is .1.
+func (l *Lab) Subnet() string { return l.state.Subnet + ".0/24" }
+
+// DataDir holds the hosts' disks (overlay upper layers).
+func (l *Lab) DataDir() string { return l.state.DataDir }
+
+// Host returns the host named name ("h1".."hN"), or nil.
+func (l *Lab) Host(name string) *Host {
+	for _, h := range l.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
