@@ -1,0 +1,473 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/goprov/goprov/transport"
+)
+
+// becomeTimeout bounds the time sudo may take before the script starts
+// (PAM, the password round trip). A sudo that never prompts with our marker
+// (e.g. passprompt_override in sudoers) would otherwise hang a run.
+const becomeTimeout = 60 * time.Second
+
+// Client is one SSH connection to a host (through its jumps), reused for
+// every Run; each Run is one session and one exec request. It is safe for
+// concurrent use, within the server's MaxSessions (OpenSSH: 10).
+type Client struct {
+	name     string
+	user     string
+	become   bool
+	password string // secret: only ever written to a session's stdin
+	addr     string
+
+	conn  *gossh.Client
+	jumps []*gossh.Client // outermost first; closed after conn
+
+	execs     atomic.Int64
+	badSudoPw atomic.Bool // a wrong password is not retried (lockouts)
+
+	done      chan struct{} // closed when the connection is gone
+	deadOnce  sync.Once
+	deadErr   error
+	closeOnce sync.Once
+	warnings  []string
+}
+
+var _ transport.Transport = (*Client)(nil)
+
+// Dial connects to cfg's host (through its ProxyJump chain), verifies host
+// keys and authenticates. ctx and ConnectTimeout bound every hop.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	name := cfg.Name
+	if name == "" {
+		name = cfg.Address
+	}
+	if strings.ContainsAny(cfg.BecomePassword, "\n\r\x00") {
+		return nil, fmt.Errorf("%s: sudo: become_password contains a newline or NUL, which sudo cannot read", name)
+	}
+	hops, err := resolveChain(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: ssh: config: %w", name, err)
+	}
+	target := hops[len(hops)-1]
+	c := &Client{
+		name:     name,
+		user:     target.user,
+		become:   cfg.Become,
+		password: cfg.BecomePassword,
+		addr:     target.addr(),
+		done:     make(chan struct{}),
+	}
+	for _, h := range hops {
+		for _, w := range h.warnings {
+			c.warnings = append(c.warnings, w)
+			cfg.logf("%s: ssh: warning: %s", name, w)
+		}
+	}
+	var prev *gossh.Client
+	for i, h := range hops {
+		step := ""
+		if i < len(hops)-1 {
+			step = fmt.Sprintf("jump %s: ", h.name)
+		}
+		cl, err := dialHop(ctx, prev, h)
+		if err != nil {
+			c.closeAll()
+			return nil, fmt.Errorf("%s: ssh: %s%w", name, step, err)
+		}
+		if i < len(hops)-1 {
+			c.jumps = append(c.jumps, cl)
+		} else {
+			c.conn = cl
+		}
+		prev = cl
+	}
+	go func() {
+		err := c.conn.Wait()
+		if err == nil {
+			err = errors.New("closed by the server")
+		}
+		c.markDead(err)
+	}()
+	interval := cfg.KeepAliveInterval
+	if interval == 0 {
+		interval = defaultKeepAlive
+	}
+	if interval > 0 {
+		go c.keepAlive(interval)
+	}
+	return c, nil
+}
+
+// dialHop opens the TCP connection (directly or through prev) and does
+// the SSH handshake, all within the hop's timeout.
+func dialHop(ctx context.Context, prev *gossh.Client, h *hop) (*gossh.Client, error) {
+	addr := h.addr()
+	dctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	timedOut := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if dctx.Err() != nil {
+			return fmt.Errorf("timed out after %s", h.timeout)
+		}
+		return err
+	}
+
+	hk := &hostKeyChecker{policy: h.policy, files: h.knownHosts, global: h.globalKnown, hash: h.hashKnown}
+	db, err := hk.load()
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	auth, err := loadAuth(h)
+	if err != nil {
+		return nil, fmt.Errorf("auth as %s: %w", h.user, err)
+	}
+	defer auth.close()
+
+	var conn net.Conn
+	if prev == nil {
+		d := net.Dialer{KeepAlive: 30 * time.Second}
+		conn, err = d.DialContext(dctx, "tcp", addr)
+	} else {
+		conn, err = prev.DialContext(dctx, "tcp", addr)
+	}
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			err = op.Err // "dial tcp ADDR:" would repeat what we say
+		}
+		return nil, fmt.Errorf("connect %s: %w", addr, timedOut(err))
+	}
+	stop := context.AfterFunc(dctx, func() { conn.Close() })
+	signers := auth.signers
+	ccfg := &gossh.ClientConfig{
+		User: h.user,
+		Auth: []gossh.AuthMethod{gossh.PublicKeysCallback(func() ([]gossh.Signer, error) {
+			return signers, nil
+		})},
+		HostKeyCallback:   hk.check(db),
+		HostKeyAlgorithms: knownAlgorithms(db, addr),
+	}
+	sconn, chans, reqs, err := gossh.NewClientConn(conn, addr, ccfg)
+	if !stop() {
+		// The deadline fired and closed conn: whatever the handshake said,
+		// the reason is the timeout.
+		if sconn != nil {
+			sconn.Close()
+		}
+		return nil, fmt.Errorf("connect %s: handshake: %w", addr, timedOut(context.DeadlineExceeded))
+	}
+	if err != nil {
+		conn.Close()
+		if he := hk.refused(); he != nil {
+			return nil, he
+		}
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			return nil, fmt.Errorf("auth as %s at %s: server accepted none of the keys (%s)", h.user, addr, auth.describe())
+		}
+		return nil, fmt.Errorf("connect %s: handshake: %w", addr, err)
+	}
+	return gossh.NewClient(sconn, chans, reqs), nil
+}
+
+// keepAlive detects dead connections during long applies: after three
+// intervals without a reply the connection is closed, which makes every
+// pending and future Run fail instead of hanging.
+func (c *Client) keepAlive(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var lastReply atomic.Int64
+	lastReply.Store(time.Now().UnixNano())
+	var inflight atomic.Bool
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		if inflight.CompareAndSwap(false, true) {
+			go func() {
+				defer inflight.Store(false)
+				// OpenSSH answers "failure"; any answer proves liveness.
+				if _, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+					lastReply.Store(time.Now().UnixNano())
+				}
+			}()
+		}
+		if silent := time.Since(time.Unix(0, lastReply.Load())); silent > 3*interval {
+			c.markDead(fmt.Errorf("no answer to keepalive for %s", silent.Round(time.Second)))
+			return
+		}
+	}
+}
+
+func (c *Client) markDead(err error) {
+	c.deadOnce.Do(func() {
+		c.deadErr = err
+		close(c.done)
+	})
+	c.closeAll()
+}
+
+func (c *Client) deadReason() error {
+	select {
+	case <-c.done:
+		return c.deadErr
+	default:
+		return nil
+	}
+}
+
+func (c *Client) closeAll() {
+	c.closeOnce.Do(func() {
+		if c.conn != nil {
+			c.conn.Close()
+		}
+		for i := len(c.jumps) - 1; i >= 0; i-- {
+			c.jumps[i].Close()
+		}
+	})
+}
+
+// Close closes the connection and its jumps.
+func (c *Client) Close() error {
+	c.markDead(errors.New("closed"))
+	return nil
+}
+
+// Execs counts exec requests sent on this connection.
+func (c *Client) Execs() int { return int(c.execs.Load()) }
+
+// User is the login user after ssh_config resolution.
+func (c *Client) User() string { return c.user }
+
+// Warnings are the configuration warnings found at Dial (also logged).
+func (c *Client) Warnings() []string { return append([]string(nil), c.warnings...) }
+
+// Run implements transport.Transport. A script that ran and exited non-zero
+// is a Result; an error means it could not run (connection, sudo refusal,
+// cancellation) and always starts with the host name.
+func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, err)
+	}
+	if err := c.deadReason(); err != nil {
+		return transport.Result{}, fmt.Errorf("%s: ssh: connection lost: %w", c.name, err)
+	}
+	useSudo := cmd.Sudo && c.user != "root"
+	if useSudo && !c.become {
+		return transport.Result{}, fmt.Errorf("%s: step needs root but become is off and the login user is %s", c.name, c.user)
+	}
+	if useSudo && c.badSudoPw.Load() {
+		return transport.Result{}, c.errBadPassword()
+	}
+
+	sess, err := c.newSession(ctx)
+	if err != nil {
+		return transport.Result{}, err
+	}
+	defer sess.Close()
+
+	var stdout, stderr bytes.Buffer
+	sess.Stdout = &stdout
+	var bw *becomeWriter
+	var line string
+	if useSudo {
+		m := newMarkers()
+		bw = newBecomeWriter(m)
+		sess.Stderr = bw
+		line = sudoCommand(m, cmd.Script)
+	} else {
+		sess.Stderr = &stderr
+		line = plainCommand(cmd.Script)
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return transport.Result{}, fmt.Errorf("%s: ssh: session stdin: %w", c.name, err)
+	}
+	c.execs.Add(1)
+	if err := sess.Start(line); err != nil {
+		return transport.Result{}, fmt.Errorf("%s: ssh: exec: %w", c.name, c.lost(err))
+	}
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- sess.Wait() }()
+
+	abort := func() {
+		_ = sess.Signal(gossh.SIGTERM)
+		_ = sess.Close()
+	}
+
+	var waitErr error
+	waited := false
+	if useSudo {
+		timer := time.NewTimer(becomeTimeout)
+		defer timer.Stop()
+	become:
+		for {
+			select {
+			case ev := <-bw.events:
+				switch ev {
+				case evPrompt:
+					if c.password == "" {
+						abort()
+						return transport.Result{}, fmt.Errorf("%s: sudo: a password is required for %s (become_password is not set)", c.name, c.user)
+					}
+					// sudo reads the password byte by byte up to "\n", so
+					// nothing after it is consumed by sudo.
+					if _, err := io.WriteString(stdin, c.password+"\n"); err != nil {
+						abort()
+						return transport.Result{}, fmt.Errorf("%s: sudo: send password: %w", c.name, c.lost(err))
+					}
+				case evReprompt:
+					abort()
+					c.badSudoPw.Store(true)
+					return transport.Result{}, c.errBadPassword()
+				case evStarted:
+					break become
+				}
+			case waitErr = <-waitCh:
+				waited = true
+				if started, _ := bw.state(); started {
+					break become
+				}
+				return transport.Result{}, c.sudoFailed(bw, waitErr)
+			case <-timer.C:
+				abort()
+				msg := bw.sudoOutput()
+				if msg == "" {
+					msg = "no output"
+				}
+				return transport.Result{}, fmt.Errorf("%s: sudo: did not start the command within %s (%s)", c.name, becomeTimeout, msg)
+			case <-ctx.Done():
+				abort()
+				return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+			}
+		}
+	}
+
+	// From here on stdin belongs to the script.
+	stdinDone := make(chan struct{})
+	go func() {
+		defer close(stdinDone)
+		if cmd.Stdin != nil {
+			// An error here means the script exited without reading all
+			// of its input: its exit code tells the story.
+			_, _ = io.Copy(stdin, cmd.Stdin)
+		}
+		_ = stdin.Close()
+	}()
+
+	if !waited {
+		select {
+		case waitErr = <-waitCh:
+		case <-ctx.Done():
+			abort()
+			return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+		}
+	}
+	// Do not return while still reading the caller's Stdin (os/exec's rule).
+	select {
+	case <-stdinDone:
+	case <-ctx.Done():
+		return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+	}
+
+	res := transport.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if bw != nil {
+		res.Stderr = bw.stderr()
+	}
+	var exitErr *gossh.ExitError
+	switch {
+	case waitErr == nil:
+	case errors.As(waitErr, &exitErr):
+		res.ExitCode = exitErr.ExitStatus()
+	default:
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+		}
+		return res, fmt.Errorf("%s: ssh: run: %w", c.name, c.lost(waitErr))
+	}
+	return res, nil
+}
+
+// newSession opens a session without hanging on a connection that died
+// silently (the keepalive closes it; ctx bounds it).
+func (c *Client) newSession(ctx context.Context) (*gossh.Session, error) {
+	type result struct {
+		s   *gossh.Session
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		s, err := c.conn.NewSession()
+		ch <- result{s, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("%s: ssh: open session: %w", c.name, c.lost(r.err))
+		}
+		return r.s, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.s != nil {
+				r.s.Close()
+			}
+		}()
+		return nil, fmt.Errorf("%s: ssh: open session: %w", c.name, ctx.Err())
+	case <-c.done:
+		return nil, fmt.Errorf("%s: ssh: connection lost: %w", c.name, c.deadErr)
+	}
+}
+
+// lost prefers the recorded reason a connection died (e.g. keepalive) over
+// the bare EOF the library reports.
+func (c *Client) lost(err error) error {
+	var missing *gossh.ExitMissingError
+	if dead := c.deadReason(); dead != nil {
+		return fmt.Errorf("connection lost: %w (%v)", dead, err)
+	}
+	if errors.Is(err, io.EOF) || errors.As(err, &missing) {
+		return fmt.Errorf("connection lost or command ended without an exit status: %w", err)
+	}
+	return err
+}
+
+func (c *Client) errBadPassword() error {
+	return fmt.Errorf("%s: sudo: incorrect password for %s", c.name, c.user)
+}
+
+// sudoFailed explains a session that ended before the script started: sudo
+// refused (not in sudoers, requiretty, no such command) or the connection
+// dropped.
+func (c *Client) sudoFailed(bw *becomeWriter, waitErr error) error {
+	msg := bw.sudoOutput()
+	var exitErr *gossh.ExitError
+	if errors.As(waitErr, &exitErr) {
+		if msg == "" {
+			msg = fmt.Sprintf("exit status %d", exitErr.ExitStatus())
+		}
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
+		return fmt.Errorf("%s: sudo: as %s: %s", c.name, c.user, msg)
+	}
+	if waitErr == nil {
+		return fmt.Errorf("%s: sudo: as %s: exited before running the command: %s", c.name, c.user, msg)
+	}
+	return fmt.Errorf("%s: sudo: %w", c.name, c.lost(waitErr))
+}
