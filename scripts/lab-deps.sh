@@ -1,0 +1,35 @@
+#!/bin/bash
+# Installs what the goprov SSH test lab (testinfra/) needs on the controller
+# and builds its cached host image. Idempotent: apt-get runs only when a
+# package is missing, and the image is built once per machine (cached in
+# /var/cache/goprov-lab, keyed by its package list and build script).
+#
+# Without root the lab cannot run: outside CI this prints why and exits 0
+# (the lab's tests then skip with the same reason); in CI (CI=true) it fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+	msg="lab-deps: not root: the SSH lab needs root (netns, overlay mounts); its tests will skip"
+	if [ "${CI:-}" = true ]; then
+		echo "$msg; failing because CI=true" >&2
+		exit 1
+	fi
+	echo "$msg" >&2
+	exit 0
+fi
+
+pkgs=(debootstrap debian-archive-keyring iproute2 util-linux mount openssh-client procps coreutils)
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]})); then
+	echo "lab-deps: installing ${missing[*]}" >&2
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+go run ./testinfra/cmd/goprov-lab build-base
