@@ -381,11 +381,16 @@ func evalLocals(blocks hcl.Blocks, base map[string]cty.Value, fns map[string]fun
 			if !ready {
 				continue
 			}
+			delete(pending, n)
+			progress = true
+			if d := checkRefs(a.Expr.Variables(), ctx().Variables); d.HasErrors() {
+				diags = append(diags, d...)
+				vals[n] = cty.DynamicVal
+				continue
+			}
 			v, d := a.Expr.Value(ctx())
 			diags = append(diags, d...)
 			vals[n] = v
-			delete(pending, n)
-			progress = true
 		}
 		if !progress {
 			for _, n := range order {
@@ -439,6 +444,15 @@ func (l *loader) evalHosts(blocks hcl.Blocks, ctx *hcl.EvalContext) hcl.Diagnost
 		}
 		seen[name] = b.DefRange
 		var hb hostBody
+		attrsForRefs, _ := b.Body.JustAttributes()
+		var trs []hcl.Traversal
+		for _, a := range attrsForRefs {
+			trs = append(trs, a.Expr.Variables()...)
+		}
+		if d := checkRefs(trs, ctx.Variables); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
 		d := gohcl.DecodeBody(b.Body, ctx, &hb)
 		diags = append(diags, d...)
 		if d.HasErrors() {

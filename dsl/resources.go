@@ -34,6 +34,8 @@ var moduleMetaSchema = &hcl.BodySchema{
 	},
 }
 
+// evalResourcesAndModules evaluates resource and module blocks in dependency
+// order and adds their values to base (for outputs).
 func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, base map[string]cty.Value, fns map[string]function.Function, parentTargets []string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	nodes := map[string]*node{}
@@ -87,7 +89,11 @@ func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, 
 			continue
 		}
 		if prev, dup := nodes[n.id]; dup {
-			diags = append(diags, dupDiag(strings.SplitN(n.id, ".", 2)[0], n.name, b.DefRange, prev.block.DefRange))
+			what := "resource"
+			if n.isMod {
+				what = "module"
+			}
+			diags = append(diags, dupDiag(what, n.name, b.DefRange, prev.block.DefRange))
 			continue
 		}
 		for _, a := range n.meta.Attributes {
@@ -127,6 +133,10 @@ func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, 
 
 	for _, id := range order {
 		n := nodes[id]
+		if d := checkRefs(nodeRefs(n, l), base); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
 		insts, d := expand(n.meta, ctx(nil))
 		diags = append(diags, d...)
 		if d.HasErrors() {
@@ -184,6 +194,10 @@ func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, 
 			kindVals[n.kind][n.name] = val
 		}
 	}
+	for k, m := range kindVals {
+		base[k] = cty.ObjectVal(m)
+	}
+	base["module"] = cty.ObjectVal(modVals)
 	return diags
 }
 
@@ -477,4 +491,21 @@ func expand(meta *hcl.BodyContent, ctx *hcl.EvalContext) ([]instance, hcl.Diagno
 		return out, nil
 	}
 	return []instance{{}}, nil
+}
+
+// nodeRefs lists every traversal a node's expressions hold.
+func nodeRefs(n *node, l *loader) []hcl.Traversal {
+	var trs []hcl.Traversal
+	for _, a := range n.meta.Attributes {
+		trs = append(trs, a.Expr.Variables()...)
+	}
+	if n.isMod {
+		attrs, _ := n.body.JustAttributes()
+		for _, a := range attrs {
+			trs = append(trs, a.Expr.Variables()...)
+		}
+	} else if spec, ok := l.specFor(n.kind); ok {
+		trs = append(trs, hcldec.Variables(n.body, spec)...)
+	}
+	return trs
 }

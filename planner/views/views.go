@@ -50,12 +50,13 @@ func Human(w io.Writer, p *planner.Plan, mode Mode) {
 				}
 				continue
 			}
-			fmt.Fprintf(w, "  %s %s will be %s", symbols[c.Action], c.Address, verb(c.Action))
+			if mode == ModeApply {
+				fmt.Fprintf(w, "  %s %s %s", symbols[c.Action], c.Address, outcome(c))
+			} else {
+				fmt.Fprintf(w, "  %s %s will be %s", symbols[c.Action], c.Address, verb(c.Action))
+			}
 			if c.Summary != "" {
 				fmt.Fprintf(w, ": %s", c.Summary)
-			}
-			if c.Outcome != "" {
-				fmt.Fprintf(w, " [%s]", c.Outcome)
 			}
 			fmt.Fprintln(w)
 			for _, n := range c.Notes {
@@ -139,6 +140,18 @@ func hasChanges(h *planner.HostPlan) bool {
 		}
 	}
 	return false
+}
+
+func outcome(c *planner.ResourceChange) string {
+	switch c.Outcome {
+	case planner.OutcomeApplied:
+		return verb(c.Action)
+	case planner.OutcomeFailed:
+		return "FAILED (not " + verb(c.Action) + ")"
+	case planner.OutcomeSkipped:
+		return "skipped (an earlier change on this host failed)"
+	}
+	return "not applied"
 }
 
 func verb(a resources.Action) string {

@@ -1,0 +1,4 @@
+# want: 3:16 Invalid connection
+host "a" {
+  connection = "telnet"
+}

@@ -1,0 +1,3 @@
+# want: 2:1 No value for required variable
+variable "region" {
+}

@@ -1,0 +1,5 @@
+# want: 4:3 Unsupported argument
+resource "test" "a" {
+  name   = "a"
+  colour = "blue"
+}

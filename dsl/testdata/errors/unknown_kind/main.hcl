@@ -1,0 +1,4 @@
+# want: 2:10 Unknown resource kind
+resource "nosuch" "a" {
+  name = "a"
+}

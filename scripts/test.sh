@@ -1,0 +1,29 @@
+#!/bin/bash
+# goprov's whole test suite, from a fresh Debian machine: installs what the
+# tests need (idempotently; the lab's host image is built once and cached),
+# checks formatting and vet, then runs every test, including the real-SSH
+# lab tests. .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Shells the profile_script tests source their output in, besides dash/bash.
+need=()
+for p in zsh busybox; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if ((${#need[@]})) && [ "$(id -u)" = 0 ]; then
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# The SSH lab: controller packages and the cached Debian host image.
+bash scripts/lab-deps.sh
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:" $unformatted >&2
+	exit 1
+fi
+go vet ./...
+
+go test -count=1 -timeout 70m ./... "$@"
