@@ -61,9 +61,20 @@ func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	byName := map[string]*dsl.Host{}
+	for _, h := range cfg.Hosts {
+		byName[h.Name] = h
+	}
 	var out []*Target
 	for _, h := range selected {
-		t := &Target{Spec: specOf(h)}
+		spec := specOf(h)
+		chain, err := jumpChain(h, byName)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid jump", Detail: err.Error(), Subject: h.DeclRange.Ptr()})
+			continue
+		}
+		spec.JumpChain = chain
+		t := &Target{Spec: spec}
 		for _, in := range insts {
 			if tg := targets[in.Address]; tg == nil || contains(tg, h.Name) {
 				t.Resources = append(t.Resources, in)
@@ -72,6 +83,33 @@ func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
 		out = append(out, t)
 	}
 	return out, diags
+}
+
+// jumpChain resolves `jump = "bastion"` when bastion is a host block (whose
+// own jump, if any, comes first). A jump that names no host block is left to
+// the transport as a ProxyJump spec (user@host:port,…).
+func jumpChain(h *dsl.Host, hosts map[string]*dsl.Host) ([]HostSpec, error) {
+	var chain []HostSpec
+	seen := map[string]bool{h.Name: true}
+	for cur := h; cur.Jump != ""; {
+		next, ok := hosts[cur.Jump]
+		if !ok {
+			if cur == h {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("host %q jumps through %q, which names no host block; write its ProxyJump chain on %q itself", cur.Name, cur.Jump, h.Name)
+		}
+		if seen[next.Name] {
+			return nil, fmt.Errorf("jump hosts of %q form a loop through %q", h.Name, next.Name)
+		}
+		if next.Connection != dsl.ConnSSH {
+			return nil, fmt.Errorf("host %q jumps through %q, which is not an ssh host", cur.Name, next.Name)
+		}
+		seen[next.Name] = true
+		chain = append([]HostSpec{specOf(next)}, chain...)
+		cur = next
+	}
+	return chain, nil
 }
 
 func specOf(h *dsl.Host) HostSpec {

@@ -31,6 +31,9 @@ type HostSpec struct {
 	HostKeyPolicy string   `json:"host_key_policy,omitempty"`
 	Jump          string   `json:"jump,omitempty"`
 	Become        bool     `json:"become,omitempty"`
+	// JumpChain resolves Jump when it names other host blocks: the hops,
+	// outermost first, with their own settings.
+	JumpChain []HostSpec `json:"jump_chain,omitempty"`
 }
 
 // Plan is the result of planning: data, renderable and savable.

@@ -14,11 +14,12 @@ import (
 type connector struct {
 	sshConfigs []string
 	becomePass string
+	stderr     io.Writer
 }
 
 func newConnector(sshConfigs []string, askBecomePass bool, stderr io.Writer) (*connector, error) {
-	c := &connector{sshConfigs: sshConfigs}
-	pass, err := becomePassword(askBecomePass, stderr)
+	c := &connector{sshConfigs: sshConfigs, stderr: stderr}
+	pass, err := becomePassword(askBecomePass, c)
 	if err != nil {
 		return nil, err
 	}

@@ -3,15 +3,81 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/transport"
+	sshtransport "github.com/goprov/goprov/transport/ssh"
 )
 
-// Placeholder until the SSH transport lands.
-func (c *connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
-	return nil, errors.New("ssh transport not available yet")
+func (c *connector) sshConfig(h planner.HostSpec) sshtransport.Config {
+	cfg := sshtransport.Config{
+		Name:                h.Name,
+		Address:             h.Address,
+		Port:                h.Port,
+		User:                h.User,
+		HostKeyPolicy:       h.HostKeyPolicy,
+		Become:              h.Become,
+		BecomePassword:      c.becomePass,
+		SSHConfigFiles:      c.sshConfigs,
+		UseDefaultSSHConfig: true,
+		Logf: func(format string, args ...any) {
+			fmt.Fprintf(c.stderr, "goprov: warning: "+format+"\n", args...)
+		},
+	}
+	if h.IdentityFile != "" {
+		cfg.IdentityFiles = []string{h.IdentityFile}
+	}
+	if h.KnownHosts != "" {
+		cfg.KnownHosts = []string{h.KnownHosts}
+	}
+	return cfg
 }
 
-func becomePassword(ask bool, stderr io.Writer) (string, error) { return "", nil }
+func (c *connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
+	cfg := c.sshConfig(h)
+	switch {
+	case len(h.JumpChain) > 0:
+		for _, j := range h.JumpChain {
+			jc := c.sshConfig(j)
+			jc.BecomePassword = "" // a hop only forwards
+			cfg.Jump = append(cfg.Jump, jc)
+		}
+	case h.Jump != "":
+		chain, err := sshtransport.ParseJump(h.Jump)
+		if err != nil {
+			return nil, fmt.Errorf("jump %q: %w", h.Jump, err)
+		}
+		cfg.Jump = chain
+	}
+	cl, err := sshtransport.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err // the transport's errors name the host and the step
+	}
+	return cl, nil
+}
+
+// becomePassword returns the sudo password for this run: asked once on the
+// terminal (no echo) with -ask-become-pass, else $GOPROV_BECOME_PASSWORD,
+// else none (NOPASSWD sudo, or root logins).
+func becomePassword(ask bool, c *connector) (string, error) {
+	if !ask {
+		return os.Getenv("GOPROV_BECOME_PASSWORD"), nil
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", errors.New("-ask-become-pass needs a terminal; in pipelines set GOPROV_BECOME_PASSWORD instead")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, "BECOME password (sudo): ")
+	b, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return "", fmt.Errorf("read sudo password: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
