@@ -168,15 +168,12 @@ func (h *Host) KillSSHD() error {
 	if err != nil {
 		return fmt.Errorf("%s: sshd: %w", h.Name, err)
 	}
-	collect := func() []int {
-		if !alive(pid, p.Start) {
-			return descendants(pid) // none once reparented: gathered below
-		}
-		return append([]int{pid}, descendants(pid)...)
+	if !alive(pid, p.Start) {
+		return fmt.Errorf("%s: sshd (pid %d) is not running", h.Name, pid)
 	}
 	// Gather the session processes first: once the listener dies they are
 	// reparented and no longer its descendants.
-	victims := collect()
+	victims := append([]int{pid}, descendants(pid)...)
 	err = killAll(func() []int {
 		var live []int
 		for _, v := range victims {

@@ -260,6 +260,11 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	// Prepare and boot hosts in parallel; host keys are generated here too.
+	var hosts strings.Builder
+	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, o := range s.Hosts {
+		fmt.Fprintf(&hosts, "%s\t%s\n", o.Addr, o.Name)
+	}
 	hostKeys := make([][]ssh.PublicKey, len(s.Hosts))
 	errs := make([]error, len(s.Hosts))
 	var wg sync.WaitGroup
@@ -270,7 +275,10 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			keys, err := l.prepareHost(&s.Hosts[i])
+			l.mu.Lock()
+			h := s.Hosts[i]
+			l.mu.Unlock()
+			keys, err := l.prepareHost(i, h, hosts.String())
 			if err == nil {
 				err = l.boot(ctx, i)
 			}
@@ -302,7 +310,7 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 
 // prepareHost mounts the host's overlay root and writes its identity: host
 // keys, hostname, hosts file, users' authorized_keys, supervisor script.
-func (l *Lab) prepareHost(h *hostState) ([]ssh.PublicKey, error) {
+func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey, error) {
 	s := l.state
 	for _, d := range []string{h.Upper, h.Work, h.Merged} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -314,7 +322,7 @@ func (l *Lab) prepareHost(h *hostState) ([]ssh.PublicKey, error) {
 		return nil, fmt.Errorf("%s: mount overlay: %w", h.Name, err)
 	}
 	l.mu.Lock()
-	h.Mounted = true
+	s.Hosts[i].Mounted = true
 	l.mu.Unlock()
 
 	root := h.Merged
@@ -360,11 +368,6 @@ func (l *Lab) prepareHost(h *hostState) ([]ssh.PublicKey, error) {
 			return nil, err
 		}
 	}
-	var hosts strings.Builder
-	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, o := range s.Hosts {
-		fmt.Fprintf(&hosts, "%s\t%s\n", o.Addr, o.Name)
-	}
 	files := []struct {
 		rel  string
 		data []byte
@@ -372,7 +375,7 @@ func (l *Lab) prepareHost(h *hostState) ([]ssh.PublicKey, error) {
 		uid  int
 	}{
 		{"etc/hostname", []byte(h.Name + "\n"), 0o644, 0},
-		{"etc/hosts", []byte(hosts.String()), 0o644, 0},
+		{"etc/hosts", []byte(etcHosts), 0o644, 0},
 		{"usr/local/lib/goprov-lab/boot.sh", bootSh, 0o755, 0},
 		{"root/.ssh/authorized_keys", l.authorizedKey(UserRoot), 0o600, 0},
 		{"home/deploy/.ssh/authorized_keys", l.authorizedKey(UserDeploy), 0o600, 1001},

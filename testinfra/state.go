@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -192,6 +193,21 @@ func SweepStale(ctx context.Context) error {
 		}
 		f.Close()
 	}
+	// Host disks whose lab state is gone (e.g. /run was cleared by a reboot):
+	// nothing can be mounted there any more, so the files can go.
+	if ents, err := os.ReadDir(DataRoot); err == nil {
+		for _, e := range ents {
+			d := filepath.Join(DataRoot, e.Name())
+			if _, err := os.Stat(filepath.Join(RunRoot, e.Name())); !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if len(mountsUnder(d)) == 0 {
+				if err := os.RemoveAll(d); err != nil {
+					errs = append(errs, fmt.Errorf("remove orphaned host disks %s: %w", d, err))
+				}
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -199,9 +215,21 @@ func SweepStale(ctx context.Context) error {
 // errors are collected. Running it twice is harmless.
 func teardown(ctx context.Context, s *labState) error {
 	var errs []error
+	stopErrs := make([]error, len(s.Hosts))
+	var wg sync.WaitGroup
 	for i := range s.Hosts {
-		if err := stopHost(&s.Hosts[i], 0); err != nil {
-			errs = append(errs, fmt.Errorf("%s: stop: %w", s.Hosts[i].Name, err))
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := stopHost(&s.Hosts[i], 0); err != nil {
+				stopErrs[i] = fmt.Errorf("%s: stop: %w", s.Hosts[i].Name, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	for _, err := range stopErrs {
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s.Audit != nil {

@@ -133,9 +133,15 @@ func build(ctx context.Context, c Config, target string) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return fmt.Errorf("base: create %s: %w", target, err)
 	}
-	cmd := exec.CommandContext(ctx, "/bin/bash", filepath.Join(work, "build.sh"), target, mirror,
+	// A private mount namespace: whatever debootstrap mounts inside the
+	// target dies with the build, even when it is interrupted.
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "--",
+		"/bin/bash", filepath.Join(work, "build.sh"), target, mirror,
 		filepath.Join(work, "sources.list"), filepath.Join(work, "packages.txt"))
 	cmd.Env = append(os.Environ(), "OPS_PASSWORD="+c.OpsPassword)
+	// On cancel, stop the whole build (apt, dpkg…), not just the shell.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var tail tailBuffer
 	out := io.Writer(&tail)
 	if c.Log != nil {
