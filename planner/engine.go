@@ -314,6 +314,13 @@ func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error
 	if h.Root == "" {
 		h.Root = "/"
 	}
+	if p, ok := t.(interface{ Port() int }); ok {
+		h.SSHPort = p.Port()
+	}
+	spec := hp.Spec
+	h.Reconnect = func(ctx context.Context) (transport.Transport, error) {
+		return e.Connector.Connect(ctx, spec)
+	}
 	b := newBatch()
 	b.add(resources.FactsProbe)
 	for _, c := range hp.Changes {

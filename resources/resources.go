@@ -44,6 +44,13 @@ type Host struct {
 	Root  string // "/" except for local hosts built in a directory (golden images)
 	T     transport.Transport
 	Facts Facts
+	// SSHPort is the port of the sshd goprov is logged in through (0 for
+	// local hosts): a firewall change must never close it.
+	SSHPort int
+	// Reconnect opens a NEW connection to the host, separate from T, to
+	// prove that access still works after a risky change. The caller
+	// closes it. nil when the planner cannot offer it.
+	Reconnect func(ctx context.Context) (transport.Transport, error)
 }
 
 // Path maps an absolute path on the host to where it really lives (under

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/goprov/goprov/internal/connect"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/planner/views"
 )
@@ -34,7 +35,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 }
 
 func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
-	conn, err := newConnector(r.sshConfigs, r.askBecomePass, stderr)
+	conn, err := connect.New(r.sshConfigs, r.askBecomePass, stderr)
 	if err != nil {
 		return nil, err
 	}

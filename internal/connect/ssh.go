@@ -1,4 +1,4 @@
-package main
+package connect
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	sshtransport "github.com/goprov/goprov/transport/ssh"
 )
 
-func (c *connector) sshConfig(h planner.HostSpec) sshtransport.Config {
+func (c *Connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 	cfg := sshtransport.Config{
 		Name:                h.Name,
 		Address:             h.Address,
@@ -22,11 +22,13 @@ func (c *connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 		User:                h.User,
 		HostKeyPolicy:       h.HostKeyPolicy,
 		Become:              h.Become,
-		BecomePassword:      c.becomePass,
-		SSHConfigFiles:      c.sshConfigs,
+		BecomePassword:      c.BecomePassword,
+		SSHConfigFiles:      c.SSHConfigs,
 		UseDefaultSSHConfig: true,
 		Logf: func(format string, args ...any) {
-			fmt.Fprintf(c.stderr, "goprov: warning: "+format+"\n", args...)
+			if c.Warnings != nil {
+				fmt.Fprintf(c.Warnings, "goprov: warning: "+format+"\n", args...)
+			}
 		},
 	}
 	if h.IdentityFile != "" {
@@ -38,7 +40,7 @@ func (c *connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 	return cfg
 }
 
-func (c *connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
+func (c *Connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
 	cfg := c.sshConfig(h)
 	switch {
 	case len(h.JumpChain) > 0:
@@ -64,7 +66,7 @@ func (c *connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.
 // becomePassword returns the sudo password for this run: asked once on the
 // terminal (no echo) with -ask-become-pass, else $GOPROV_BECOME_PASSWORD,
 // else none (NOPASSWD sudo, or root logins).
-func becomePassword(ask bool, c *connector) (string, error) {
+func becomePassword(ask bool) (string, error) {
 	if !ask {
 		return os.Getenv("GOPROV_BECOME_PASSWORD"), nil
 	}

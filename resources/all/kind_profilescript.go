@@ -1,4 +1,3 @@
-// Package all links every resource kind into a binary.
 package all
 
 import (

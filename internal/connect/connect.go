@@ -1,0 +1,43 @@
+// Package connect opens transports to hosts for the planner: local or SSH,
+// with the run's secrets. It alone holds the sudo password, so the password
+// never reaches plans, views or logs.
+package connect
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/transport"
+)
+
+// Connector implements planner.Connector.
+type Connector struct {
+	SSHConfigs     []string  // -ssh-config files, read before ~/.ssh/config
+	BecomePassword string    // sudo password; never printed
+	Warnings       io.Writer // where transport warnings go (nil: discarded)
+}
+
+// New returns a connector; with askBecomePass it asks for the sudo password
+// once on the terminal, else it takes $GOPROV_BECOME_PASSWORD.
+func New(sshConfigs []string, askBecomePass bool, warnings io.Writer) (*Connector, error) {
+	c := &Connector{SSHConfigs: sshConfigs, Warnings: warnings}
+	pass, err := becomePassword(askBecomePass)
+	if err != nil {
+		return nil, err
+	}
+	c.BecomePassword = pass
+	return c, nil
+}
+
+// Connect implements planner.Connector.
+func (c *Connector) Connect(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
+	switch h.Connection {
+	case "local":
+		return transport.NewLocal(), nil
+	case "ssh":
+		return c.dialSSH(ctx, h)
+	}
+	return nil, fmt.Errorf("unknown connection %q", h.Connection)
+}
