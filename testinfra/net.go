@@ -179,25 +179,39 @@ func netDown(ctx context.Context, s *labState) error {
 		return err
 	}
 	defer lock.Close()
-	var errs []error
+	// One `ip -force -batch` for everything that still exists (fast for
+	// big labs), then a check that it is really gone.
+	var b strings.Builder
 	for i := range s.Hosts {
 		h := &s.Hosts[i]
 		if linkExists(h.Veth) {
-			if err := run(ctx, "ip", "link", "del", h.Veth); err != nil && linkExists(h.Veth) {
-				errs = append(errs, err)
-			}
+			fmt.Fprintf(&b, "link del %s\n", h.Veth)
 		}
 		if _, err := os.Stat(filepath.Join("/run/netns", h.NetNS)); err == nil {
-			if err := run(ctx, "ip", "netns", "del", h.NetNS); err != nil {
-				errs = append(errs, err)
-			}
+			fmt.Fprintf(&b, "netns del %s\n", h.NetNS)
+		}
+	}
+	if s.Bridge != "" && linkExists(s.Bridge) {
+		fmt.Fprintf(&b, "link del %s\n", s.Bridge)
+	}
+	var errs []error
+	if b.Len() > 0 {
+		if err := runInput(ctx, b.String(), "ip", "-force", "-batch", "-"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		if linkExists(h.Veth) {
+			errs = append(errs, fmt.Errorf("link %s still exists", h.Veth))
+		}
+		if _, err := os.Stat(filepath.Join("/run/netns", h.NetNS)); err == nil {
+			errs = append(errs, fmt.Errorf("netns %s still exists", h.NetNS))
 		}
 		h.NetNSMade = false
 	}
 	if s.Bridge != "" && linkExists(s.Bridge) {
-		if err := run(ctx, "ip", "link", "del", s.Bridge); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, fmt.Errorf("bridge %s still exists", s.Bridge))
 	}
 	s.BridgeUp = false
 	return errors.Join(errs...)
