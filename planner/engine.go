@@ -358,6 +358,7 @@ func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error
 			continue
 		}
 		c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
+		c.current = s.out
 		if c.BeforeDigest != "" && c.BeforeDigest != digest {
 			return h, prefixHost(hp.Name, "apply", &StaleError{Address: c.Address})
 		}
@@ -423,7 +424,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 				c.Outcome = OutcomeSkipped
 				continue
 			}
-			if err := c.res.Apply(ctx, h, resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes}); err != nil {
+			if err := c.res.Apply(ctx, h, resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: c.current}); err != nil {
 				c.Outcome, c.Error = OutcomeFailed, err.Error()
 				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: %v", hp.Name, c.Address, err)
 				failed = true

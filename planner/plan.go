@@ -96,7 +96,8 @@ type ResourceChange struct {
 	Outcome   string          `json:"outcome,omitempty"`
 	Error     string          `json:"error,omitempty"`
 
-	res resources.Resource
+	res     resources.Resource
+	current []byte // probe output of the latest read (apply's), never saved
 }
 
 // Summary counts changes as Terraform does.

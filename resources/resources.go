@@ -36,6 +36,10 @@ type Change struct {
 	Summary string   // one line, e.g. "/etc/profile.d/go.sh (0644 root:root)"
 	Diff    string   // unified diff of file content, "" when none applies
 	Notes   []string // things the operator must know: "reload pending", "reboot required"
+	// Current is this resource's probe output from the read that apply
+	// made just before applying (digest-checked against the plan), so
+	// Apply needs no second read. Never saved or shown.
+	Current []byte
 }
 
 // Host is what a resource sees of the host it is planned or applied on.
@@ -88,7 +92,8 @@ type Resource interface {
 	Probe(h *Host) string
 	// Diff compares the probed state with the desired one.
 	Diff(h *Host, probe []byte) (Change, error)
-	// Apply carries out ch. It must leave the host as it was on any failure.
+	// Apply carries out ch (ch.Current holds the fresh probe output). It
+	// must leave the host as it was on any failure.
 	Apply(ctx context.Context, h *Host, ch Change) error
 }
 

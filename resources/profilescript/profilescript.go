@@ -56,6 +56,10 @@ func (kind) Spec() hcldec.Spec {
 			Primary: &hcldec.AttrSpec{Name: "ensure", Type: cty.String},
 			Default: &hcldec.LiteralSpec{Value: cty.StringVal("present")},
 		},
+		"zsh_login": &hcldec.DefaultSpec{
+			Primary: &hcldec.AttrSpec{Name: "zsh_login", Type: cty.Bool},
+			Default: &hcldec.LiteralSpec{Value: cty.True},
+		},
 	}
 }
 
@@ -67,10 +71,15 @@ type Script struct {
 	PathPrepend []string
 	PathAppend  []string
 	Present     bool
+	// ZshLogin makes zsh login shells read the script too: Debian's zsh
+	// does not read /etc/profile (Kali's does), so where zsh is installed
+	// and its zprofile does not source /etc/profile, goprov keeps a marked
+	// block in /etc/zsh/zprofile that sources this one script.
+	ZshLogin bool
 }
 
 func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
-	s := &Script{Address: address, Name: v.GetAttr("name").AsString(), Env: map[string]string{}}
+	s := &Script{Address: address, Name: v.GetAttr("name").AsString(), Env: map[string]string{}, ZshLogin: v.GetAttr("zsh_login").True()}
 	var diags hcl.Diagnostics
 	at := func(attr string) *hcl.Range { return resources.AttrRange(body, attr) }
 	bad := func(attr, summary, detail string) {
@@ -130,8 +139,10 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 // Path is where the script lives on the host.
 func (s *Script) Path() string { return "/etc/profile.d/" + s.Name + ".sh" }
 
-// Probe implements resources.Resource.
-func (s *Script) Probe(h *resources.Host) string { return resources.FileProbe(h.Path(s.Path())) }
+// Probe implements resources.Resource: the script and zsh's zprofile.
+func (s *Script) Probe(h *resources.Host) string {
+	return resources.MultiProbe(resources.FileProbe(h.Path(s.Path())), resources.FileProbe(h.Path(ZProfile)))
+}
 
 func (s *Script) desired() *resources.DesiredFile {
 	if !s.Present {
@@ -140,27 +151,91 @@ func (s *Script) desired() *resources.DesiredFile {
 	return &resources.DesiredFile{Path: s.Path(), Content: []byte(s.Render()), Mode: 0o644}
 }
 
+func (s *Script) read(probe []byte) (script, zprofile resources.FileState, err error) {
+	parts, err := resources.SplitMulti(probe, 2)
+	if err != nil {
+		return script, zprofile, err
+	}
+	if script, err = resources.ParseFileState(parts[0]); err != nil {
+		return script, zprofile, err
+	}
+	zprofile, err = resources.ParseFileState(parts[1])
+	return script, zprofile, err
+}
+
 // Diff implements resources.Resource.
 func (s *Script) Diff(h *resources.Host, probe []byte) (resources.Change, error) {
-	cur, err := resources.ParseFileState(probe)
+	cur, zp, err := s.read(probe)
 	if err != nil {
 		return resources.Change{}, err
 	}
-	return resources.FileChange(cur, s.desired(), s.Path()), nil
+	ch := resources.FileChange(cur, s.desired(), s.Path())
+	if want, ok := s.zprofile(zp); ok {
+		zch := resources.FileChange(zp, want, ZProfile)
+		if zch.Action != resources.NoOp {
+			if ch.Action == resources.NoOp {
+				ch.Action = resources.Update
+			}
+			ch.Diff += zch.Diff
+			ch.Notes = append(ch.Notes, "zsh login shells: "+ZProfile+" block "+map[bool]string{true: "added", false: "removed"}[s.Present])
+		}
+	}
+	return ch, nil
 }
 
-// Apply implements resources.Resource.
+// Apply implements resources.Resource. The script is written before the
+// zprofile block that sources it and removed after it, and the block only
+// sources a readable file, so no order of failures breaks a login.
 func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
-	switch ch.Action {
-	case resources.Create, resources.Update:
-		return resources.WriteFile(ctx, h, *s.desired(), resources.WriteOptions{
-			Validate:  `/bin/sh -n "$1"`,
-			MkdirMode: 0o755,
-		})
-	case resources.Delete:
+	cur, zp, err := s.read(ch.Current)
+	if err != nil {
+		return err
+	}
+	if s.Present {
+		if resources.FileChange(cur, s.desired(), s.Path()).Action != resources.NoOp {
+			if err := resources.WriteFile(ctx, h, *s.desired(), resources.WriteOptions{Validate: `/bin/sh -n "$1"`, MkdirMode: 0o755}); err != nil {
+				return err
+			}
+		}
+	}
+	if want, ok := s.zprofile(zp); ok && resources.FileChange(zp, want, ZProfile).Action != resources.NoOp {
+		if err := resources.WriteFile(ctx, h, *want, resources.WriteOptions{Validate: `if command -v zsh >/dev/null 2>&1; then zsh -n "$1"; fi`}); err != nil {
+			return err
+		}
+	}
+	if !s.Present && cur.Exists {
 		return resources.RemoveFile(ctx, h, s.Path())
 	}
 	return nil
+}
+
+// ZProfile is what zsh reads for login shells on Debian-family systems.
+const ZProfile = "/etc/zsh/zprofile"
+
+var sourcesProfile = regexp.MustCompile(`(?m)^[ \t]*(emulate[ \t]+sh[ \t]+-c[ \t]+)?['"]?(source|\.)[ \t]+/etc/profile['"]?[ \t]*$`)
+
+// zprofile returns the desired zprofile and whether goprov manages it:
+// only where zsh is installed, and not where zprofile already reads
+// /etc/profile (then profile.d is read anyway).
+func (s *Script) zprofile(cur resources.FileState) (*resources.DesiredFile, bool) {
+	if !cur.Exists || !cur.Regular {
+		return nil, false
+	}
+	begin := "# BEGIN goprov profile_script " + s.Name + "\n"
+	end := "# END goprov profile_script " + s.Name + "\n"
+	content := string(cur.Content)
+	if i := strings.Index(content, begin); i >= 0 {
+		if j := strings.Index(content[i:], end); j >= 0 {
+			content = content[:i] + content[i+j+len(end):]
+		}
+	}
+	if s.Present && s.ZshLogin && !sourcesProfile.MatchString(content) {
+		if content != "" && !strings.HasSuffix(content, "\n") {
+			content += "\n"
+		}
+		content += begin + "if [ -r " + s.Path() + " ]; then emulate sh -c '. " + s.Path() + "'; fi\n" + end
+	}
+	return &resources.DesiredFile{Path: ZProfile, Content: []byte(content), Mode: cur.Mode, UID: cur.UID, GID: cur.GID}, true
 }
 
 // Render produces the script. It is deterministic (sorted keys), so an
