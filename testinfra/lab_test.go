@@ -418,3 +418,18 @@ func checkAuditRestored(base string, before *auditSaved) error {
 	}
 	return nil
 }
+
+func TestHostsReachEachOtherButNothingElse(t *testing.T) {
+	l := lab3(t)
+	h1 := l.Hosts[0]
+	// Host to host across the bridge, by name.
+	out := hostExec(t, h1, `timeout 5 bash -c 'exec 3<>/dev/tcp/h2/22; head -c 4 <&3'`)
+	if out != "SSH-" {
+		t.Errorf("h1 -> h2:22: %q", out)
+	}
+	// Offline: no route leaves the lab subnet (asks the routing table only;
+	// no packet is sent).
+	if _, e, code, err := h1.Exec(context.Background(), "ip route get 192.0.2.1"); err != nil || code == 0 || !strings.Contains(string(e), "unreachable") {
+		t.Errorf("route out of the lab: exit %d %q %v", code, e, err)
+	}
+}

@@ -401,6 +401,13 @@ func acquireAudit(ctx context.Context, name string) error {
 		owner, _ := os.ReadFile(ownerPath)
 		cur := strings.TrimSpace(string(owner))
 		free := cur == "" || cur == name || !labAlive(cur)
+		if !free {
+			if st, err := loadState(filepath.Join(RunRoot, cur)); err == nil && !st.Detached && st.OwnerPID == os.Getpid() {
+				// Waiting would deadlock: only this process can release it.
+				f.Close()
+				return fmt.Errorf("this process already has lab %s with audit hosts; close it before starting another", cur)
+			}
+		}
 		if free {
 			err := os.WriteFile(ownerPath, []byte(name+"\n"), 0o644)
 			f.Close()

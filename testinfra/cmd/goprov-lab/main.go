@@ -14,8 +14,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -124,7 +126,11 @@ func up(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("lab %s: %d hosts up in %.2fs\n", lab.Name, len(lab.Hosts), time.Since(start).Seconds())
+	took := time.Since(start)
+	if err := giveToSudoUser(lab.Dir); err != nil {
+		fmt.Fprintf(os.Stderr, "goprov-lab: warning: %v\n", err)
+	}
+	fmt.Printf("lab %s: %d hosts up in %.2fs\n", lab.Name, len(lab.Hosts), took.Seconds())
 	for _, h := range lab.Hosts {
 		fmt.Printf("  %-4s %s\n", h.Name, h.Addr)
 	}
@@ -207,4 +213,23 @@ func buildBase(ctx context.Context) error {
 	}
 	fmt.Printf("base image: %s (built in %.1fs)\n", dir, time.Since(start).Seconds())
 	return nil
+}
+
+// giveToSudoUser hands the lab's client files (keys, ssh_config, …) to the
+// user who ran `sudo goprov-lab up`, so plain `ssh -F` works without sudo.
+func giveToSudoUser(dir string) error {
+	uid, err1 := strconv.Atoi(os.Getenv("SUDO_UID"))
+	gid, err2 := strconv.Atoi(os.Getenv("SUDO_GID"))
+	if err1 != nil || err2 != nil || uid == 0 {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(p, ".lock") || strings.HasSuffix(p, "state.json") {
+			return nil
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }
