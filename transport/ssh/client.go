@@ -22,9 +22,14 @@ import (
 // (e.g. passprompt_override in sudoers) would otherwise hang a run.
 const becomeTimeout = 60 * time.Second
 
+// maxSessions caps concurrent Runs per connection below OpenSSH's default
+// MaxSessions (10): extra Runs wait for a slot instead of failing with
+// "administratively prohibited".
+const maxSessions = 8
+
 // Client is one SSH connection to a host (through its jumps), reused for
 // every Run; each Run is one session and one exec request. It is safe for
-// concurrent use, within the server's MaxSessions (OpenSSH: 10).
+// concurrent use; at most maxSessions Runs are in flight at once.
 type Client struct {
 	name     string
 	user     string
@@ -35,6 +40,7 @@ type Client struct {
 	conn  *gossh.Client
 	jumps []*gossh.Client // outermost first; closed after conn
 
+	slots     chan struct{} // concurrent sessions
 	execs     atomic.Int64
 	badSudoPw atomic.Bool // a wrong password is not retried (lockouts)
 
@@ -69,11 +75,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		password: cfg.BecomePassword,
 		addr:     target.addr(),
 		done:     make(chan struct{}),
+		slots:    make(chan struct{}, maxSessions),
 	}
 	for _, h := range hops {
 		for _, w := range h.warnings {
 			c.warnings = append(c.warnings, w)
-			cfg.logf("%s: ssh: warning: %s", name, w)
+			cfg.logf("%s: ssh: %s", name, w)
 		}
 	}
 	var prev *gossh.Client
@@ -153,14 +160,23 @@ func dialHop(ctx context.Context, prev *gossh.Client, h *hop) (*gossh.Client, er
 		return nil, fmt.Errorf("connect %s: %w", addr, timedOut(err))
 	}
 	stop := context.AfterFunc(dctx, func() { conn.Close() })
+	// known_hosts is keyed by what was dialled, or by HostKeyAlias (which
+	// OpenSSH stores without a port).
+	keyAddr := addr
+	if h.hostKeyAlias != "" {
+		keyAddr = net.JoinHostPort(h.hostKeyAlias, "22")
+	}
+	check := hk.check(db)
 	signers := auth.signers
 	ccfg := &gossh.ClientConfig{
 		User: h.user,
 		Auth: []gossh.AuthMethod{gossh.PublicKeysCallback(func() ([]gossh.Signer, error) {
 			return signers, nil
 		})},
-		HostKeyCallback:   hk.check(db),
-		HostKeyAlgorithms: knownAlgorithms(db, addr),
+		HostKeyCallback: func(_ string, remote net.Addr, key gossh.PublicKey) error {
+			return check(keyAddr, remote, key)
+		},
+		HostKeyAlgorithms: knownAlgorithms(db, keyAddr),
 	}
 	sconn, chans, reqs, err := gossh.NewClientConn(conn, addr, ccfg)
 	if !stop() {
@@ -249,6 +265,15 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// String identifies the client without its secrets (the default %v of a
+// struct would print the become password).
+func (c *Client) String() string {
+	return fmt.Sprintf("ssh.Client{%s as %s at %s}", c.name, c.user, c.addr)
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
 // Execs counts exec requests sent on this connection.
 func (c *Client) Execs() int { return int(c.execs.Load()) }
 
@@ -276,6 +301,14 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 		return transport.Result{}, c.errBadPassword()
 	}
 
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-ctx.Done():
+		return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+	case <-c.done:
+		return transport.Result{}, fmt.Errorf("%s: ssh: connection lost: %w", c.name, c.deadErr)
+	}
 	sess, err := c.newSession(ctx)
 	if err != nil {
 		return transport.Result{}, err
@@ -347,7 +380,7 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 				return transport.Result{}, c.sudoFailed(bw, waitErr)
 			case <-timer.C:
 				abort()
-				msg := bw.sudoOutput()
+				msg := c.redact(bw.sudoOutput())
 				if msg == "" {
 					msg = "no output"
 				}
@@ -447,6 +480,15 @@ func (c *Client) lost(err error) error {
 	return err
 }
 
+// redact removes the password from text that came from the host, in case a
+// sudo look-alike echoed its input: defence in depth for error messages.
+func (c *Client) redact(s string) string {
+	if c.password == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.password, "<redacted>")
+}
+
 func (c *Client) errBadPassword() error {
 	return fmt.Errorf("%s: sudo: incorrect password for %s", c.name, c.user)
 }
@@ -455,7 +497,7 @@ func (c *Client) errBadPassword() error {
 // refused (not in sudoers, requiretty, no such command) or the connection
 // dropped.
 func (c *Client) sudoFailed(bw *becomeWriter, waitErr error) error {
-	msg := bw.sudoOutput()
+	msg := c.redact(bw.sudoOutput())
 	var exitErr *gossh.ExitError
 	if errors.As(waitErr, &exitErr) {
 		if msg == "" {

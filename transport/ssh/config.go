@@ -12,8 +12,10 @@
 // OpenSSH matches the alias on its command line; otherwise the default.
 // Understood keys: HostName (with %h), User, Port, IdentityFile,
 // IdentitiesOnly, IdentityAgent, ProxyJump, UserKnownHostsFile,
-// GlobalKnownHostsFile, StrictHostKeyChecking, HashKnownHosts,
-// ConnectTimeout. ProxyCommand is refused with an error rather than ignored:
+// GlobalKnownHostsFile, StrictHostKeyChecking, HashKnownHosts, HostKeyAlias,
+// ConnectTimeout. Other keys are ignored; a file the parser rejects (e.g.
+// "Match exec", which it refuses to run) is an error naming the file, not
+// skipped, since skipping could drop a ProxyJump or a known_hosts setting. ProxyCommand is refused with an error rather than ignored:
 // silently connecting directly could reach a different machine.
 //
 // # Host keys
@@ -110,6 +112,7 @@ type hop struct {
 	globalKnown    []string // read-only
 	policy         string
 	hashKnown      bool
+	hostKeyAlias   string // ssh_config HostKeyAlias: the known_hosts name instead of host:port
 	timeout        time.Duration
 	warnings       []string
 }
@@ -286,7 +289,10 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 	if h.name == "" {
 		h.name = alias
 	}
-	get := func(key string) (string, error) { return sc.get(alias, key) }
+	// OpenSSH lowercases the host name before matching Host patterns; the
+	// library matches case-sensitively, so lowercase it here.
+	match := strings.ToLower(alias)
+	get := func(key string) (string, error) { return sc.get(match, key) }
 
 	if pc, err := get("ProxyCommand"); err != nil {
 		return nil, "", err
@@ -350,7 +356,7 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 		}
 		h.identities = append(h.identities, identitySpec{path: p, explicit: true})
 	}
-	ids, err := sc.getAll(alias, "IdentityFile")
+	ids, err := sc.getAll(match, "IdentityFile")
 	if err != nil {
 		return nil, "", err
 	}
@@ -435,6 +441,9 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 				h.globalKnown = append(h.globalKnown, p)
 			}
 		}
+	}
+	if h.hostKeyAlias, err = get("HostKeyAlias"); err != nil {
+		return nil, "", err
 	}
 	if v, err := get("HashKnownHosts"); err != nil {
 		return nil, "", err
@@ -585,10 +594,12 @@ func expandTilde(p string) (string, error) {
 	return filepath.Join(home, rest), nil
 }
 
+// logf reports a warning. The default prefix says what it is; a caller's
+// Logf adds its own.
 func (c Config) logf(format string, args ...any) {
 	if c.Logf != nil {
 		c.Logf(format, args...)
 		return
 	}
-	log.Printf(format, args...)
+	log.Printf("goprov: warning: "+format, args...)
 }

@@ -271,3 +271,15 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestResolveCaseAndHostKeyAlias(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	f := filepath.Join(t.TempDir(), "c")
+	must(t, os.WriteFile(f, []byte("Host web*\n  User deploy\n  HostKeyAlias fleet-web\n"), 0o600))
+	hops, err := resolveChain(Config{Name: "x", Address: "WEB1.Example.com", SSHConfigFiles: []string{f}})
+	must(t, err)
+	// Matched case-insensitively, as OpenSSH does; dialled as written.
+	if h := hops[0]; h.user != "deploy" || h.hostKeyAlias != "fleet-web" || h.host != "WEB1.Example.com" {
+		t.Errorf("user %q, alias %q, host %q", h.user, h.hostKeyAlias, h.host)
+	}
+}

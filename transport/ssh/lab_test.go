@@ -393,7 +393,7 @@ func TestLabSSHConfigOnly(t *testing.T) {
 	if res := runT(t, c, transport.Cmd{Script: "id -un", Sudo: true}); string(res.Stdout) != "root\n" {
 		t.Errorf("vagrant-style: %q", res.Stdout)
 	}
-	if len(logged) != 1 || !strings.Contains(logged[0], "vm: ssh: warning: ") || !strings.Contains(logged[0], "NOT verified") ||
+	if len(logged) != 1 || !strings.HasPrefix(logged[0], "vm: ssh: ssh_config sets StrictHostKeyChecking no") || !strings.Contains(logged[0], "NOT verified") ||
 		len(c.Warnings()) != 1 {
 		t.Errorf("vagrant-style warning: logged %q, Warnings() %q", logged, c.Warnings())
 	}
@@ -504,5 +504,38 @@ func TestLabCancel(t *testing.T) {
 	}
 	if res := runT(t, c, transport.Cmd{Script: "id -un", Sudo: true}); string(res.Stdout) != "root\n" {
 		t.Errorf("after cancel: %q", res.Stdout)
+	}
+}
+
+// TestLabConcurrentRuns: more concurrent Runs than sshd's MaxSessions (10)
+// on one connection all succeed (they queue for a session slot).
+func TestLabConcurrentRuns(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	// The lab raises MaxSessions; put OpenSSH's default back.
+	hostExec(t, h, "sed -i 's/^MaxSessions .*/MaxSessions 10/' /etc/ssh/sshd_config.d/goprov-lab.conf && grep -x 'MaxSessions 10' /etc/ssh/sshd_config.d/goprov-lab.conf")
+	must(t, h.KillSSHD())
+	must(t, h.StartSSHD())
+	cfg := labConfig(lab, h, testinfra.UserDeploy)
+	cfg.Become = true
+	c := dialT(t, cfg)
+	const n = 30
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			res, err := c.Run(context.Background(), transport.Cmd{Script: "sleep 0.2; echo " + strconv.Itoa(i), Sudo: i%2 == 0})
+			if err == nil && string(res.Stdout) != strconv.Itoa(i)+"\n" {
+				err = fmt.Errorf("run %d: stdout %q stderr %q", i, res.Stdout, res.Stderr)
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if c.Execs() != n {
+		t.Errorf("Execs() = %d, want %d", c.Execs(), n)
 	}
 }
