@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// maxLabID bounds lab ids: subnets 10.200.0.0/24 … 10.250.x.0/24.
+// maxLabID bounds lab ids: subnets 10.200.0.0/24 … 10.249.249.0/24.
 const maxLabID = 250 * 50
 
 // subnetFor maps a lab id to its /24 prefix ("10.A.B").
@@ -76,7 +76,7 @@ func allocate(ctx context.Context, name string) (id int, dir string, owner *os.F
 		}
 		return cand, dir, owner, nil
 	}
-	return 0, "", nil, errors.New("no free lab subnet in 10.200.0.0-10.250.0.0")
+	return 0, "", nil, errors.New("no free lab subnet in 10.200.0.0/24-10.249.249.0/24")
 }
 
 // usedPrefixes lists the IPv4 networks already on this machine (addresses

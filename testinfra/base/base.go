@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -158,15 +159,31 @@ func build(ctx context.Context, c Config, target string) error {
 // "bookworm" suite (for debootstrap) and one-line sources for the image, for
 // every bookworm* suite of the same origins. No mirror is hard-coded.
 func AptSources() (mirror, sourcesList string, err error) {
-	type entry struct{ uri, suite, comps string }
-	var entries []entry
+	deb822 := map[string]string{}
 	matches, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
 	for _, f := range matches {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return "", "", fmt.Errorf("base: read %s: %w", f, err)
 		}
-		for _, st := range parseDeb822(string(data)) {
+		deb822[f] = string(data)
+	}
+	list, _ := os.ReadFile("/etc/apt/sources.list")
+	return aptSources(deb822, string(list))
+}
+
+// aptSources is AptSources on given file contents (deb822 files by name, and
+// the one-line sources.list).
+func aptSources(deb822 map[string]string, sourcesList string) (mirror, out string, err error) {
+	type entry struct{ uri, suite, comps string }
+	var entries []entry
+	names := make([]string, 0, len(deb822))
+	for n := range deb822 {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, st := range parseDeb822(deb822[n]) {
 			if !strings.Contains(" "+st["types"]+" ", " deb ") || strings.EqualFold(st["enabled"], "no") {
 				continue
 			}
@@ -181,25 +198,23 @@ func AptSources() (mirror, sourcesList string, err error) {
 			}
 		}
 	}
-	if list, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
-		sc := bufio.NewScanner(strings.NewReader(string(list)))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) < 4 || f[0] != "deb" {
-				continue
+	sc := bufio.NewScanner(strings.NewReader(sourcesList))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || f[0] != "deb" {
+			continue
+		}
+		f = f[1:]
+		if strings.HasPrefix(f[0], "[") { // options like [arch=amd64 signed-by=...]
+			for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
+				f = f[1:]
 			}
-			f = f[1:]
-			if strings.HasPrefix(f[0], "[") { // options like [arch=amd64 signed-by=...]
-				for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
-					f = f[1:]
-				}
-				if len(f) > 0 {
-					f = f[1:]
-				}
+			if len(f) > 0 {
+				f = f[1:]
 			}
-			if len(f) >= 3 {
-				entries = append(entries, entry{f[0], f[1], strings.Join(f[2:], " ")})
-			}
+		}
+		if len(f) >= 3 {
+			entries = append(entries, entry{f[0], f[1], strings.Join(f[2:], " ")})
 		}
 	}
 	var b strings.Builder

@@ -1,0 +1,88 @@
+package base
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAptSources(t *testing.T) {
+	tests := []struct {
+		name       string
+		deb822     map[string]string
+		list       string
+		wantMirror string
+		wantLines  []string
+		wantErr    bool
+	}{
+		{
+			name: "deb822 with security and a disabled stanza",
+			deb822: map[string]string{"/etc/apt/sources.list.d/debian.sources": `Types: deb
+# a comment
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main contrib
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb deb-src
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+
+Types: deb
+Enabled: no
+URIs: http://elsewhere.example/debian
+Suites: bookworm
+`},
+			wantMirror: "http://mirror.example/debian",
+			wantLines: []string{
+				"deb http://mirror.example/debian bookworm main contrib",
+				"deb http://mirror.example/debian bookworm-updates main contrib",
+				"deb http://mirror.example/debian-security bookworm-security main",
+			},
+		},
+		{
+			name:       "one-line sources.list with options; other releases ignored",
+			list:       "# x\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main\ndeb-src http://m.example/debian bookworm main\ndeb http://m.example/debian trixie main\n",
+			wantMirror: "http://m.example/debian",
+			wantLines:  []string{"deb http://m.example/debian bookworm main"},
+		},
+		{
+			name:    "no bookworm anywhere",
+			list:    "deb http://m.example/debian trixie main\n",
+			wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mirror, list, err := aptSources(tt.deb822, tt.list)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("want error, got mirror %q", mirror)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mirror != tt.wantMirror {
+				t.Errorf("mirror %q, want %q", mirror, tt.wantMirror)
+			}
+			if got := strings.Split(strings.TrimSpace(list), "\n"); strings.Join(got, "|") != strings.Join(tt.wantLines, "|") {
+				t.Errorf("sources:\n%s\nwant:\n%s", list, strings.Join(tt.wantLines, "\n"))
+			}
+		})
+	}
+}
+
+func TestKeyChangesWithInputs(t *testing.T) {
+	a := Config{OpsPassword: "x"}.Key()
+	if a != (Config{OpsPassword: "x"}).Key() {
+		t.Fatal("key not stable")
+	}
+	if a == (Config{OpsPassword: "y"}).Key() {
+		t.Fatal("key ignores the password")
+	}
+	if c := (Config{CacheRoot: "/c"}); !strings.HasPrefix(c.Dir(), "/c/base-") {
+		t.Fatalf("dir %s", c.Dir())
+	}
+}
