@@ -38,7 +38,7 @@ type Client struct {
 	addr     string
 
 	conn  *gossh.Client
-	jumps []*gossh.Client // outermost first; closed after conn
+	jumps []*poolEntry // shared jump connections, outermost first; released after conn closes
 
 	slots     chan struct{} // concurrent sessions
 	execs     atomic.Int64
@@ -83,23 +83,26 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			cfg.logf("%s: ssh: %s", name, w)
 		}
 	}
+	interval := cfg.KeepAliveInterval
+	if interval == 0 {
+		interval = defaultKeepAlive
+	}
 	var prev *gossh.Client
-	for i, h := range hops {
-		step := ""
-		if i < len(hops)-1 {
-			step = fmt.Sprintf("jump %s: ", h.name)
-		}
-		cl, err := dialHop(ctx, prev, h)
+	key := ""
+	for _, h := range hops[:len(hops)-1] {
+		key = hopKey(key, h)
+		e, err := acquireJump(ctx, key, prev, h, interval)
 		if err != nil {
 			c.closeAll()
-			return nil, fmt.Errorf("%s: ssh: %s%w", name, step, err)
+			return nil, fmt.Errorf("%s: ssh: jump %s: %w", name, h.name, err)
 		}
-		if i < len(hops)-1 {
-			c.jumps = append(c.jumps, cl)
-		} else {
-			c.conn = cl
-		}
-		prev = cl
+		c.jumps = append(c.jumps, e)
+		prev = e.client
+	}
+	c.conn, err = dialHop(ctx, prev, target)
+	if err != nil {
+		c.closeAll()
+		return nil, fmt.Errorf("%s: ssh: %w", name, err)
 	}
 	go func() {
 		err := c.conn.Wait()
@@ -108,12 +111,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		c.markDead(err)
 	}()
-	interval := cfg.KeepAliveInterval
-	if interval == 0 {
-		interval = defaultKeepAlive
-	}
 	if interval > 0 {
-		go c.keepAlive(interval)
+		go keepAlive(c.conn, interval, c.done, c.markDead)
 	}
 	return c, nil
 }
@@ -200,37 +199,6 @@ func dialHop(ctx context.Context, prev *gossh.Client, h *hop) (*gossh.Client, er
 	return gossh.NewClient(sconn, chans, reqs), nil
 }
 
-// keepAlive detects dead connections during long applies: after three
-// intervals without a reply the connection is closed, which makes every
-// pending and future Run fail instead of hanging.
-func (c *Client) keepAlive(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var lastReply atomic.Int64
-	lastReply.Store(time.Now().UnixNano())
-	var inflight atomic.Bool
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		if inflight.CompareAndSwap(false, true) {
-			go func() {
-				defer inflight.Store(false)
-				// OpenSSH answers "failure"; any answer proves liveness.
-				if _, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil); err == nil {
-					lastReply.Store(time.Now().UnixNano())
-				}
-			}()
-		}
-		if silent := time.Since(time.Unix(0, lastReply.Load())); silent > 3*interval {
-			c.markDead(fmt.Errorf("no answer to keepalive for %s", silent.Round(time.Second)))
-			return
-		}
-	}
-}
-
 func (c *Client) markDead(err error) {
 	c.deadOnce.Do(func() {
 		c.deadErr = err
@@ -254,7 +222,7 @@ func (c *Client) closeAll() {
 			c.conn.Close()
 		}
 		for i := len(c.jumps) - 1; i >= 0; i-- {
-			c.jumps[i].Close()
+			c.jumps[i].release()
 		}
 	})
 }

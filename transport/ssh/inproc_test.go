@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +78,8 @@ type testServer struct {
 	ln         net.Listener
 	fakeBin    string
 	closed     chan struct{}
+	logins     atomic.Int32 // completed SSH handshakes
+	conns      []net.Conn
 }
 
 func writeClientKey(t *testing.T, dir string) (string, gossh.PublicKey) {
@@ -141,6 +144,10 @@ func (s *testServer) serve() {
 				nc.Close()
 				return
 			}
+			s.logins.Add(1)
+			s.mu.Lock()
+			s.conns = append(s.conns, nc)
+			s.mu.Unlock()
 			go gossh.DiscardRequests(reqs) // answers keepalives with "failure", like OpenSSH
 			for nch := range chans {
 				switch nch.ChannelType() {
@@ -669,5 +676,94 @@ func TestInProcConnectErrors(t *testing.T) {
 	_, err = Dial(context.Background(), Config{Name: "web1", BecomePassword: "se\ncret"})
 	if err == nil || strings.Contains(err.Error(), "cret") {
 		t.Errorf("newline password: %v", err)
+	}
+}
+
+// dropAll cuts every connection the server has (like sshd dying).
+func (s *testServer) dropAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}
+
+// Many hosts behind one bastion share one connection to it; it closes with
+// the last of them, and a dead one is replaced by the next Dial.
+func TestInProcJumpShared(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	jump := startServer(t, "", nil)
+	var targets []*testServer
+	kh := readFile(t, jump.knownHosts)
+	for i := 0; i < 5; i++ {
+		ts := startServer(t, jump.clientKey, jump.authorized)
+		targets = append(targets, ts)
+		kh += readFile(t, ts.knownHosts)
+	}
+	khFile := filepath.Join(t.TempDir(), "known_hosts")
+	must(t, os.WriteFile(khFile, []byte(kh), 0o600))
+	cfgFor := func(ts *testServer, i int) Config {
+		cfg := ts.config(fmt.Sprintf("web%d", i), "root")
+		cfg.KnownHosts = []string{khFile}
+		cfg.Jump = []Config{{Name: "bastion", Address: "127.0.0.1", Port: jump.port, User: "root"}}
+		return cfg
+	}
+
+	clients := make([]*Client, len(targets))
+	var wg sync.WaitGroup
+	for i, ts := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := Dial(context.Background(), cfgFor(ts, i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			clients[i] = c
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if n := jump.logins.Load(); n != 1 {
+		t.Errorf("bastion saw %d logins for %d parallel dials, want 1", n, len(targets))
+	}
+	for i, c := range clients {
+		if res := runT(t, c, transport.Cmd{Script: "echo " + strconv.Itoa(i)}); string(res.Stdout) != strconv.Itoa(i)+"\n" {
+			t.Errorf("web%d: %q", i, res.Stdout)
+		}
+	}
+	if poolSize() != 1 {
+		t.Errorf("pool holds %d connections, want 1", poolSize())
+	}
+	for _, c := range clients[1:] {
+		c.Close()
+	}
+	if poolSize() != 1 {
+		t.Errorf("pool closed the bastion while web0 still uses it")
+	}
+	runT(t, clients[0], transport.Cmd{Script: "true"})
+	clients[0].Close()
+	if poolSize() != 0 {
+		t.Errorf("pool holds %d connections after every client closed", poolSize())
+	}
+
+	// A bastion connection that dies is not reused.
+	c := dialT(t, cfgFor(targets[0], 0))
+	jump.dropAll()
+	deadline := time.Now().Add(3 * time.Second)
+	for poolSize() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.Run(context.Background(), transport.Cmd{Script: "true"}); err == nil {
+		t.Error("Run through a dead bastion succeeded")
+	}
+	c2 := dialT(t, cfgFor(targets[1], 1))
+	runT(t, c2, transport.Cmd{Script: "true"})
+	if n := jump.logins.Load(); n != 3 {
+		t.Errorf("bastion logins = %d, want 3 (one per generation)", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -537,5 +538,54 @@ func TestLabConcurrentRuns(t *testing.T) {
 	}
 	if c.Execs() != n {
 		t.Errorf("Execs() = %d, want %d", c.Execs(), n)
+	}
+}
+
+// TestLabJumpShared: targets behind one bastion share one connection to it
+// (one login in the bastion's sshd log), and it closes with the last one.
+func TestLabJumpShared(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
+	bastion := lab.Hosts[0]
+	logins := func() int {
+		log, err := bastion.SSHDLog()
+		must(t, err)
+		return strings.Count(string(log), "Accepted publickey")
+	}
+	before := logins()
+	var clients []*Client
+	errs := make(chan error, 2)
+	var mu sync.Mutex
+	for _, h := range lab.Hosts[1:] {
+		go func() {
+			cfg := labConfig(lab, h, testinfra.UserOps)
+			cfg.Become, cfg.BecomePassword = true, testinfra.OpsPassword
+			cfg.Jump = []Config{labConfig(lab, bastion, testinfra.UserRoot)}
+			c, err := Dial(context.Background(), cfg)
+			if err == nil {
+				mu.Lock()
+				clients = append(clients, c)
+				mu.Unlock()
+				var res transport.Result
+				res, err = c.Run(context.Background(), transport.Cmd{Script: "hostname; id -un", Sudo: true})
+				if err == nil && string(res.Stdout) != h.Name+"\nroot\n" {
+					err = fmt.Errorf("%s: %q", h.Name, res.Stdout)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range lab.Hosts[1:] {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := logins() - before; got != 1 {
+		t.Errorf("bastion logins for 2 parallel targets: %d, want 1", got)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	if poolSize() != 0 {
+		t.Errorf("bastion connection still pooled after all clients closed")
 	}
 }
