@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -152,7 +153,16 @@ type WriteOptions struct {
 	After string
 	// MkdirMode, when non-zero, creates missing parent directories with it.
 	MkdirMode uint32
+	// IfUnchanged, when set, makes the write a compare-and-swap: it is
+	// refused (ErrChanged) unless the target still holds exactly this
+	// state's content (or is still absent). For files several resources
+	// edit, so that one never overwrites another's change.
+	IfUnchanged *FileState
 }
+
+// ErrChanged is returned by a compare-and-swap write whose target changed
+// since it was read.
+var ErrChanged = errors.New("file changed on the host since it was read; nothing written")
 
 // ErrValidation marks a write refused by its validation step.
 type ErrValidation struct{ Msg string }
@@ -173,6 +183,16 @@ func WriteFile(ctx context.Context, h *Host, f DesiredFile, opt WriteOptions) er
 	fmt.Fprintf(&b, "set -eu\nf=%s\nd=%s\n", shell.Quote(real), shell.Quote(dir))
 	if opt.MkdirMode != 0 {
 		fmt.Fprintf(&b, "[ -d \"$d\" ] || { mkdir -p -- \"$d\" && chmod %04o -- \"$d\"; }\n", opt.MkdirMode)
+	}
+	if opt.IfUnchanged != nil {
+		want := "absent"
+		if opt.IfUnchanged.Exists {
+			sum := sha256.Sum256(opt.IfUnchanged.Content)
+			want = hex.EncodeToString(sum[:])
+		}
+		// Checked again right before the rename: the window left is one
+		// shell statement, and a concurrent goprov is excluded by the host lock.
+		fmt.Fprintf(&b, "cas() { if [ -f \"$f\" ]; then [ \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" = %s ]; else [ absent = %s ]; fi; }\ncas || exit 7\n", want, want)
 	}
 	b.WriteString(`if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
 t=$(mktemp "$d/.goprov.XXXXXXXX")
@@ -208,6 +228,9 @@ sync -- "$d" 2>/dev/null || sync
 fi
 `)
 	} else {
+		if opt.IfUnchanged != nil {
+			b.WriteString("cas || exit 7\n")
+		}
 		b.WriteString("mv -f -- \"$t\" \"$f\"\nsync -- \"$d\" 2>/dev/null || sync\n")
 	}
 	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Stdin: bytes.NewReader(f.Content), Sudo: true})
@@ -221,6 +244,8 @@ fi
 		return &ErrValidation{Msg: strings.TrimSpace(string(res.Stderr))}
 	case 5:
 		return fmt.Errorf("write %s: check after write failed, previous content restored: %s", f.Path, strings.TrimSpace(string(res.Stderr)))
+	case 7:
+		return fmt.Errorf("write %s: %w", f.Path, ErrChanged)
 	}
 	return res.Err("write " + f.Path)
 }
@@ -234,4 +259,17 @@ func RemoveFile(ctx context.Context, h *Host, p string) error {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return res.Err("remove " + p)
+}
+
+// ReadFile reads a file's state on the host (one command), for the rare
+// Apply that must see a file as it is now, e.g. one several resources edit.
+func ReadFile(ctx context.Context, h *Host, p string) (FileState, error) {
+	res, err := h.Run(ctx, transport.Cmd{Script: FileProbe(h.Path(p)), Sudo: true})
+	if err != nil {
+		return FileState{}, fmt.Errorf("read %s: %w", p, err)
+	}
+	if err := res.Err("read " + p); err != nil {
+		return FileState{}, err
+	}
+	return ParseFileState(res.Stdout)
 }

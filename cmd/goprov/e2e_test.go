@@ -33,7 +33,7 @@ type result struct {
 	code           int
 }
 
-func goprov(t *testing.T, args ...string) result {
+func goprov(t testing.TB, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(goprovBin, args...)
 	cmd.Stdin = nil // not a terminal, like CI
@@ -49,7 +49,7 @@ func goprov(t *testing.T, args ...string) result {
 	return result{so.String(), se.String(), code}
 }
 
-func writeConfig(t *testing.T, hcl string) string {
+func writeConfig(t testing.TB, hcl string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644); err != nil {

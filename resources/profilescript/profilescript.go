@@ -198,9 +198,21 @@ func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 			}
 		}
 	}
-	if want, ok := s.zprofile(zp); ok && resources.FileChange(zp, want, ZProfile).Action != resources.NoOp {
-		if err := resources.WriteFile(ctx, h, *want, resources.WriteOptions{Validate: `if command -v zsh >/dev/null 2>&1; then zsh -n "$1"; fi`}); err != nil {
+	if _, ok := s.zprofile(zp); ok {
+		// zprofile is shared by every profile_script on the host: re-read it
+		// now (an earlier resource of this apply may have added its block)
+		// and write only if nobody changed it in between.
+		if zp, err = resources.ReadFile(ctx, h, ZProfile); err != nil {
 			return err
+		}
+		if want, ok := s.zprofile(zp); ok && resources.FileChange(zp, want, ZProfile).Action != resources.NoOp {
+			err := resources.WriteFile(ctx, h, *want, resources.WriteOptions{
+				Validate:    `if command -v zsh >/dev/null 2>&1; then zsh -n "$1"; fi`,
+				IfUnchanged: &zp,
+			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if !s.Present && cur.Exists {
@@ -224,16 +236,27 @@ func (s *Script) zprofile(cur resources.FileState) (*resources.DesiredFile, bool
 	begin := "# BEGIN goprov profile_script " + s.Name + "\n"
 	end := "# END goprov profile_script " + s.Name + "\n"
 	content := string(cur.Content)
+	block := ""
+	if s.Present && s.ZshLogin {
+		block = begin + "if [ -r " + s.Path() + " ]; then emulate sh -c '. " + s.Path() + "'; fi\n" + end
+	}
+	// Replace our block where it stands (so several scripts' blocks keep
+	// their order and nothing moves), or append it.
 	if i := strings.Index(content, begin); i >= 0 {
 		if j := strings.Index(content[i:], end); j >= 0 {
-			content = content[:i] + content[i+j+len(end):]
+			rest := content[i+j+len(end):]
+			if block != "" && sourcesProfile.MatchString(content[:i]+rest) {
+				block = ""
+			}
+			content = content[:i] + block + rest
+			return &resources.DesiredFile{Path: ZProfile, Content: []byte(content), Mode: cur.Mode, UID: cur.UID, GID: cur.GID}, true
 		}
 	}
-	if s.Present && s.ZshLogin && !sourcesProfile.MatchString(content) {
+	if block != "" && !sourcesProfile.MatchString(content) {
 		if content != "" && !strings.HasSuffix(content, "\n") {
 			content += "\n"
 		}
-		content += begin + "if [ -r " + s.Path() + " ]; then emulate sh -c '. " + s.Path() + "'; fi\n" + end
+		content += block
 	}
 	return &resources.DesiredFile{Path: ZProfile, Content: []byte(content), Mode: cur.Mode, UID: cur.UID, GID: cur.GID}, true
 }

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/testinfra"
+)
+
+// fiveScripts is a config of 5 resources, for read-batching checks.
+func fiveScripts() string {
+	var b strings.Builder
+	for i := 0; i < 5; i++ {
+		fmt.Fprintf(&b, "resource \"profile_script\" \"s%d\" {\n  name = \"s%d\"\n  env = {\n    N = \"%d\"\n  }\n}\n", i, i, i)
+	}
+	return b.String()
+}
+
+func countExecs(t testing.TB, lab *testinfra.Lab) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, h := range lab.Hosts {
+		log, err := h.SSHDLog()
+		if err != nil {
+			t.Fatalf("%s: sshd log: %v", h.Name, err)
+		}
+		out[h.Name] = strings.Count(string(log), "Starting session: command")
+	}
+	return out
+}
+
+// An unreachable host among live ones: the live ones finish, exit code 1,
+// the summary names the dead one and the step.
+func TestFleetWithUnreachableHost(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
+	dead := strings.Join(strings.Split(lab.Hosts[0].Addr, ".")[:3], ".") + ".254" // in the lab subnet, nobody there
+	cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), fmt.Sprintf(`
+host "ghost" {
+  address       = %q
+  user          = "deploy"
+  identity_file = %q
+  known_hosts   = %q
+  become        = true
+}
+`, dead, lab.KeyPath(testinfra.UserDeploy), lab.KnownHostsPath), fiveScripts())
+
+	start := time.Now()
+	r := goprov(t, "apply", "-auto-approve", cfg)
+	if r.code != 1 {
+		t.Fatalf("apply with an unreachable host: want exit 1, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "ghost") || !strings.Contains(r.stdout, "ghost: connect: ") {
+		t.Errorf("summary must name the unreachable host and the step:\n%s", r.stdout)
+	}
+	for _, h := range lab.Hosts {
+		if !strings.Contains(r.stdout, fmt.Sprintf("  %-20s applied", h.Name)) {
+			t.Errorf("live host %s did not finish:\n%s", h.Name, r.stdout)
+		}
+	}
+	t.Logf("apply with a dead host took %s", time.Since(start).Round(time.Millisecond))
+
+	r = goprov(t, "plan", cfg, "-json")
+	if r.code != 1 {
+		t.Fatalf("plan: want exit 1, got %d", r.code)
+	}
+	var doc struct {
+		Hosts []struct {
+			Name, Status, Error string
+			Timings             struct {
+				ConnectMS int64 `json:"connect_ms"`
+				ReadMS    int64 `json:"read_ms"`
+			}
+		}
+		Summary struct {
+			Failed int `json:"failed_hosts"`
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Summary.Failed != 1 {
+		t.Errorf("json summary: %d failed hosts, want 1", doc.Summary.Failed)
+	}
+	for _, h := range doc.Hosts {
+		if (h.Name == "ghost") != (h.Status == "failed") {
+			t.Errorf("json: host %s status %s (%s)", h.Name, h.Status, h.Error)
+		}
+	}
+}
+
+// A no-op plan costs one exec request per host (the batched read), however
+// many resources there are: counted by the hosts' own sshd.
+func TestNoOpPlanExecRequests(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
+	cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), fiveScripts())
+	if r := goprov(t, "apply", "-auto-approve", cfg); r.code != 0 {
+		t.Fatalf("apply: %d %s", r.code, r.stderr)
+	}
+	before := countExecs(t, lab)
+	if r := goprov(t, "plan", cfg, "-detailed-exitcode"); r.code != 0 {
+		t.Fatalf("no-op plan: want exit 0, got %d\n%s", r.code, r.stdout)
+	}
+	after := countExecs(t, lab)
+	for _, h := range lab.Hosts {
+		if n := after[h.Name] - before[h.Name]; n > 2 || n < 1 {
+			t.Errorf("%s: no-op plan made %d exec requests, want 1 (at most 2)", h.Name, n)
+		}
+	}
+}
+
+// BenchmarkNoOpPlan20Hosts: `goprov plan` (the binary) against 20 lab hosts
+// with 5 resources each. Reports wall time per plan and exec requests per
+// host per plan, counted from sshd's VERBOSE logs.
+//
+//	go test ./cmd/goprov -run '^$' -bench NoOpPlan20Hosts -benchtime 5x
+func BenchmarkNoOpPlan20Hosts(b *testing.B) {
+	lab := testinfra.Start(b, testinfra.Options{Hosts: 20})
+	cfg := labtest.Write(b, labtest.Inventory(lab, testinfra.UserDeploy), fiveScripts())
+	if r := goprov(b, "apply", "-auto-approve", cfg); r.code != 0 {
+		b.Fatalf("apply: %d %s", r.code, r.stderr)
+	}
+	before := countExecs(b, lab)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := goprov(b, "plan", cfg, "-detailed-exitcode"); r.code != 0 {
+			b.Fatalf("no-op plan: exit %d\n%s", r.code, r.stdout)
+		}
+	}
+	b.StopTimer()
+	after := countExecs(b, lab)
+	total := 0
+	for _, h := range lab.Hosts {
+		total += after[h.Name] - before[h.Name]
+	}
+	b.ReportMetric(float64(total)/float64(len(lab.Hosts)*b.N), "execs/host")
+}
