@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/goprov/goprov/testinfra"
@@ -587,5 +589,60 @@ func TestLabJumpShared(t *testing.T) {
 	}
 	if poolSize() != 0 {
 		t.Errorf("bastion connection still pooled after all clients closed")
+	}
+}
+
+// TestLabAgent: keys from ssh-agent (SSH_AUTH_SOCK); with IdentitiesOnly
+// only the agent keys matching an IdentityFile are offered, which is how a
+// passphrase-protected key held by the agent is used.
+func TestLabAgent(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	t.Setenv("HOME", t.TempDir()) // no default identities
+	raw, err := os.ReadFile(lab.KeyPath(testinfra.UserDeploy))
+	must(t, err)
+	priv, err := gossh.ParseRawPrivateKey(raw)
+	must(t, err)
+	keyring := agent.NewKeyring()
+	must(t, keyring.Add(agent.AddedKey{PrivateKey: priv}))
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	must(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); agent.ServeAgent(keyring, c) }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+
+	cfg := Config{Name: h.Name, Address: h.Addr, User: testinfra.UserDeploy, KnownHosts: []string{lab.KnownHostsPath}, Become: true}
+	c := dialT(t, cfg)
+	if res := runT(t, c, transport.Cmd{Script: "id -un", Sudo: true}); string(res.Stdout) != "root\n" {
+		t.Errorf("via agent: %q", res.Stdout)
+	}
+
+	// The same key on disk, passphrase-protected: not usable by itself, but
+	// with IdentitiesOnly it selects the agent's copy.
+	block, err := gossh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("secret"))
+	must(t, err)
+	enc := filepath.Join(t.TempDir(), "id_enc")
+	must(t, os.WriteFile(enc, pem.EncodeToMemory(block), 0o600))
+	sc := filepath.Join(t.TempDir(), "ssh_config")
+	must(t, os.WriteFile(sc, []byte("Host *\n  IdentitiesOnly yes\n  IdentityFile "+enc+"\n"), 0o600))
+	cfg.SSHConfigFiles = []string{sc}
+	c = dialT(t, cfg)
+	runT(t, c, transport.Cmd{Script: "true"})
+
+	// IdentitiesOnly with an unrelated identity: the agent key is withheld.
+	other, _ := writeClientKey(t, t.TempDir())
+	must(t, os.WriteFile(sc, []byte("Host *\n  IdentitiesOnly yes\n  IdentityFile "+other+"\n"), 0o600))
+	_, err = Dial(context.Background(), cfg)
+	if err == nil || !strings.HasPrefix(err.Error(), h.Name+": ssh: auth as deploy at "+h.Addr+":22: server accepted none of the keys (tried "+other+")") {
+		t.Errorf("IdentitiesOnly: err = %v", err)
 	}
 }
