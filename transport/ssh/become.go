@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"sync"
 
 	"github.com/goprov/goprov/internal/shell"
@@ -40,17 +41,39 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-// sudoCommand is the exec line for script run as root through sudo. The
-// script is an argument of /bin/sh (so it shows in the process list, which
-// is fine: it carries no secrets by contract).
-func sudoCommand(m becomeMarkers, script string) string {
-	inner := "printf '%s\\n' " + shell.Quote(m.success) + ` >&2; exec /bin/sh -c "$1"`
-	return shell.Join("sudo", "-S", "-p", m.prompt, "-u", "root", "--", "/bin/sh", "-c", inner, "sh", script)
+// maxArgScript is the largest script passed as an argument. Linux caps one
+// argv string at 128 KiB (MAX_ARG_STRLEN) and the whole exec line travels as
+// one argument of the login shell, so a big batched probe would fail with
+// E2BIG. Larger scripts travel on stdin, ahead of Cmd.Stdin (see loader).
+const maxArgScript = 32 << 10
+
+// remoteCommand is the exec line for script, and the bytes to send on stdin
+// before Cmd.Stdin (nil for small scripts). With m non-nil it runs as root
+// through sudo; the script is then an argument of /bin/sh (so it shows in
+// the process list, which is fine: it carries no secrets by contract).
+func remoteCommand(m *becomeMarkers, script string) (line string, stdinPrefix []byte) {
+	run := `exec /bin/sh -c "$1"`
+	args := []string{"sh", script}
+	if len(script) > maxArgScript {
+		run, args, stdinPrefix = loader(len(script)), nil, []byte(script)
+	}
+	if m == nil {
+		return shell.Join(append([]string{"/bin/sh", "-c", run}, args...)...), stdinPrefix
+	}
+	inner := "printf '%s\\n' " + shell.Quote(m.success) + " >&2; " + run
+	return shell.Join(append([]string{"sudo", "-S", "-p", m.prompt, "-u", "root", "--", "/bin/sh", "-c", inner}, args...)...), stdinPrefix
 }
 
-// plainCommand runs script with /bin/sh whatever the login shell is.
-func plainCommand(script string) string {
-	return shell.Join("/bin/sh", "-c", script)
+// loader reads exactly n bytes of script from stdin into a private temp
+// file (created by the user who runs it: root under sudo, so nobody else
+// can swap it) and runs it; the rest of stdin is the script's. dd bs=1
+// never reads past the script, whatever the pipe delivers at once.
+func loader(n int) string {
+	return `f=$(mktemp "${TMPDIR:-/tmp}/goprov-script.XXXXXX") || exit 125
+trap 'rm -f "$f"; exit 143' HUP INT TERM
+dd bs=1 count=` + strconv.Itoa(n) + ` of="$f" 2>/dev/null
+if [ "$(wc -c < "$f")" -ne ` + strconv.Itoa(n) + ` ]; then rm -f "$f"; echo "goprov: script truncated in transit" >&2; exit 125; fi
+/bin/sh "$f"; rc=$?; rm -f "$f"; exit $rc`
 }
 
 type becomeEvent int

@@ -2,6 +2,8 @@ package ssh
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,7 +110,10 @@ func TestSudoCommandQuoting(t *testing.T) {
 
 	m := newMarkers()
 	script := `printf '%s|' "$0" 'a b' "it's" '$(touch /tmp/pwned)' "\"q\"" ';' '&&'; echo; cat; exit 7`
-	line := sudoCommand(m, script)
+	line, prefix := remoteCommand(&m, script)
+	if prefix != nil {
+		t.Fatalf("small script sent on stdin")
+	}
 	cmd := exec.Command("/bin/sh", "-c", line)
 	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
 	cmd.Stdin = strings.NewReader("stdin data\n")
@@ -146,5 +151,53 @@ func TestMarkersAreRandomAndPlain(t *testing.T) {
 		if strings.ContainsAny(s, "% '\"\\$") {
 			t.Errorf("marker %q has special characters", s)
 		}
+	}
+}
+
+// bigScript is over maxArgScript (and over Linux's 128 KiB argv string
+// limit), with quotes that quoting would expand.
+func bigScript() string {
+	var b strings.Builder
+	for b.Len() < 200<<10 {
+		b.WriteString("# it's a long probe, 'quoted' \"text\" $(not run) `nor this`\n")
+	}
+	b.WriteString("echo big; wc -c | tr -d ' '\n")
+	return b.String()
+}
+
+// A script too big for argv goes ahead of the caller's stdin, read by the
+// loader without consuming a byte of what follows.
+func TestLargeScriptLoader(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "sudo"), []byte("#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n"), 0o755))
+	script := bigScript()
+	payload := binaryPayload(300 << 10)
+	for _, m := range []*becomeMarkers{nil, {prompt: "P", success: "S"}} {
+		line, prefix := remoteCommand(m, script)
+		if string(prefix) != script || len(line) > 4096 {
+			t.Fatalf("big script in argv (line %d bytes)", len(line))
+		}
+		cmd := exec.Command("/bin/sh", "-c", line)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "TMPDIR="+dir)
+		cmd.Stdin = io.MultiReader(bytes.NewReader(prefix), bytes.NewReader(payload))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sudo=%t: %v", m != nil, err)
+		}
+		if got, want := string(out), fmt.Sprintf("big\n%d\n", len(payload)); got != want {
+			t.Errorf("sudo=%t: stdout %q, want %q", m != nil, got, want)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, "goprov-script.*")); len(left) != 0 {
+			t.Errorf("temp script left behind: %v", left)
+		}
+	}
+	// A truncated transfer is an error, not half a script.
+	line, prefix := remoteCommand(nil, script)
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
+	cmd.Stdin = bytes.NewReader(prefix[:len(prefix)/2])
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "truncated") {
+		t.Errorf("truncated: %v %q", err, out)
 	}
 }

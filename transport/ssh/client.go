@@ -14,6 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/transport"
 )
 
@@ -261,6 +262,9 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 	if err := c.deadReason(); err != nil {
 		return transport.Result{}, fmt.Errorf("%s: ssh: connection lost: %w", c.name, err)
 	}
+	if shell.ContainsNUL(cmd.Script) {
+		return transport.Result{}, fmt.Errorf("%s: script contains a NUL byte, which no shell can take", c.name)
+	}
 	useSudo := cmd.Sudo && c.user != "root"
 	if useSudo && !c.become {
 		return transport.Result{}, fmt.Errorf("%s: step needs root but become is off and the login user is %s", c.name, c.user)
@@ -287,14 +291,15 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 	sess.Stdout = &stdout
 	var bw *becomeWriter
 	var line string
+	var prefix []byte // the script itself, when too big for argv
 	if useSudo {
 		m := newMarkers()
 		bw = newBecomeWriter(m)
 		sess.Stderr = bw
-		line = sudoCommand(m, cmd.Script)
+		line, prefix = remoteCommand(&m, cmd.Script)
 	} else {
 		sess.Stderr = &stderr
-		line = plainCommand(cmd.Script)
+		line, prefix = remoteCommand(nil, cmd.Script)
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
@@ -364,6 +369,12 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 	stdinDone := make(chan struct{})
 	go func() {
 		defer close(stdinDone)
+		if len(prefix) > 0 {
+			if _, err := stdin.Write(prefix); err != nil {
+				_ = stdin.Close()
+				return
+			}
+		}
 		if cmd.Stdin != nil {
 			// An error here means the script exited without reading all
 			// of its input: its exit code tells the story.

@@ -271,7 +271,11 @@ func runT(t *testing.T, c *Client, cmd transport.Cmd) transport.Result {
 	defer cancel()
 	res, err := c.Run(ctx, cmd)
 	if err != nil {
-		t.Fatalf("Run(%q): %v", cmd.Script, err)
+		script := cmd.Script
+		if len(script) > 200 {
+			script = script[:200] + "…"
+		}
+		t.Fatalf("Run(%q): %v", script, err)
 	}
 	return res
 }

@@ -646,3 +646,31 @@ func TestLabAgent(t *testing.T) {
 		t.Errorf("IdentitiesOnly: err = %v", err)
 	}
 }
+
+// TestLabLargeScript: a 200 KiB script (beyond Linux's 128 KiB argv string
+// limit) runs plain and through password sudo, followed by 1 MB of stdin,
+// and leaves no temp file behind.
+func TestLabLargeScript(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	cfg := labConfig(lab, h, testinfra.UserOps)
+	cfg.Become, cfg.BecomePassword = true, testinfra.OpsPassword
+	c := dialT(t, cfg)
+	payload := binaryPayload(1 << 20)
+	for _, sudo := range []bool{false, true} {
+		res := runT(t, c, transport.Cmd{Script: bigScript() + "id -un\n", Stdin: bytes.NewReader(payload), Sudo: sudo})
+		user := "ops"
+		if sudo {
+			user = "root"
+		}
+		if got, want := string(res.Stdout), fmt.Sprintf("big\n%d\n%s\n", len(payload), user); got != want || res.ExitCode != 0 {
+			t.Errorf("sudo=%t: stdout %q (want %q), stderr %q, exit %d", sudo, got, want, res.Stderr, res.ExitCode)
+		}
+	}
+	if out := hostExec(t, h, "ls /tmp/goprov-script.* 2>/dev/null || true"); out != "" {
+		t.Errorf("temp scripts left on the host: %q", out)
+	}
+	if c.Execs() != 2 {
+		t.Errorf("Execs() = %d, want 2 (one per Run, big or not)", c.Execs())
+	}
+}
