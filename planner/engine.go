@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,8 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/goprov/goprov/dsl"
+	"github.com/goprov/goprov/internal/shell"
+	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/resources"
 	"github.com/goprov/goprov/transport"
 )
@@ -197,6 +200,13 @@ type Engine struct {
 	// HostDone, if set, is called (from worker goroutines, serialised) as
 	// each host finishes, for progress display.
 	HostDone func(done, total int, h *HostPlan)
+	// JournalPath, when set, is the controller's change journal; every
+	// apply also appends to each host's own journal (journal.HostPath).
+	JournalPath string
+	// JournalHead is set by Apply to the controller journal's head hash;
+	// JournalErr to why the controller journal could not be written.
+	JournalHead string
+	JournalErr  error
 
 	mu    sync.Mutex
 	conns map[string]transport.Transport
@@ -302,11 +312,18 @@ func mustValueJSON(v cty.Value) json.RawMessage {
 // read connects, runs the batched probe and fills each change's action,
 // diff and digest. It returns the host handle for a following apply.
 func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error) {
+	h, _, err := e.readFor(ctx, hp, false)
+	return h, err
+}
+
+// readFor is read; for an apply it also fetches the last line of the host's
+// journal in the same command, to chain the records it will append.
+func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resources.Host, []byte, error) {
 	start := time.Now()
 	t, err := e.conn(ctx, hp.Spec)
 	hp.Timings.ConnectMS = time.Since(start).Milliseconds()
 	if err != nil {
-		return nil, prefixHost(hp.Name, "connect", err)
+		return nil, nil, prefixHost(hp.Name, "connect", err)
 	}
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
@@ -326,22 +343,27 @@ func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error
 	for _, c := range hp.Changes {
 		b.add(c.res.Probe(h))
 	}
+	tailIdx := -1
+	if apply {
+		jf := shell.Quote(h.Path(journal.HostPath))
+		tailIdx = b.add("if [ -f " + jf + " ]; then tail -n 1 -- " + jf + "; fi")
+	}
 	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true})
 	if err != nil {
-		return nil, prefixHost(hp.Name, "read", err)
+		return nil, nil, prefixHost(hp.Name, "read", err)
 	}
 	secs, err := b.parse(res.Stdout)
 	if err != nil {
 		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
 			err = fmt.Errorf("%w (stderr: %s)", err, msg)
 		}
-		return nil, prefixHost(hp.Name, "read", err)
+		return nil, nil, prefixHost(hp.Name, "read", err)
 	}
 	if secs[0].code != 0 {
-		return nil, prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", secs[0].code, strings.TrimSpace(string(res.Stderr))))
+		return nil, nil, prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", secs[0].code, strings.TrimSpace(string(res.Stderr))))
 	}
 	if h.Facts, err = resources.ParseFacts(secs[0].out); err != nil {
-		return nil, prefixHost(hp.Name, "read facts", err)
+		return nil, nil, prefixHost(hp.Name, "read facts", err)
 	}
 	var errs []error
 	for i, c := range hp.Changes {
@@ -358,16 +380,21 @@ func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error
 			continue
 		}
 		c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
+		c.BeforeSHA256, c.AfterSHA256 = ch.BeforeSHA256, ch.AfterSHA256
 		c.current = s.out
 		if c.BeforeDigest != "" && c.BeforeDigest != digest {
-			return h, prefixHost(hp.Name, "apply", &StaleError{Address: c.Address})
+			return h, nil, prefixHost(hp.Name, "apply", &StaleError{Address: c.Address})
 		}
 		c.BeforeDigest = digest
 	}
 	if len(errs) > 0 {
-		return nil, prefixHost(hp.Name, "read", errors.Join(errs...))
+		return nil, nil, prefixHost(hp.Name, "read", errors.Join(errs...))
 	}
-	return h, nil
+	var tail []byte
+	if tailIdx >= 0 {
+		tail = secs[tailIdx].out
+	}
+	return h, tail, nil
 }
 
 // StaleError refuses a saved plan on a host whose state moved since.
@@ -392,12 +419,15 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 			todo = append(todo, hp)
 		}
 	}
+	run := newRunInfo()
+	var jmu sync.Mutex
+	byHost := map[string][]journal.Record{}
 	e.forEachHost(ctx, todo, func(ctx context.Context, hp *HostPlan) {
 		recorded := make([]resources.Action, len(hp.Changes))
 		for i, c := range hp.Changes {
 			recorded[i] = c.Action
 		}
-		h, err := e.read(ctx, hp)
+		h, tail, err := e.readFor(ctx, hp, true)
 		if err != nil {
 			var stale *StaleError
 			if errors.As(err, &stale) {
@@ -435,5 +465,35 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		if !failed {
 			hp.Status = StatusApplied
 		}
+		recs := run.records(hp)
+		if len(recs) == 0 {
+			return
+		}
+		jmu.Lock()
+		byHost[hp.Name] = recs
+		jmu.Unlock()
+		if err := appendHostJournal(ctx, h, tail, recs); err != nil {
+			hp.Status = StatusFailed
+			msg := fmt.Sprintf("%s: journal: %v (the changes above were made; the host's journal misses them)", hp.Name, err)
+			if hp.Error != "" {
+				msg = hp.Error + "; " + msg
+			}
+			hp.Error = msg
+		}
 	})
+	if e.JournalPath == "" {
+		return
+	}
+	var all []journal.Record
+	for _, hp := range p.Hosts {
+		all = append(all, byHost[hp.Name]...)
+	}
+	if err := journal.AppendFile(e.JournalPath, all); err != nil {
+		e.JournalErr = err
+		return
+	}
+	if f, err := os.Open(e.JournalPath); err == nil {
+		_, _, e.JournalHead, _ = journal.VerifyHead(f)
+		f.Close()
+	}
 }

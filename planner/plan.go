@@ -89,6 +89,9 @@ type ResourceChange struct {
 	// BeforeDigest is the SHA-256 of what the read found; apply of a saved
 	// plan refuses a host where it no longer matches.
 	BeforeDigest string `json:"before_digest"`
+	// SHA-256 of the content before and as desired, for the journal.
+	BeforeSHA256 string `json:"before_sha256,omitempty"`
+	AfterSHA256  string `json:"after_sha256,omitempty"`
 	// Value is the resource's evaluated configuration (cty JSON, with its
 	// type), from which apply rebuilds it.
 	Value     json.RawMessage `json:"value"`

@@ -90,6 +90,23 @@ func FileChange(cur FileState, want *DesiredFile, displayPath string) Change {
 		}
 		return name(uid) + ":" + name(gid)
 	}
+	ch := fileChange(cur, want, displayPath, owner)
+	if cur.Exists {
+		ch.BeforeSHA256 = SHA256(cur.Content)
+	}
+	if want != nil {
+		ch.AfterSHA256 = SHA256(want.Content)
+	}
+	return ch
+}
+
+// SHA256 is the hex SHA-256 of b.
+func SHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func fileChange(cur FileState, want *DesiredFile, displayPath string, owner func(uid, gid int) string) Change {
 	if want == nil {
 		if !cur.Exists {
 			return Change{Action: NoOp, Summary: displayPath + " (absent)"}

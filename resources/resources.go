@@ -36,6 +36,9 @@ type Change struct {
 	Summary string   // one line, e.g. "/etc/profile.d/go.sh (0644 root:root)"
 	Diff    string   // unified diff of file content, "" when none applies
 	Notes   []string // things the operator must know: "reload pending", "reboot required"
+	// BeforeSHA256 and AfterSHA256 digest the resource's content before and
+	// as desired ("" for absent), for the change journal.
+	BeforeSHA256, AfterSHA256 string
 	// Current is this resource's probe output from the read that apply
 	// made just before applying (digest-checked against the plan), so
 	// Apply needs no second read. Never saved or shown.

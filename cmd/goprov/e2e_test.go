@@ -386,3 +386,54 @@ func TestFmt(t *testing.T) {
 		t.Fatalf("not formatted: %s", got)
 	}
 }
+
+func TestJournal(t *testing.T) {
+	requireRoot(t)
+	cfg := writeConfig(t, goScript)
+	root := t.TempDir()
+	ctl := filepath.Join(t.TempDir(), "journal.jsonl")
+	if r := goprov(t, "apply", "-auto-approve", "-journal", ctl, cfg, "-root", root); r.code != 0 || !strings.Contains(r.stderr, "head sha256") {
+		t.Fatalf("apply: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "apply", "-auto-approve", "-journal", ctl, cfg, "-root", root, "-var", "gopath=/srv/go"); r.code != 0 {
+		t.Fatalf("apply: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	host := filepath.Join(root, "var/log/goprov/journal.jsonl")
+	for _, f := range []string{ctl, host} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %o, want 0600", f, st.Mode().Perm())
+		}
+		b, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%s: want 2 records (create, update), got %d:\n%s", f, len(lines), b)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"time", "operator", "controller", "host", "address", "action", "before_sha256", "after_sha256", "outcome", "prev_sha256"} {
+			if v, ok := rec[k]; !ok || v == "" {
+				t.Errorf("%s: record lacks %s: %v", f, k, rec)
+			}
+		}
+		if rec["action"] != "update" || rec["address"] != "profile_script.go" || rec["outcome"] != "applied" {
+			t.Errorf("%s: unexpected record %v", f, rec)
+		}
+		if strings.Contains(string(b), "GOPATH") {
+			t.Errorf("%s: the journal holds content, it must hold digests only", f)
+		}
+		if r := goprov(t, "journal", "verify", f); r.code != 0 || !strings.Contains(r.stdout, "2 records, chain intact") {
+			t.Fatalf("verify %s: %d %s%s", f, r.code, r.stdout, r.stderr)
+		}
+		tampered := strings.Replace(string(b), `"outcome":"applied"`, `"outcome":"failed"`, 1)
+		os.WriteFile(f, []byte(tampered), 0o600)
+		if r := goprov(t, "journal", "verify", f); r.code != 1 || !strings.Contains(r.stdout, "line 1: record seq 1 was edited") {
+			t.Fatalf("verify of an edited journal: %d %s", r.code, r.stdout)
+		}
+	}
+}

@@ -35,6 +35,7 @@ func commands() []command {
 		{"show", "Show a saved plan", runShow},
 		{"validate", "Check a configuration without touching any host", runValidate},
 		{"fmt", "Rewrite HCL files in the canonical format", runFmt},
+		{"journal", "Verify a change journal's hash chain: journal verify FILE", runJournal},
 		{"version", "Print goprov's version", func(context.Context, []string, io.Writer, io.Writer) int {
 			fmt.Println("goprov", version)
 			return exitOK

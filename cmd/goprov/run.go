@@ -131,6 +131,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var rf runFlags
 	rf.register(fs)
 	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
+	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitError
@@ -195,7 +196,13 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitError
 		}
 	}
+	e.JournalPath = *journalPath
 	e.Apply(ctx, p)
+	if e.JournalErr != nil {
+		fmt.Fprintf(stderr, "Error: journal %s: %v\n", *journalPath, e.JournalErr)
+	} else if e.JournalHead != "" {
+		fmt.Fprintf(stderr, "goprov: journal %s head sha256 %s\n", *journalPath, e.JournalHead)
+	}
 	if rf.json {
 		if err := views.JSON(stdout, p, views.ModeApply); err != nil {
 			fmt.Fprintf(stderr, "Error: %v\n", err)
@@ -206,7 +213,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		views.Human(stdout, p, views.ModeApply)
 		views.HostSummary(stdout, p)
 	}
-	if p.Summary().Failed > 0 {
+	if p.Summary().Failed > 0 || e.JournalErr != nil {
 		return exitError
 	}
 	return exitOK
