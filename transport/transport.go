@@ -25,6 +25,10 @@ type Cmd struct {
 	Script string
 	Stdin  io.Reader
 	Sudo   bool // run privileged (sudo on SSH hosts; as-is when already root)
+	// Stdout, when set, also receives stdout as it arrives (Result.Stdout
+	// still holds all of it), for commands whose progress matters while
+	// they run, such as the host lock's holder.
+	Stdout io.Writer
 }
 
 // Result of a command that ran.

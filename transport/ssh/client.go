@@ -289,6 +289,9 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 
 	var stdout, stderr bytes.Buffer
 	sess.Stdout = &stdout
+	if cmd.Stdout != nil {
+		sess.Stdout = io.MultiWriter(&stdout, cmd.Stdout)
+	}
 	var bw *becomeWriter
 	var line string
 	var prefix []byte // the script itself, when too big for argv
