@@ -1,0 +1,239 @@
+package sudoers_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/testinfra"
+
+	_ "github.com/goprov/goprov/resources/sudoers"
+)
+
+const devops = `
+resource "sudoers_dropin" "devops" {
+  name = "devops"
+  rule {
+    users    = ["%devops"]
+    hosts    = ["ALL"]
+    runas    = "monitor"
+    nopasswd = true
+    commands = ["/usr/bin/systemctl status httpd", "/bin/journalctl -u httpd -n 50"]
+  }
+  rule {
+    users    = ["ops"]
+    commands = ["/usr/bin/id -u", "/bin/echo a,b c:d #e"]
+  }
+}
+`
+
+const devopsFile = `# Managed by goprov (sudoers_dropin.devops). Local edits are overwritten on the next apply.
+%devops ALL = (monitor) NOPASSWD: /usr/bin/systemctl status httpd, /bin/journalctl -u httpd -n 50
+ops ALL = (root) /usr/bin/id -u, /bin/echo a\,b c\:d \#e
+`
+
+func sh(t *testing.T, h *testinfra.Host, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.MustExec(ctx, script)
+	if err != nil {
+		t.Fatalf("%s: %v", h.Name, err)
+	}
+	return out
+}
+
+// sudoHealthy proves sudo still works on h: the whole configuration parses
+// and deploy (NOPASSWD) still gets root without a password.
+func sudoHealthy(t *testing.T, h *testinfra.Host) {
+	t.Helper()
+	out := sh(t, h, `/usr/sbin/visudo -c >/dev/null && runuser -u deploy -- sudo -n id -u`)
+	if strings.TrimSpace(out) != "0" {
+		t.Fatalf("%s: sudo -n as deploy: %q", h.Name, out)
+	}
+}
+
+func hostError(p *planner.Plan, host string) string {
+	if hp := labtest.HostPlan(p, host); hp != nil {
+		return hp.Error
+	}
+	return ""
+}
+
+// TestSudoersDropinOnLabHosts runs as the NOPASSWD user deploy.
+func TestSudoersDropinOnLabHosts(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
+	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	h1 := lab.Hosts[0]
+
+	t.Run("good drop-in on 3 hosts, then an empty plan", func(t *testing.T) {
+		cfg := labtest.Write(t, inv, devops)
+		p := labtest.Plan(t, cfg, labtest.Options{})
+		labtest.RequireOK(t, p)
+		if s := p.Summary(); s.Add != 3 {
+			t.Fatalf("want 3 to add, got %+v", s)
+		}
+		c := labtest.Change(p, "h2", "sudoers_dropin.devops")
+		if !strings.Contains(c.Diff, "+++ /etc/sudoers.d/devops") || !strings.Contains(c.Diff, "+%devops ALL = (monitor) NOPASSWD: /usr/bin/systemctl status httpd") {
+			t.Fatalf("plan shows no unified diff:\n%s", c.Diff)
+		}
+		labtest.RequireOK(t, labtest.Apply(t, cfg, labtest.Options{}))
+		labtest.RequireEmpty(t, labtest.Plan(t, cfg, labtest.Options{}))
+		for _, h := range lab.Hosts {
+			if got := sh(t, h, "stat -c '%a %U %G' /etc/sudoers.d/devops; cat /etc/sudoers.d/devops"); got != "440 root root\n"+devopsFile {
+				t.Errorf("%s: got %q", h.Name, got)
+			}
+			sudoHealthy(t, h)
+			// The escaped arguments mean what they say to sudo.
+			if got := sh(t, h, `sudo -l -U ops /bin/echo 'a,b' 'c:d' '#e'`); got != "/bin/echo a,b c:d #e\n" {
+				t.Errorf("%s: sudo -l for the escaped command: %q", h.Name, got)
+			}
+		}
+		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, ".goprov") {
+			t.Errorf("temp files left behind: %q", got)
+		}
+	})
+
+	t.Run("syntax error is refused at plan with visudo's message", func(t *testing.T) {
+		cfg := labtest.Write(t, inv, `
+resource "sudoers_dropin" "bad" {
+  name    = "bad"
+  content = "this is not sudoers\n"
+}`)
+		p := labtest.Apply(t, cfg, labtest.Options{Limit: "host.h1"})
+		msg := hostError(p, "h1")
+		if !strings.Contains(msg, "visudo rejects the content for /etc/sudoers.d/bad") || !strings.Contains(msg, "syntax error") {
+			t.Fatalf("want visudo's message, got %q", msg)
+		}
+		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, "bad") || strings.Contains(got, ".goprov") {
+			t.Fatalf("something was created: %q", got)
+		}
+		sudoHealthy(t, h1)
+
+		// Where visudo cannot check at plan time (sudo-rs), the apply's
+		// visudo -cf on the temp file refuses it: called directly here.
+		s := labtest.Load(t, cfg, labtest.Options{Limit: "host.h1"})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		tr, err := s.Engine.Connector.Connect(ctx, s.Targets[0].Spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		h := &resources.Host{Name: "h1", Root: "/", T: tr}
+		err = s.Targets[0].Resources[0].Res.Apply(ctx, h, resources.Change{Action: resources.Create})
+		var verr *resources.ErrValidation
+		if !errors.As(err, &verr) || !strings.Contains(err.Error(), "syntax error") {
+			t.Fatalf("apply: want visudo's refusal, got %v", err)
+		}
+		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, "bad") || strings.Contains(got, ".goprov") {
+			t.Fatalf("something was created: %q", got)
+		}
+		sudoHealthy(t, h1)
+	})
+
+	t.Run("cross-file alias clash is rolled back", func(t *testing.T) {
+		// Another file (not goprov's) already defines ADMINS; visudo -cf on
+		// the new file alone passes, only the whole configuration fails.
+		sh(t, h1, `printf 'User_Alias ADMINS = deploy\nADMINS ALL = (root) NOPASSWD: /usr/bin/true\n' > /etc/sudoers.d/local && chmod 0440 /etc/sudoers.d/local`)
+		t.Cleanup(func() { sh(t, h1, "rm -f /etc/sudoers.d/local") })
+		cfg := labtest.Write(t, inv, `
+resource "sudoers_dropin" "devops" {
+  name    = "devops"
+  content = "User_Alias ADMINS = ops\nADMINS ALL = (root) /usr/bin/whoami\n"
+}`)
+		p := labtest.Plan(t, cfg, labtest.Options{Limit: "host.h1"})
+		labtest.RequireOK(t, p) // the content alone is fine
+		p = labtest.Load(t, cfg, labtest.Options{Limit: "host.h1"}).Apply(p)
+		msg := hostError(p, "h1")
+		if !strings.Contains(msg, `Alias "ADMINS" already defined`) || !strings.Contains(msg, "previous content restored") {
+			t.Fatalf("want the clash rolled back, got %q", msg)
+		}
+		if got := sh(t, h1, "stat -c '%a %U %G' /etc/sudoers.d/devops; cat /etc/sudoers.d/devops"); got != "440 root root\n"+devopsFile {
+			t.Fatalf("previous content not intact: %q", got)
+		}
+		sudoHealthy(t, h1)
+	})
+
+	t.Run("a file that would lock goprov out is rolled back", func(t *testing.T) {
+		// Valid sudoers, and it parses with the rest, but it is read after
+		// the lab's "deploy" file and so takes NOPASSWD away from deploy.
+		cfg := labtest.Write(t, inv, `
+resource "sudoers_dropin" "zz" {
+  name    = "zz"
+  content = "deploy ALL = (ALL) PASSWD: ALL\n"
+}`)
+		p := labtest.Apply(t, cfg, labtest.Options{Limit: "host.h1"})
+		if msg := hostError(p, "h1"); !strings.Contains(msg, "would need a password for sudo") {
+			t.Fatalf("want the lockout refused, got %q", msg)
+		}
+		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, "zz") {
+			t.Fatalf("lockout file left in place: %q", got)
+		}
+		sudoHealthy(t, h1)
+	})
+
+	t.Run("ensure absent, and a removal that would lock goprov out", func(t *testing.T) {
+		cfg := labtest.Write(t, inv, `
+resource "sudoers_dropin" "devops" {
+  name   = "devops"
+  ensure = "absent"
+}
+resource "sudoers_dropin" "deploy" {
+  name   = "deploy" # the lab's own grant of sudo to deploy
+  ensure = "absent"
+}`)
+		p := labtest.Apply(t, cfg, labtest.Options{Limit: "host.h2"})
+		if msg := hostError(p, "h2"); !strings.Contains(msg, "refused, the file is kept") || !strings.Contains(msg, "may no longer run commands as root") {
+			t.Fatalf("want the removal of deploy's grant refused, got %q", msg)
+		}
+		if c := labtest.Change(p, "h2", "sudoers_dropin.devops"); c.Outcome != planner.OutcomeApplied || !strings.Contains(c.Diff, "-%devops ALL") {
+			t.Fatalf("devops: outcome %q, diff %q", c.Outcome, c.Diff)
+		}
+		h2 := lab.Hosts[1]
+		if got := sh(t, h2, "ls -A /etc/sudoers.d"); strings.Contains(got, "devops") || !strings.Contains(got, "deploy") || strings.Contains(got, ".goprov") {
+			t.Fatalf("sudoers.d now: %q", got)
+		}
+		sudoHealthy(t, h2)
+		only := labtest.Write(t, inv, `
+resource "sudoers_dropin" "devops" {
+  name   = "devops"
+  ensure = "absent"
+}`)
+		labtest.RequireEmpty(t, labtest.Plan(t, only, labtest.Options{Limit: "host.h2"}))
+	})
+}
+
+// TestSudoersDropinAsPasswordUser runs as ops, whose sudo needs a password:
+// the NOPASSWD check is skipped (ops never had it) but ops must still be
+// allowed to run commands as root after the change.
+func TestSudoersDropinAsPasswordUser(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	opts := labtest.Options{BecomePassword: testinfra.OpsPassword}
+	cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserOps), devops)
+	labtest.RequireOK(t, labtest.Apply(t, cfg, opts))
+	labtest.RequireEmpty(t, labtest.Plan(t, cfg, opts))
+	h := lab.Hosts[0]
+	if got := sh(t, h, "cat /etc/sudoers.d/devops"); got != devopsFile {
+		t.Fatalf("got %q", got)
+	}
+	// A drop-in that takes ops' root access away is refused.
+	lock := labtest.Write(t, labtest.Inventory(lab, testinfra.UserOps), `
+resource "sudoers_dropin" "zz" {
+  name    = "zz"
+  content = "ops ALL = (ALL) !ALL\n"
+}`)
+	p := labtest.Apply(t, lock, opts)
+	if msg := hostError(p, "h1"); !strings.Contains(msg, "ops (goprov's login user) may no longer run commands as root") {
+		t.Fatalf("want the lockout refused, got %q", msg)
+	}
+	if got := sh(t, h, "ls -A /etc/sudoers.d"); strings.Contains(got, "zz") {
+		t.Fatalf("lockout file left in place: %q", got)
+	}
+	sudoHealthy(t, h)
+}
