@@ -294,7 +294,20 @@ func stopHost(h *hostState, grace time.Duration) error {
 		}
 		return dedup(pids)
 	}
-	err := killAll(collect, grace)
+	// Leaves first, while tini (a subreaper) and unshare still live to reap
+	// them; then those two, which unshare's parent reaps. Killing all at once
+	// would leave zombies to the machine's init.
+	leaves := func() []int {
+		var out []int
+		for _, p := range collect() {
+			if p != root && p != h.InitPID {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	_ = killAll(leaves, grace) // stragglers are caught by the second pass
+	err := killAll(collect, 0)
 	if err == nil {
 		h.PID, h.PIDStart, h.InitPID = 0, 0, 0
 	}
