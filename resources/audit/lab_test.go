@@ -1,0 +1,182 @@
+package audit_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/testinfra"
+
+	_ "github.com/goprov/goprov/resources/audit"
+)
+
+const sudoRules = `
+resource "audit_rules" "sudo" {
+  name  = "50-sudo"
+  rules = [
+    "-w /etc/sudoers -p wa -k sudoers_change",
+    "-w /etc/sudoers.d/ -p wa -k sudoers_change",
+    "-a always,exit -F arch=b64 -S execve -F path=/usr/bin/sudo -k sudo_exec",%s
+  ]
+  ensure = "%s"
+}
+`
+
+func config(extra, ensure string) string {
+	return strings.Replace(strings.Replace(sudoRules, "%s", extra, 1), "%s", ensure, 1)
+}
+
+func sh(t *testing.T, h *testinfra.Host, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.MustExec(ctx, script)
+	if err != nil {
+		t.Fatalf("%s: %v", h.Name, err)
+	}
+	return out
+}
+
+func notes(p *planner.Plan, host string) string {
+	c := labtest.Change(p, host, "audit_rules.sudo")
+	if c == nil {
+		return ""
+	}
+	return string(c.Action) + ": " + strings.Join(c.Notes, "; ")
+}
+
+func hostError(p *planner.Plan, host string) string {
+	if hp := labtest.HostPlan(p, host); hp != nil {
+		return hp.Error
+	}
+	return ""
+}
+
+// TestAuditRulesOnLabHosts: h1 is an audit host (it may change the
+// machine's kernel audit rules), h2 an ordinary host in its own PID
+// namespace, where the kernel refuses audit control. testinfra restores
+// the machine's audit rules and settings at teardown.
+func TestAuditRulesOnLabHosts(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 2, AuditHosts: []int{0}})
+	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	base := labtest.Write(t, inv, config("", "present"))
+	pendingMark := "/var/lib/goprov/pending/audit_rules.50-sudo"
+
+	t.Run("loaded and verified on the audit host, written and reported not loaded elsewhere", func(t *testing.T) {
+		p := labtest.Plan(t, base, labtest.Options{})
+		labtest.RequireOK(t, p)
+		if n := notes(p, "h1"); !strings.HasPrefix(n, "create: ") || !strings.Contains(n, "verified against auditctl -l") {
+			t.Errorf("h1 plan: %s", n)
+		}
+		if n := notes(p, "h2"); !strings.HasPrefix(n, "create: ") || !strings.Contains(n, "written, NOT loaded: the kernel refuses audit control here (Error sending status request (Operation not permitted))") {
+			t.Errorf("h2 plan: %s", n)
+		}
+		labtest.RequireOK(t, labtest.Load(t, base, labtest.Options{}).Apply(p))
+		loaded := sh(t, h1, "auditctl -l")
+		for _, want := range []string{"-w /etc/sudoers -p wa -k sudoers_change", "-w /etc/sudoers.d -p wa -k sudoers_change",
+			"-a always,exit -F arch=b64 -S execve -F path=/usr/bin/sudo -F key=sudo_exec"} {
+			if !strings.Contains(loaded, want+"\n") {
+				t.Errorf("h1: auditctl -l lacks %q:\n%s", want, loaded)
+			}
+		}
+		for _, h := range lab.Hosts {
+			if got := sh(t, h, "stat -c '%a %U %G' /etc/audit/rules.d/50-sudo.rules; ls -A /etc/audit/rules.d; ls "+pendingMark+" 2>&1 || true"); !strings.HasPrefix(got, "640 root root\n") ||
+				strings.Contains(got, ".goprov") || !strings.Contains(got, "No such file") {
+				t.Errorf("%s: %q", h.Name, got)
+			}
+		}
+		p = labtest.Plan(t, base, labtest.Options{})
+		labtest.RequireEmpty(t, p)
+		if n := notes(p, "h2"); !strings.Contains(n, "NOT loaded") {
+			t.Errorf("h2: the empty plan must still say the rules are not loaded: %s", n)
+		}
+	})
+
+	t.Run("rules removed from the kernel behind goprov's back are reloaded", func(t *testing.T) {
+		sh(t, h1, "auditctl -D >/dev/null")
+		p := labtest.Plan(t, base, labtest.Options{Limit: "host.h1"})
+		if n := notes(p, "h1"); !strings.HasPrefix(n, "update: ") || !strings.Contains(n, "in the file but not loaded in the kernel") {
+			t.Fatalf("h1 plan: %s", n)
+		}
+		labtest.RequireOK(t, labtest.Load(t, base, labtest.Options{Limit: "host.h1"}).Apply(p))
+		if !strings.Contains(sh(t, h1, "auditctl -l"), "sudo_exec") {
+			t.Fatal("not reloaded")
+		}
+		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{Limit: "host.h1"}))
+	})
+
+	t.Run("a reload that fails stays pending until an apply completes it", func(t *testing.T) {
+		more := labtest.Write(t, inv, config(`
+    "-w /etc/shadow -p wa -k shadow_change",`, "present"))
+		s := labtest.Load(t, more, labtest.Options{Limit: "host.h1"})
+		p := s.Plan()
+		labtest.RequireOK(t, p)
+		// The fault: augenrules becomes unusable after the plan, before
+		// the apply (the apply's read still matches the plan).
+		sh(t, h1, "chmod a-x /usr/sbin/augenrules")
+		t.Cleanup(func() { sh(t, h1, "chmod 0755 /usr/sbin/augenrules") })
+		p = s.Apply(p)
+		if msg := hostError(p, "h1"); !strings.Contains(msg, "augenrules not found (or not executable)") || !strings.Contains(msg, "stays pending") {
+			t.Fatalf("want the reload failure, got %q", msg)
+		}
+		if got := sh(t, h1, "cat "+pendingMark+"; grep -c shadow_change /etc/audit/rules.d/50-sudo.rules"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n1\n" {
+			t.Fatalf("mark and file: %q", got)
+		}
+		if strings.Contains(sh(t, h1, "auditctl -l"), "shadow_change") {
+			t.Fatal("loaded although augenrules could not run")
+		}
+		// The file is already right; the next plan still has work to do.
+		p = labtest.Plan(t, more, labtest.Options{Limit: "host.h1"})
+		if n := notes(p, "h1"); !strings.HasPrefix(n, "update: ") || !strings.Contains(n, "reload pending: augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules") {
+			t.Fatalf("h1 plan after the failure: %s", n)
+		}
+		if c := labtest.Change(p, "h1", "audit_rules.sudo"); c.Diff != "" {
+			t.Errorf("the file is already right, yet a diff: %s", c.Diff)
+		}
+		sh(t, h1, "chmod 0755 /usr/sbin/augenrules")
+		labtest.RequireOK(t, labtest.Load(t, more, labtest.Options{Limit: "host.h1"}).Apply(p))
+		if got := sh(t, h1, "auditctl -l; ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "-w /etc/shadow -p wa -k shadow_change") || !strings.Contains(got, "No such file") {
+			t.Fatalf("after the retry: %s", got)
+		}
+		labtest.RequireEmpty(t, labtest.Plan(t, more, labtest.Options{Limit: "host.h1"}))
+	})
+
+	t.Run("a rule the kernel refuses is reported, not taken for loaded", func(t *testing.T) {
+		bad := labtest.Write(t, inv, config(`
+    "-a always,exit -F arch=b64 -S nosuchcall -k bad",`, "present"))
+		p := labtest.Apply(t, bad, labtest.Options{Limit: "host.h1"})
+		msg := hostError(p, "h1")
+		if !strings.Contains(msg, "rules not loaded") || !strings.Contains(msg, "Syscall name unknown: nosuchcall") || !strings.Contains(msg, "There was an error in line") {
+			t.Fatalf("want the load failure with auditctl's message, got %q", msg)
+		}
+		if n := notes(labtest.Plan(t, bad, labtest.Options{Limit: "host.h1"}), "h1"); !strings.Contains(n, "reload pending") {
+			t.Fatalf("plan after a failed load: %s", n)
+		}
+		// Fixing the config (dropping the bad rule) completes it.
+		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
+		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{Limit: "host.h1"}))
+	})
+
+	t.Run("ensure absent removes the file and, where allowed, the rules", func(t *testing.T) {
+		gone := labtest.Write(t, inv, config("", "absent"))
+		p := labtest.Apply(t, gone, labtest.Options{})
+		labtest.RequireOK(t, p)
+		if c := labtest.Change(p, "h1", "audit_rules.sudo"); c.Action != resources.Delete || !strings.Contains(c.Diff, "--- /etc/audit/rules.d/50-sudo.rules") {
+			t.Errorf("h1: %s %q", c.Action, c.Diff)
+		}
+		if got := sh(t, h1, "auditctl -l"); strings.Contains(got, "sudoers_change") || strings.Contains(got, "sudo_exec") {
+			t.Errorf("h1: rules still loaded:\n%s", got)
+		}
+		for _, h := range []*testinfra.Host{h1, h2} {
+			if got := sh(t, h, "ls -A /etc/audit/rules.d"); strings.Contains(got, "50-sudo") {
+				t.Errorf("%s: %q", h.Name, got)
+			}
+		}
+		labtest.RequireEmpty(t, labtest.Plan(t, gone, labtest.Options{}))
+	})
+}
