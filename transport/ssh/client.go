@@ -421,7 +421,28 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 
 // newSession opens a session without hanging on a connection that died
 // silently (the keepalive closes it; ctx bounds it).
+//
+// sshd refuses a session ("open failed") while it still counts ones that
+// just ended against MaxSessions; nothing ran yet, so that is retried
+// briefly. Any other refusal is returned at once.
 func (c *Client) newSession(ctx context.Context) (*gossh.Session, error) {
+	backoff := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		s, err := c.openSession(ctx)
+		var oce *gossh.OpenChannelError
+		if err == nil || attempt == 6 || !errors.As(err, &oce) {
+			return s, err
+		}
+		select {
+		case <-time.After(backoff):
+			backoff *= 2
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: ssh: open session: %w", c.name, ctx.Err())
+		}
+	}
+}
+
+func (c *Client) openSession(ctx context.Context) (*gossh.Session, error) {
 	type result struct {
 		s   *gossh.Session
 		err error

@@ -350,7 +350,7 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 
 	// Identities: explicit first (they must exist), then ssh_config's.
 	for _, f := range cfg.IdentityFiles {
-		p, err := tokens.expand(f)
+		p, err := expandTilde(f) // explicit paths are taken literally, bar "~"
 		if err != nil {
 			return nil, "", err
 		}
@@ -399,7 +399,7 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 
 	// Known hosts.
 	for _, f := range cfg.KnownHosts {
-		p, err := tokens.expand(f)
+		p, err := expandTilde(f)
 		if err != nil {
 			return nil, "", err
 		}

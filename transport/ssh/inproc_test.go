@@ -771,3 +771,37 @@ func TestInProcJumpShared(t *testing.T) {
 		t.Errorf("bastion logins = %d, want 3 (one per generation)", n)
 	}
 }
+
+// Cmd.Stdout receives output while the command still runs (the host
+// lock's holder relies on it), through sudo too; Result.Stdout has it all.
+func TestInProcStreamingStdout(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	s := startServer(t, "", nil)
+	for _, user := range []string{"root", "deploy"} {
+		cfg := s.config("h", user)
+		cfg.Become = true
+		c := dialT(t, cfg)
+		if c.Port() != s.port {
+			t.Errorf("Port() = %d, want %d", c.Port(), s.port)
+		}
+		pr, pw := io.Pipe()
+		done := make(chan transport.Result, 1)
+		go func() {
+			done <- runT(t, c, transport.Cmd{Script: "echo first; sleep 1; echo second", Stdout: pw, Sudo: true})
+			pw.Close()
+		}()
+		line := make([]byte, 6)
+		if _, err := io.ReadFull(pr, line); err != nil || string(line) != "first\n" {
+			t.Fatalf("%s: streamed %q, %v", user, line, err)
+		}
+		select {
+		case <-done:
+			t.Errorf("%s: Run returned before the first line was streamed", user)
+		default:
+		}
+		go io.Copy(io.Discard, pr)
+		if res := <-done; string(res.Stdout) != "first\nsecond\n" {
+			t.Errorf("%s: Result.Stdout %q", user, res.Stdout)
+		}
+	}
+}
