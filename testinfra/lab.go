@@ -56,6 +56,9 @@ type Options struct {
 	Detached bool
 	// ReadyTimeout bounds the wait for sshd (and firewalld); default 60s.
 	ReadyTimeout time.Duration
+	// Log, if set, hears about slow steps (building the base image, waiting
+	// for another lab's hold on kernel audit). Start sets it to t.Logf.
+	Log func(format string, args ...any)
 }
 
 // Lab is a running set of hosts.
@@ -122,8 +125,8 @@ func Start(t testing.TB, opts Options) *Lab {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if !baseConfig().Ready() {
-		t.Logf("testinfra: building the lab's base image once for this machine (about a minute) in %s", baseConfig().Dir())
+	if opts.Log == nil {
+		opts.Log = t.Logf
 	}
 	lab, err := StartLab(ctx, "", opts)
 	if err != nil {
@@ -164,6 +167,9 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		}
 		isFW[i] = true
 	}
+	if opts.Log == nil {
+		opts.Log = func(string, ...any) {}
+	}
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 60 * time.Second
 	}
@@ -173,6 +179,9 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 	if err := SweepStale(ctx); err != nil {
 		// Not fatal for this lab: report through the error only if start fails.
 		fmt.Fprintf(os.Stderr, "testinfra: sweeping stale labs: %v\n", err)
+	}
+	if !baseConfig().Ready() {
+		opts.Log("testinfra: building (or waiting for) the lab's base image in %s; once per machine, about a minute", baseConfig().Dir())
 	}
 	baseDir, err := base.Ensure(ctx, baseConfig())
 	if err != nil {
@@ -243,7 +252,7 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	if len(opts.AuditHosts) > 0 {
-		if err := acquireAudit(ctx, s.Name); err != nil {
+		if err := acquireAudit(ctx, s.Name, opts.Log); err != nil {
 			return fmt.Errorf("kernel audit: %w", err)
 		}
 		s.AuditOwner = true

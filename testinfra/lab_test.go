@@ -72,7 +72,7 @@ func lab3(t *testing.T) *Lab {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		start := time.Now()
-		sharedLab, sharedErr = StartLab(ctx, "", Options{Hosts: 3, FirewalldHosts: []int{idxFirewalld}, AuditHosts: []int{idxAudit}})
+		sharedLab, sharedErr = StartLab(ctx, "", Options{Hosts: 3, FirewalldHosts: []int{idxFirewalld}, AuditHosts: []int{idxAudit}, Log: t.Logf})
 		if sharedErr == nil {
 			t.Logf("lab %s: 3 hosts (1 firewalld, 1 audit) up in %v", sharedLab.Name, time.Since(start).Round(time.Millisecond))
 		}

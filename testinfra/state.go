@@ -403,9 +403,11 @@ func restoreAudit(ctx context.Context, base string, saved *auditSaved) error {
 // acquireAudit makes this lab the machine's one audit user. The owner is
 // recorded in a file (so a detached CLI lab keeps it after its process exits)
 // and checked under a flock; a dead owner's claim is taken over.
-func acquireAudit(ctx context.Context, name string) error {
+func acquireAudit(ctx context.Context, name string, logf func(string, ...any)) error {
 	lockPath := filepath.Join(RunRoot, "audit.lock")
 	ownerPath := filepath.Join(RunRoot, "audit.owner")
+	start := time.Now()
+	logged := ""
 	for {
 		f, err := lockFile(ctx, lockPath)
 		if err != nil {
@@ -424,12 +426,19 @@ func acquireAudit(ctx context.Context, name string) error {
 		if free {
 			err := os.WriteFile(ownerPath, []byte(name+"\n"), 0o644)
 			f.Close()
+			if logged != "" {
+				logf("testinfra: lab %s got kernel audit after %v", name, time.Since(start).Round(time.Millisecond))
+			}
 			return err
 		}
 		f.Close()
+		if logged != cur {
+			logged = cur
+			logf("testinfra: lab %s waits for kernel audit, held by lab %s (one lab with audit hosts at a time)", name, cur)
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for kernel audit (held by lab %s): %w", cur, ctx.Err())
+			return fmt.Errorf("waited %v for kernel audit (held by lab %s): %w", time.Since(start).Round(time.Second), cur, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
