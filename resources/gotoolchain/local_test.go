@@ -1,0 +1,192 @@
+package gotoolchain
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/transport"
+)
+
+// fakeArchive is an official-layout archive whose bin/go is a script that
+// prints `go version` as a real one would (printed = "" for the truth).
+func fakeArchive(t *testing.T, version, printed string) (string, string) {
+	t.Helper()
+	if printed == "" {
+		printed = fmt.Sprintf("go version go%s linux/%s", version, runtime.GOARCH)
+	}
+	return writeTarGz(t, []entry{
+		{name: "go/", typ: '5', mode: 0o755},
+		{name: "go/VERSION", body: "go" + version + "\ntime 2024-06-27T20:11:12Z\n"},
+		{name: "go/go.env", body: "GOPROXY=https://proxy.golang.org,direct\nGOSUMDB=sum.golang.org\nGOTOOLCHAIN=auto\n"},
+		{name: "go/bin/go", body: "#!/bin/sh\necho '" + printed + "'\n", mode: 0o755},
+		{name: "go/src/fmt/print.go", body: "package fmt\n"},
+	})
+}
+
+// localHost is an image-style host: commands run here, paths under root.
+func localHost(t *testing.T) *resources.Host {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("applies to a local root dir need root (chown root:root of go.env); the lab tests cover the same paths over SSH")
+	}
+	return &resources.Host{Name: "local", Root: t.TempDir(), T: transport.NewLocal(), Facts: resources.Facts{OS: "linux", Arch: runtime.GOARCH}}
+}
+
+func (tc *Toolchain) planOn(t *testing.T, h *resources.Host) resources.Change {
+	t.Helper()
+	res, err := h.Run(context.Background(), transport.Cmd{Script: tc.Probe(h), Sudo: true})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("probe: %v %s", err, res.Stderr)
+	}
+	ch, err := tc.Diff(h, res.Stdout)
+	if err != nil {
+		t.Fatalf("diff: %v", err)
+	}
+	return ch
+}
+
+func fileToolchain(t *testing.T, version, archive, sum string, extra string) *Toolchain {
+	return mustDecode(t, fmt.Sprintf("version = %q\nsource = \"file\"\npath = %q\nsha256 = %q\nenv = { GOTOOLCHAIN = \"local\" }\n%s", version, archive, sum, extra))
+}
+
+func listRoot(t *testing.T, h *resources.Host) []string {
+	t.Helper()
+	ents, err := os.ReadDir(h.Path("/usr/local"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func linkOf(t *testing.T, h *resources.Host) string {
+	t.Helper()
+	l, err := os.Readlink(h.Path("/usr/local/go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// The whole apply path (stream, go.env, switch, keep) on a local image
+// root, with fake toolchains: fast, and the same scripts the lab runs.
+func TestApplyLocalRoot(t *testing.T) {
+	h := localHost(t)
+	ctx := context.Background()
+	a5, s5 := fakeArchive(t, "1.22.5", "")
+	a4, s4 := fakeArchive(t, "1.22.4", "")
+	a3, s3 := fakeArchive(t, "1.22.3", "")
+
+	tc5 := fileToolchain(t, "1.22.5", a5, s5, "")
+	ch := tc5.planOn(t, h)
+	if ch.Action != resources.Create || !strings.Contains(ch.Summary, "install 1.22.5, create link go → go-1.22.5") {
+		t.Fatalf("fresh plan: %+v", ch)
+	}
+	if err := tc5.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	if l := linkOf(t, h); l != "/usr/local/go-1.22.5" {
+		t.Errorf("link → %s", l)
+	}
+	env, _ := os.ReadFile(h.Path("/usr/local/go-1.22.5/go.env"))
+	if !strings.Contains(string(env), "GOTOOLCHAIN=local\n") || !strings.HasPrefix(string(env), "# Managed by goprov") {
+		t.Errorf("go.env:\n%s", env)
+	}
+	if fi, err := os.Stat(h.Path("/usr/local/go-1.22.5/bin/go")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("bin/go: %v %v", fi, err)
+	}
+	if ch := tc5.planOn(t, h); ch.Action != resources.NoOp {
+		t.Fatalf("second plan not empty: %+v", ch)
+	}
+
+	// Switch to another version, then a third with keep=2: the previous
+	// link target stays (rollback), the other goes.
+	tc4 := fileToolchain(t, "1.22.4", a4, s4, "")
+	ch = tc4.planOn(t, h)
+	if !strings.Contains(ch.Summary, "install 1.22.4, switch link go-1.22.5 → go-1.22.4") || strings.Contains(ch.Summary, "remove") {
+		t.Fatalf("plan 1.22.4: %s", ch.Summary)
+	}
+	if err := tc4.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	tc3 := fileToolchain(t, "1.22.3", a3, s3, "keep = 2")
+	ch = tc3.planOn(t, h)
+	if !strings.Contains(ch.Summary, "install 1.22.3, switch link go-1.22.4 → go-1.22.3, remove go-1.22.5 (keep=2)") {
+		t.Fatalf("plan 1.22.3: %s", ch.Summary)
+	}
+	if err := tc3.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(listRoot(t, h), " "); got != "go go-1.22.3 go-1.22.4" {
+		t.Errorf("install root holds %q", got)
+	}
+
+	// Back to an installed version: a switch only, nothing fetched (the
+	// archive path is gone, so a fetch would fail).
+	os.Remove(a4)
+	ch = tc4.planOn(t, h)
+	if ch.Summary != fmt.Sprintf("go1.22.4 at /usr/local/go (linux/%s): switch link go-1.22.3 → go-1.22.4", runtime.GOARCH) {
+		t.Fatalf("plan back: %q", ch.Summary)
+	}
+	if err := tc4.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	if l := linkOf(t, h); l != "/usr/local/go-1.22.4" {
+		t.Errorf("link → %s", l)
+	}
+
+	// Failures leave link and versions exactly as they were.
+	before := strings.Join(listRoot(t, h), " ")
+	bad, sbad := fakeArchive(t, "1.22.6", "go version go1.22.6-evil linux/"+runtime.GOARCH)
+	tcBad := fileToolchain(t, "1.22.6", bad, sbad, "")
+	err := tcBad.Apply(ctx, h, tcBad.planOn(t, h))
+	if err == nil || !strings.Contains(err.Error(), "expected \"go version go1.22.6 linux/") {
+		t.Errorf("wrong go version: %v", err)
+	}
+	// A valid archive that is not the pinned one, and a corrupted one.
+	_, sum := fakeArchive(t, "1.22.7", "")
+	other, _ := fakeArchive(t, "1.22.7", "go version go1.22.7 linux/"+runtime.GOARCH+" ")
+	tcT := fileToolchain(t, "1.22.7", other, sum, "")
+	if err := tcT.Apply(ctx, h, tcT.planOn(t, h)); err == nil || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("substituted archive: %v", err)
+	}
+	corrupt, sumC := fakeArchive(t, "1.22.8", "")
+	b, _ := os.ReadFile(corrupt)
+	b[len(b)/2] ^= 1
+	os.WriteFile(corrupt, b, 0o644)
+	tcC := fileToolchain(t, "1.22.8", corrupt, sumC, "")
+	if err := tcC.Apply(ctx, h, tcC.planOn(t, h)); err == nil || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("corrupted archive: %v", err)
+	}
+	if got := strings.Join(listRoot(t, h), " "); got != before {
+		t.Errorf("after failures the install root holds %q, want %q", got, before)
+	}
+	if l := linkOf(t, h); l != "/usr/local/go-1.22.4" {
+		t.Errorf("after failures link → %s", l)
+	}
+
+	// A work dir left by an interrupted apply is planned for removal.
+	os.Mkdir(h.Path("/usr/local/.goprov-go-tmp-1.22.9-0123456789ab"), 0o700)
+	ch = tc4.planOn(t, h)
+	if ch.Action != resources.Update || !strings.Contains(strings.Join(ch.Notes, " "), "left by an interrupted apply") {
+		t.Fatalf("leftover: %+v", ch)
+	}
+	if err := tc4.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch := tc4.planOn(t, h); ch.Action != resources.NoOp {
+		t.Errorf("after cleanup: %+v", ch)
+	}
+	if _, err := os.Stat(filepath.Join(h.Root, "usr/local/.goprov-go-tmp-1.22.9-0123456789ab")); !os.IsNotExist(err) {
+		t.Errorf("leftover still there: %v", err)
+	}
+}
