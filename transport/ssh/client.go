@@ -78,11 +78,15 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		done:     make(chan struct{}),
 		slots:    make(chan struct{}, maxSessions),
 	}
+	warn := func(w string) {
+		c.warnings = append(c.warnings, w)
+		cfg.logf("%s: ssh: %s", name, w)
+	}
 	for _, h := range hops {
 		for _, w := range h.warnings {
-			c.warnings = append(c.warnings, w)
-			cfg.logf("%s: ssh: %s", name, w)
+			warn(w)
 		}
+		h.notify = warn
 	}
 	interval := cfg.KeepAliveInterval
 	if interval == 0 {
@@ -196,6 +200,10 @@ func dialHop(ctx context.Context, prev *gossh.Client, h *hop) (*gossh.Client, er
 			return nil, fmt.Errorf("auth as %s at %s: server accepted none of the keys (%s)", h.user, addr, auth.describe())
 		}
 		return nil, fmt.Errorf("connect %s: handshake: %w", addr, err)
+	}
+	if note := hk.recordedNote(); note != "" && h.notify != nil {
+		// OpenSSH says "Permanently added"; an audit trail wants it too.
+		h.notify(fmt.Sprintf("accept-new: recorded the host key of %s: %s", keyAddr, note))
 	}
 	return gossh.NewClient(sconn, chans, reqs), nil
 }

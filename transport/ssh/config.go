@@ -115,6 +115,7 @@ type hop struct {
 	hostKeyAlias   string // ssh_config HostKeyAlias: the known_hosts name instead of host:port
 	timeout        time.Duration
 	warnings       []string
+	notify         func(string) // reports a newly recorded host key (set by Dial)
 }
 
 func (h *hop) addr() string { return net.JoinHostPort(h.host, strconv.Itoa(h.port)) }

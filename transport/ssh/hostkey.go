@@ -37,7 +37,7 @@ type hostKeyChecker struct {
 
 	mu       sync.Mutex
 	err      *HostKeyError // what the callback refused, for a precise message
-	recorded string        // the file a new key was appended to
+	recorded string        // "KEYTYPE FINGERPRINT in FILE" once a new key was appended
 }
 
 // load reads every existing known_hosts file. A missing file is an empty
@@ -138,9 +138,12 @@ func (k *hostKeyChecker) decide(verdict error, addr string, key gossh.PublicKey)
 		return mismatch(addr, ke.Want[0])
 	case errors.As(verdict, &ke):
 		if k.policy != PolicyAcceptNew {
+			hint := fmt.Sprintf("add it to %s, or set host_key_policy = \"accept-new\"", k.files[0])
+			if allDevNull(k.files) {
+				hint = "known_hosts is /dev/null, so no key can be verified; set known_hosts"
+			}
 			return &HostKeyError{Host: addr,
-				msg: fmt.Sprintf("unknown host key for %s (%s %s): add it to %s, or set host_key_policy = \"accept-new\"",
-					addr, key.Type(), gossh.FingerprintSHA256(key), k.files[0])}
+				msg: fmt.Sprintf("unknown host key for %s (%s %s): %s", addr, key.Type(), gossh.FingerprintSHA256(key), hint)}
 		}
 		return k.record(addr, key)
 	default:
@@ -219,9 +222,15 @@ func (k *hostKeyChecker) record(addr string, key gossh.PublicKey) error {
 		return fmt.Errorf("record host key: sync %s: %w", path, err)
 	}
 	k.mu.Lock()
-	k.recorded = path
+	k.recorded = fmt.Sprintf("%s %s in %s", key.Type(), gossh.FingerprintSHA256(key), path)
 	k.mu.Unlock()
 	return nil
+}
+
+func (k *hostKeyChecker) recordedNote() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.recorded
 }
 
 func (k *hostKeyChecker) refused() *HostKeyError {

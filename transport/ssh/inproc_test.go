@@ -120,7 +120,7 @@ func startServer(t *testing.T, clientKey string, authorized gossh.PublicKey) *te
 
 func (s *testServer) config(name, user string) Config {
 	return Config{Name: name, Address: "127.0.0.1", Port: s.port, User: user, IdentityFiles: []string{s.clientKey},
-		KnownHosts: []string{s.knownHosts}, ConnectTimeout: 5 * time.Second}
+		KnownHosts: []string{s.knownHosts}, ConnectTimeout: 5 * time.Second, Logf: s.t.Logf}
 }
 
 func (s *testServer) serve() {

@@ -262,7 +262,15 @@ func TestLabHostKeys(t *testing.T) {
 
 	// accept-new records the real key, which strict then accepts.
 	cfg.HostKeyPolicy = PolicyAcceptNew
-	dialT(t, cfg).Close()
+	var logged []string
+	cfg.Logf = func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }
+	c := dialT(t, cfg)
+	c.Close()
+	if len(logged) != 1 || !strings.HasPrefix(logged[0], h.Name+": ssh: accept-new: recorded the host key of "+h.Addr+":22: ") ||
+		!strings.HasSuffix(logged[0], " in "+empty) || len(c.Warnings()) != 1 {
+		t.Errorf("accept-new notice: %q", logged)
+	}
+	cfg.Logf = nil
 	recorded := strings.TrimSuffix(readFile(t, empty), "\n")
 	if !contains(labLines, recorded) {
 		t.Errorf("accept-new recorded %q, want one of the host's real keys %q", recorded, labLines)
