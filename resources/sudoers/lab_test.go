@@ -178,6 +178,28 @@ resource "sudoers_dropin" "zz" {
 		sudoHealthy(t, h1)
 	})
 
+	t.Run("root login: a drop-in sudo would not read is refused", func(t *testing.T) {
+		// Logged in as root there is no login user's sudo to protect, but
+		// visudo -c still runs, and it must list the new file as parsed.
+		h3 := lab.Hosts[2]
+		sh(t, h3, `cp -p /etc/sudoers /root/sudoers.orig && sed -i '/includedir/d' /etc/sudoers`)
+		t.Cleanup(func() { sh(t, h3, "cp -p /root/sudoers.orig /etc/sudoers") })
+		cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserRoot), strings.ReplaceAll(devops, `"devops"`, `"viaroot"`))
+		s := labtest.Load(t, cfg, labtest.Options{Limit: "host.h3"})
+		p := s.Plan()
+		labtest.RequireOK(t, p)
+		if c := labtest.Change(p, "h3", "sudoers_dropin.viaroot"); !strings.Contains(strings.Join(c.Notes, ";"), "no @includedir /etc/sudoers.d") {
+			t.Errorf("plan notes: %q", c.Notes)
+		}
+		p = s.Apply(p)
+		if msg := hostError(p, "h3"); !strings.Contains(msg, "sudo does not read /etc/sudoers.d/viaroot") {
+			t.Fatalf("want the ignored drop-in refused, got %q", msg)
+		}
+		if got := sh(t, h3, "ls -A /etc/sudoers.d"); strings.Contains(got, "viaroot") || strings.Contains(got, ".goprov") {
+			t.Fatalf("left behind: %q", got)
+		}
+	})
+
 	t.Run("ensure absent, and a removal that would lock goprov out", func(t *testing.T) {
 		cfg := labtest.Write(t, inv, `
 resource "sudoers_dropin" "devops" {

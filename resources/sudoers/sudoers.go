@@ -323,7 +323,9 @@ func (d *Dropin) Probe(h *resources.Host) string {
 	if d.Present {
 		check = checkProbe(d.Render())
 	}
-	return resources.MultiProbe(resources.FileProbe(h.Path(d.Path())), check)
+	included := fmt.Sprintf(`grep -Eqs '^[[:space:]]*[@#]includedir[[:space:]]+/etc/sudoers\.d/?[[:space:]]*$' %s && echo yes || echo no`,
+		shell.Quote(h.Path("/etc/sudoers")))
+	return resources.MultiProbe(resources.FileProbe(h.Path(d.Path())), check, included)
 }
 
 // Verdict is what the plan-time visudo check said.
@@ -350,7 +352,7 @@ func ParseVerdict(out []byte) Verdict {
 
 // Diff implements resources.Resource.
 func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error) {
-	parts, err := resources.SplitMulti(probe, 2)
+	parts, err := resources.SplitMulti(probe, 3)
 	if err != nil {
 		return resources.Change{}, err
 	}
@@ -370,6 +372,11 @@ func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 	if !v.Checked {
 		ch.Notes = append(ch.Notes, "not checked at plan time ("+v.Message+"); visudo checks it at apply, before it goes live")
 	}
+	if strings.TrimSpace(string(parts[2])) != "yes" {
+		// A heuristic (the include may be nested): apply checks for real
+		// that sudo parses the file, and refuses a drop-in sudo ignores.
+		ch.Notes = append(ch.Notes, "/etc/sudoers has no @includedir /etc/sudoers.d line: sudo may ignore this file (apply fails if visudo -c does not parse it)")
+	}
 	return ch, nil
 }
 
@@ -383,7 +390,7 @@ func (d *Dropin) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 			if err != nil {
 				return err
 			}
-			after = afterCheck(nopw)
+			after = afterCheck(nopw, true)
 		}
 		err := resources.WriteFile(ctx, h, *d.desired(), resources.WriteOptions{
 			Validate: shell.Quote(Visudo) + ` -c -f "$1" >/dev/null`,
@@ -432,12 +439,20 @@ const asUser = `as_user() { if command -v runuser >/dev/null 2>&1; then runuser 
 `
 
 // afterCheck is run with the new sudoers in place; when it fails, the
-// previous file comes back. It checks the whole configuration parses, that
+// previous file comes back. It checks the whole configuration parses (and,
+// after a write, that it includes the file, "$1"), that
 // the login user may still run /bin/sh as root (how goprov runs every
 // command) and, if it could before, still without a password.
-func afterCheck(wasNoPasswd bool) string {
-	s := shell.Quote(Visudo) + ` -c >/dev/null || { echo 'visudo -c: the sudoers configuration as a whole is invalid with this file' >&2; exit 1; }
-` + loginUser + asUser + `if [ -n "$u" ]; then
+func afterCheck(wasNoPasswd, written bool) string {
+	s := `o=$(` + shell.Quote(Visudo) + ` -c) || { echo 'visudo -c: the sudoers configuration as a whole is invalid with this file' >&2; exit 1; }
+`
+	if written {
+		// visudo -c lists every file sudo reads: a drop-in missing from it
+		// (no @includedir) would be a change with no effect.
+		s += `case "$o" in *"$1: parsed OK"*) ;; *) echo "sudo does not read $1 (no @includedir /etc/sudoers.d in its configuration)" >&2; exit 1 ;; esac
+`
+	}
+	s += loginUser + asUser + `if [ -n "$u" ]; then
   sudo -l -U "$u" -u root /bin/sh >/dev/null 2>&1 || { echo "with this file, $u (goprov's login user) may no longer run commands as root through sudo" >&2; exit 1; }
 `
 	if wasNoPasswd {
@@ -468,7 +483,7 @@ if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
 mv -f -- "$f" "$k"
 trap 'mv -f -- "$k" "$f"; exit 129' HUP INT TERM PIPE
 `)
-		fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit 5\nfi\n", afterCheck(nopw))
+		fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit 5\nfi\n", afterCheck(nopw, false))
 		b.WriteString("trap - HUP INT TERM PIPE\nrm -f -- \"$k\"\nsync -- \"$d\" 2>/dev/null || sync\n")
 	}
 	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Sudo: true})

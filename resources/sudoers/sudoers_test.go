@@ -219,12 +219,13 @@ func TestDiff(t *testing.T) {
 		note    string // a substring of the notes
 		wantErr string
 	}{
-		{"absent", multi("absent\n", "ok\n"), resources.Create, "", ""},
-		{"same", multi("file 440 0 0\n"+want, "ok\n"), resources.NoOp, "", ""},
-		{"mode", multi("file 644 0 0\n"+want, "ok\n"), resources.Update, "mode 0644 → 0440", ""},
-		{"changed", multi("file 440 0 0\nold\n", "ok\n"), resources.Update, "", ""},
-		{"rejected", multi("absent\n", "rejected\nstdin:1:9: syntax error\n"), "", "", "visudo rejects the content for /etc/sudoers.d/devops (nothing was written): stdin:1:9: syntax error"},
-		{"sudo-rs", multi("absent\n", "unchecked visudo cannot read stdin\n"), resources.Create, "not checked at plan time (visudo cannot read stdin)", ""},
+		{"absent", multi("absent\n", "ok\n", "yes\n"), resources.Create, "", ""},
+		{"same", multi("file 440 0 0\n"+want, "ok\n", "yes\n"), resources.NoOp, "", ""},
+		{"mode", multi("file 644 0 0\n"+want, "ok\n", "yes\n"), resources.Update, "mode 0644 → 0440", ""},
+		{"changed", multi("file 440 0 0\nold\n", "ok\n", "yes\n"), resources.Update, "", ""},
+		{"rejected", multi("absent\n", "rejected\nstdin:1:9: syntax error\n", "yes\n"), "", "", "visudo rejects the content for /etc/sudoers.d/devops (nothing was written): stdin:1:9: syntax error"},
+		{"sudo-rs", multi("absent\n", "unchecked visudo cannot read stdin\n", "yes\n"), resources.Create, "not checked at plan time (visudo cannot read stdin)", ""},
+		{"no includedir", multi("absent\n", "ok\n", "no\n"), resources.Create, "/etc/sudoers has no @includedir /etc/sudoers.d line", ""},
 		{"bad probe", []byte("garbage"), "", "", "probe"},
 	}
 	for _, tc := range cases {
@@ -251,7 +252,7 @@ func TestDiff(t *testing.T) {
 	}
 	// Absent: a present file is deleted, no visudo verdict needed.
 	gone, _ := decode(t, "name = \"devops\"\nensure = \"absent\"")
-	if ch, err := gone.Diff(h, multi("file 440 0 0\nx\n", "absent\n")); err != nil || ch.Action != resources.Delete {
+	if ch, err := gone.Diff(h, multi("file 440 0 0\nx\n", "absent\n", "yes\n")); err != nil || ch.Action != resources.Delete {
 		t.Errorf("absent: %v %v", ch.Action, err)
 	}
 }
