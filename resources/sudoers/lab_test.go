@@ -27,14 +27,14 @@ resource "sudoers_dropin" "devops" {
   }
   rule {
     users    = ["ops"]
-    commands = ["/usr/bin/id -u", "/bin/echo a,b c:d #e"]
+    commands = ["/usr/bin/id -u", "/bin/echo a,b c:d #e", "/bin/echo $(touch /tmp/pwned) 'x' ; `+"`id`"+`"]
   }
 }
 `
 
 const devopsFile = `# Managed by goprov (sudoers_dropin.devops). Local edits are overwritten on the next apply.
 %devops ALL = (monitor) NOPASSWD: /usr/bin/systemctl status httpd, /bin/journalctl -u httpd -n 50
-ops ALL = (root) /usr/bin/id -u, /bin/echo a\,b c\:d \#e
+ops ALL = (root) /usr/bin/id -u, /bin/echo a\,b c\:d \#e, /bin/echo $(touch /tmp/pwned) 'x' ; `+"`id`"+`
 `
 
 func sh(t *testing.T, h *testinfra.Host, script string) string {
@@ -92,6 +92,9 @@ func TestSudoersDropinOnLabHosts(t *testing.T) {
 			// The escaped arguments mean what they say to sudo.
 			if got := sh(t, h, `sudo -l -U ops /bin/echo 'a,b' 'c:d' '#e'`); got != "/bin/echo a,b c:d #e\n" {
 				t.Errorf("%s: sudo -l for the escaped command: %q", h.Name, got)
+			}
+			if got := sh(t, h, "ls /tmp/pwned 2>&1 || true"); !strings.Contains(got, "No such file") {
+				t.Errorf("%s: a command value was executed: %q", h.Name, got)
 			}
 		}
 		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, ".goprov") {
