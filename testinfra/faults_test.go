@@ -222,3 +222,18 @@ func TestParallelLabs(t *testing.T) {
 		}
 	}
 }
+
+func TestExtraUsers(t *testing.T) {
+	l := Start(t, Options{Hosts: 2, Users: []string{"app", "alice"}})
+	for _, h := range l.Hosts {
+		for _, u := range []string{"app", "alice"} {
+			c := dial(t, l, h, u)
+			if o, _, code := sshRun(t, c, "id -un; sudo -n true 2>/dev/null || echo no-sudo", ""); code != 0 || o != u+"\nno-sudo\n" {
+				t.Errorf("%s@%s: %q exit %d", u, h.Name, o, code)
+			}
+		}
+	}
+	if _, err := StartLab(context.Background(), "", Options{Hosts: 1, Users: []string{"deploy"}}); err == nil {
+		t.Error("a user named deploy was accepted twice")
+	}
+}

@@ -7,6 +7,7 @@
 package testinfra
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,8 @@ import (
 
 	"github.com/goprov/goprov/testinfra/base"
 )
+
+var validUser = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
 
 //go:embed init.sh
 var initSh []byte
@@ -56,6 +60,9 @@ type Options struct {
 	Detached bool
 	// ReadyTimeout bounds the wait for sshd (and firewalld); default 60s.
 	ReadyTimeout time.Duration
+	// Users are extra login users created on every host (no sudo), each with
+	// its own lab key (KeyPath, Signer), besides root, deploy and ops.
+	Users []string
 	// Log, if set, hears about slow steps (building the base image, waiting
 	// for another lab's hold on kernel audit). Start sets it to t.Logf.
 	Log func(format string, args ...any)
@@ -74,6 +81,7 @@ type Lab struct {
 	state   *labState
 	owner   *os.File // owner.lock, held while this process owns the lab
 	keys    map[string]ed25519.PrivateKey
+	users   []string // root, deploy, ops, then Options.Users
 	closed  bool
 	waiters sync.WaitGroup // reapers of the host processes this process started
 }
@@ -167,6 +175,11 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		}
 		isFW[i] = true
 	}
+	for _, u := range opts.Users {
+		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps {
+			return nil, fmt.Errorf("testinfra: user %q: want a new lower-case login name", u)
+		}
+	}
 	if opts.Log == nil {
 		opts.Log = func(string, ...any) {}
 	}
@@ -177,8 +190,8 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("testinfra: %w", err)
 	}
 	if err := SweepStale(ctx); err != nil {
-		// Not fatal for this lab: report through the error only if start fails.
-		fmt.Fprintf(os.Stderr, "testinfra: sweeping stale labs: %v\n", err)
+		// Not fatal for this lab, which gets fresh names anyway.
+		opts.Log("testinfra: sweeping stale labs: %v", err)
 	}
 	if !baseConfig().Ready() {
 		opts.Log("testinfra: building (or waiting for) the lab's base image in %s; once per machine, about a minute", baseConfig().Dir())
@@ -248,6 +261,7 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "init.sh"), initSh, 0o755); err != nil {
 		return err
 	}
+	l.users = append([]string{UserRoot, UserDeploy, UserOps}, opts.Users...)
 	if err := l.writeKeys(); err != nil {
 		return err
 	}
@@ -395,6 +409,19 @@ func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey,
 			return nil, fmt.Errorf("%s: write %s: %w", h.Name, f.rel, err)
 		}
 	}
+	for _, u := range l.users[3:] {
+		// The host's own useradd, run from the controller before boot.
+		cmd := exec.Command("chroot", root, "/bin/sh", "-c", `set -e
+useradd -m -s /bin/bash "$1"
+install -d -m 0700 -o "$1" -g "$1" "/home/$1/.ssh"
+cat > "/home/$1/.ssh/authorized_keys"
+chown "$1:" "/home/$1/.ssh/authorized_keys"
+chmod 0600 "/home/$1/.ssh/authorized_keys"`, "sh", u)
+		cmd.Stdin = bytes.NewReader(l.authorizedKey(u))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: add user %s: %w: %s", h.Name, u, err, out)
+		}
+	}
 	if h.Audit {
 		real := filepath.Join(root, "usr/sbin/auditctl.goprov-real")
 		if _, err := os.Stat(real); err != nil {
@@ -512,7 +539,7 @@ func (l *Lab) writeKeys() error {
 	if err := os.MkdirAll(kd, 0o700); err != nil {
 		return err
 	}
-	for _, u := range []string{UserRoot, UserDeploy, UserOps} {
+	for _, u := range l.users {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return err

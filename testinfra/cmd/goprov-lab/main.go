@@ -61,7 +61,8 @@ func main() {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  goprov-lab up N [-name NAME] [-audit i,j] [-firewalld i,j]   start N hosts (indexes are 0-based)
+  goprov-lab up N [-name NAME] [-audit i,j] [-firewalld i,j] [-users a,b]
+                                                               start N hosts (indexes are 0-based)
   goprov-lab down [-name NAME | -all]                          tear a lab down
   goprov-lab status                                            list labs
   goprov-lab build-base                                        build the cached host image
@@ -104,6 +105,7 @@ func up(ctx context.Context, args []string) error {
 	name := fs.String("name", defaultName, "lab name")
 	audit := fs.String("audit", "", "comma-separated 0-based indexes of audit hosts")
 	fw := fs.String("firewalld", "", "comma-separated 0-based indexes of hosts running firewalld")
+	users := fs.String("users", "", "comma-separated extra login users (no sudo), besides root, deploy, ops")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -120,6 +122,11 @@ func up(ctx context.Context, args []string) error {
 	}
 	if opts.FirewalldHosts, err = indexes(*fw); err != nil {
 		return err
+	}
+	for _, u := range strings.Split(*users, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			opts.Users = append(opts.Users, u)
+		}
 	}
 	start := time.Now()
 	lab, err := testinfra.StartLab(ctx, *name, opts)
@@ -139,6 +146,9 @@ func up(ctx context.Context, args []string) error {
 	fmt.Printf("known_hosts: %s\n", lab.KnownHostsPath)
 	fmt.Printf("key:         %s (root), %s (deploy), %s (ops)\n",
 		lab.KeyPath(testinfra.UserRoot), lab.KeyPath(testinfra.UserDeploy), lab.KeyPath(testinfra.UserOps))
+	for _, u := range opts.Users {
+		fmt.Printf("key (%s): %s\n", u, lab.KeyPath(u))
+	}
 	fmt.Printf("try:         ssh -F %s h1 hostname\n", lab.SSHConfigPath)
 	fmt.Printf("stop:        go run ./testinfra/cmd/goprov-lab down -name %s\n", lab.Name)
 	return nil
