@@ -146,6 +146,57 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 		labtest.RequireEmpty(t, labtest.Plan(t, more, labtest.Options{Limit: "host.h1"}))
 	})
 
+	t.Run("a connection cut between the write and the reload leaves the reload pending", func(t *testing.T) {
+		cut := labtest.Write(t, inv, config(`
+    "-w /etc/shadow -p wa -k shadow_change",
+    "-w /etc/group -p wa -k group_change",`, "present"))
+		// augenrules that says it started, then hangs: the cut lands while
+		// the reload runs, before it has loaded anything.
+		sh(t, h1, `mv /usr/sbin/augenrules /usr/sbin/augenrules.real && printf '#!/bin/sh\ntouch /run/augenrules-started\nsleep 60\nexec /usr/sbin/augenrules.real "$@"\n' > /usr/sbin/augenrules && chmod 0755 /usr/sbin/augenrules`)
+		restore := func() {
+			sh(t, h1, "if [ -f /usr/sbin/augenrules.real ]; then mv -f /usr/sbin/augenrules.real /usr/sbin/augenrules; fi; rm -f /run/augenrules-started")
+		}
+		t.Cleanup(restore)
+		s := labtest.Load(t, cut, labtest.Options{Limit: "host.h1"})
+		p := s.Plan()
+		labtest.RequireOK(t, p)
+		done := make(chan *planner.Plan, 1)
+		go func() { done <- s.Apply(p) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(sh(t, h1, "ls /run/augenrules-started 2>/dev/null || true"), "started") {
+			if time.Now().After(deadline) {
+				t.Fatal("the reload never started")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := h1.KillSSHD(); err != nil {
+			t.Fatal(err)
+		}
+		p = <-done
+		if err := h1.StartSSHD(); err != nil {
+			t.Fatal(err)
+		}
+		restore()
+		if hp := labtest.HostPlan(p, "h1"); hp.Status != planner.StatusFailed {
+			t.Fatalf("apply through a cut connection: status %s", hp.Status)
+		}
+		if got := sh(t, h1, "cat "+pendingMark+"; grep -c group_change /etc/audit/rules.d/50-sudo.rules"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n1\n" {
+			t.Fatalf("mark and file after the cut: %q", got)
+		}
+		if strings.Contains(sh(t, h1, "auditctl -l"), "group_change") {
+			t.Fatal("loaded although the reload was cut")
+		}
+		p = labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"})
+		if n := notes(p, "h1"); !strings.HasPrefix(n, "update: ") || !strings.Contains(n, "reload pending") {
+			t.Fatalf("plan after the cut: %s", n)
+		}
+		labtest.RequireOK(t, labtest.Load(t, cut, labtest.Options{Limit: "host.h1"}).Apply(p))
+		if got := sh(t, h1, "auditctl -l; ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "-w /etc/group -p wa -k group_change") || !strings.Contains(got, "No such file") {
+			t.Fatalf("after the retry: %s", got)
+		}
+		labtest.RequireEmpty(t, labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"}))
+	})
+
 	t.Run("a rule the kernel refuses is reported, not taken for loaded", func(t *testing.T) {
 		bad := labtest.Write(t, inv, config(`
     "-a always,exit -F arch=b64 -S nosuchcall -k bad",`, "present"))
