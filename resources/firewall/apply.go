@@ -1,0 +1,272 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/goprov/goprov/internal/shell"
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/transport"
+)
+
+// lockPath serialises goprov's firewall commands on a host (ufw must never
+// run twice at once); the dead-man rollback takes it too.
+const lockPath = "/run/goprov-firewall.lock"
+
+// accessTimeout bounds the new-login check after a change.
+const accessTimeout = 20 * time.Second
+
+// Test hooks: reconnect replaces h.Reconnect in the access check.
+var testHookReconnect func(ctx context.Context, h *resources.Host) (transport.Transport, error)
+
+// transaction carries out the host's whole firewall change.
+func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) error {
+	if !p.Changed {
+		return nil
+	}
+	timeout := DefaultRollbackTimeout
+	if len(d.Settings) > 0 {
+		timeout = d.Settings[0].RollbackTimeout
+	}
+	guarded := isLive(h) && h.SSHPort != 0
+	pendingKey := pendingUFW
+	if p.Backend == "firewalld" {
+		pendingKey = pendingFirewalld
+	}
+	if guarded {
+		if err := arm(ctx, h, p.Backend, timeout); err != nil {
+			return err
+		}
+	}
+	// Failures from here on restore the previous firewall before returning.
+	fail := func(err error) error {
+		if !guarded {
+			return err
+		}
+		if rerr := rollbackNow(ctx, h); rerr != nil {
+			return fmt.Errorf("%w; restoring the previous firewall failed too (%v): the dead-man rollback restores it within %d s", err, rerr, timeout)
+		}
+		return fmt.Errorf("%w; the previous firewall was restored", err)
+	}
+	if isLive(h) {
+		if err := resources.MarkPending(ctx, h, pendingKey, "goprov firewall change started "+time.Now().UTC().Format(time.RFC3339)); err != nil {
+			return fail(err)
+		}
+	}
+	if err := run(ctx, h, script(h, p)); err != nil {
+		return fail(fmt.Errorf("change firewall: %w", err))
+	}
+	// Read back: ufw exits 0 even when a delete matched nothing, and only
+	// the host can say whether the result is what was planned.
+	if err := verify(ctx, h, d); err != nil {
+		return fail(err)
+	}
+	if guarded {
+		if err := proveAccess(ctx, h); err != nil {
+			return fail(fmt.Errorf("a new SSH login failed after the firewall change: %w", err))
+		}
+		if err := disarm(ctx, h); err != nil {
+			return err
+		}
+	}
+	if isLive(h) {
+		return resources.ClearPending(ctx, h, pendingKey)
+	}
+	return nil
+}
+
+// script is the change as one sh script, run under the host's firewall
+// lock. firewall-cmd and firewall-offline-cmd exit 11, 12 or 16 when the
+// entry already is (or is not) there: that is success.
+func script(h *resources.Host, p *hostPlan) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `PATH=/usr/sbin:/usr/bin:/sbin:/bin
+l=%s
+mkdir -p "$(dirname "$l")" && exec 9>"$l" || exit 1
+flock -w 120 9 || { echo "another firewall change holds $l" >&2; exit 1; }
+step() { sh -c "$1"; rc=$?; case $rc in 0) ;; 11|12|16) [ %q = firewalld ] || { echo "failed ($rc): $1" >&2; exit 1; } ;; *) echo "failed ($rc): $1" >&2; exit 1 ;; esac; }
+`, shell.Quote(h.Path(lockPath)), p.Backend)
+	cmds := append(append(append([]string{}, p.Adds...), p.Removes...), p.Defaults...)
+	cmds = append(cmds, p.Runtime...)
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "step %s\n", shell.Quote(inRoot(h, c)))
+	}
+	if p.Reload {
+		reload := "firewall-cmd --reload"
+		if p.Backend == "ufw" {
+			reload = "ufw reload"
+		}
+		fmt.Fprintf(&b, "step %s\n", shell.Quote(inRoot(h, reload)))
+	}
+	for _, c := range p.Enable {
+		fmt.Fprintf(&b, "step %s\n", shell.Quote(inRoot(h, c)))
+	}
+	return b.String()
+}
+
+func run(ctx context.Context, h *resources.Host, s string) error {
+	res, err := h.Run(ctx, transport.Cmd{Script: s, Sudo: true})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		msg := strings.TrimSpace(string(res.Stderr))
+		if msg == "" {
+			msg = strings.TrimSpace(string(res.Stdout))
+		}
+		return fmt.Errorf("exit %d: %s", res.ExitCode, msg)
+	}
+	return nil
+}
+
+// verify reads the firewall again and requires the plan to be empty.
+func verify(ctx context.Context, h *resources.Host, d decl) error {
+	res, err := h.Run(ctx, transport.Cmd{Script: probeScript(h), Sudo: true})
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	st, err := ParseState(res.Stdout)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	// The pending mark is ours and still set; it is cleared right after.
+	delete(st.Pending, pendingUFW)
+	delete(st.Pending, pendingFirewalld)
+	p := planHost(d, st, env{SSHPort: h.SSHPort, Live: isLive(h)})
+	var diffs []string
+	for _, addr := range sortedKeys(p.changes) {
+		if ch := p.changes[addr]; ch.Action != resources.NoOp {
+			diffs = append(diffs, fmt.Sprintf("%s: %s %s", addr, ch.Action, strings.Join(ch.Notes, "; ")))
+		}
+	}
+	for _, addr := range sortedKeys(p.errs) {
+		diffs = append(diffs, fmt.Sprintf("%s: %v", addr, p.errs[addr]))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("after the change the firewall still differs from the configuration: %s", strings.Join(diffs, " | "))
+	}
+	return nil
+}
+
+// proveAccess logs in again over a NEW connection and runs `true` with
+// sudo: established sessions survive most firewall changes, new ones are
+// what a lockout stops.
+func proveAccess(ctx context.Context, h *resources.Host) error {
+	ctx, cancel := context.WithTimeout(ctx, accessTimeout)
+	defer cancel()
+	reconnect := h.Reconnect
+	if testHookReconnect != nil {
+		reconnect = func(ctx context.Context) (transport.Transport, error) { return testHookReconnect(ctx, h) }
+	}
+	if reconnect == nil {
+		return errors.New("the planner offers no way to open a new connection to prove access")
+	}
+	t, err := reconnect(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	res, err := t.Run(ctx, transport.Cmd{Script: "true", Sudo: true})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("`true` exited %d over the new connection: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
+}
+
+// ---- the dead-man rollback ----
+
+// restoreScript puts the saved config back and reloads. It takes the
+// firewall lock, so it never runs while a change does, and it does
+// nothing once the saved copy is gone (cancelled, or already restored).
+func restoreScript(backend string) string {
+	d := shell.Quote(rollbackDir)
+	var reload string
+	if backend == "ufw" {
+		// Stop first: the restored ufw.conf decides whether it starts again.
+		reload = `ufw disable >/dev/null 2>&1
+tar -C / -xpf "$d/saved.tar"
+if grep -qx 'ENABLED=yes' /etc/ufw/ufw.conf; then ufw --force enable; fi`
+	} else {
+		reload = `rm -rf /etc/firewalld.goprov-old && mv /etc/firewalld /etc/firewalld.goprov-old
+tar -C / -xpf "$d/saved.tar" && rm -rf /etc/firewalld.goprov-old
+firewall-cmd --reload`
+	}
+	return fmt.Sprintf(`PATH=/usr/sbin:/usr/bin:/sbin:/bin
+d=%s
+exec 9>%s
+flock -w 300 9
+[ -f "$d/saved.tar" ] || exit 0
+%s
+rm -f "$d/saved.tar" "$d/pid"
+echo "restored $(date -u +%%FT%%TZ)" >"$d/restored"
+`, d, shell.Quote(lockPath), reload)
+}
+
+// arm saves the firewall config and starts the detached timer that
+// restores it after timeout seconds unless disarmed. The timer runs in
+// its own session (setsid), so neither the SSH session ending nor sudo
+// exiting stops it; its PID is recorded for disarm.
+func arm(ctx context.Context, h *resources.Host, backend string, timeout int) error {
+	saved := "etc/ufw etc/default/ufw"
+	if backend == "firewalld" {
+		saved = "etc/firewalld"
+	}
+	s := fmt.Sprintf(`set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+d=%s
+if [ -f "$d/pid" ]; then
+  pid=$(cat "$d/pid")
+  if [ -d "/proc/$pid" ] && grep -q goprov-firewall-rollback "/proc/$pid/cmdline" 2>/dev/null; then
+    echo "a firewall rollback is already armed on this host (pid $pid): another goprov change is in flight or its rollback is pending" >&2; exit 9
+  fi
+fi
+rm -rf "$d"; mkdir -p -m 700 "$d"
+tar -C / -cpf "$d/saved.tar" %s
+cat >"$d/restore.sh" <<'GOPROV_EOF'
+%sGOPROV_EOF
+setsid sh -c 'sleep "$1"; exec sh "$2"' goprov-firewall-rollback %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
+echo $! >"$d/pid"
+`, shell.Quote(rollbackDir), saved, restoreScript(backend), timeout)
+	if err := run(ctx, h, s); err != nil {
+		return fmt.Errorf("arm the firewall rollback: %w", err)
+	}
+	return nil
+}
+
+// killTimer stops the timer if it has not fired yet; it fails when the
+// timer already fired (the rollback ran or is running).
+const killTimer = `pid=$(cat "$d/pid" 2>/dev/null) || { echo "the rollback timer already fired" >&2; exit 8; }
+if [ -d "/proc/$pid" ] && grep -q goprov-firewall-rollback "/proc/$pid/cmdline" 2>/dev/null; then
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+else
+  echo "the rollback timer already fired" >&2; exit 8
+fi
+`
+
+// disarm cancels the rollback once access is proven.
+func disarm(ctx context.Context, h *resources.Host) error {
+	s := fmt.Sprintf("d=%s\n%srm -rf \"$d\"\n", shell.Quote(rollbackDir), killTimer)
+	if err := run(ctx, h, s); err != nil {
+		return fmt.Errorf("cancel the firewall rollback: %w (the previous firewall may have been restored: plan again)", err)
+	}
+	return nil
+}
+
+// rollbackNow restores the saved config at once, then stops the timer.
+func rollbackNow(ctx context.Context, h *resources.Host) error {
+	s := fmt.Sprintf(`d=%s
+pid=$(cat "$d/pid" 2>/dev/null || true)
+sh "$d/restore.sh" || exit 1
+if [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -q goprov-firewall-rollback "/proc/$pid/cmdline" 2>/dev/null; then
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+fi
+rm -rf "$d"
+`, shell.Quote(rollbackDir))
+	return run(ctx, h, s)
+}

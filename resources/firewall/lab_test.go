@@ -1,0 +1,397 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/testinfra"
+	"github.com/goprov/goprov/transport"
+)
+
+// One lab for the package: h1 ufw, h2 firewalld, h3 ufw for the lockout
+// tests. Subtests work on different hosts and run in parallel.
+func TestLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3, FirewalldHosts: []int{1}})
+	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	t.Run("ufw", func(t *testing.T) { t.Parallel(); testUFW(t, lab, inv) })
+	t.Run("firewalld", func(t *testing.T) { t.Parallel(); testFirewalld(t, lab, inv) })
+	t.Run("lockout", func(t *testing.T) { t.Parallel(); testLockout(t, lab, inv) })
+	t.Run("image", func(t *testing.T) { t.Parallel(); testImage(t) })
+}
+
+func hostExec(t *testing.T, h *testinfra.Host, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.MustExec(ctx, script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// listen starts an extra sshd inside the host on ports: something real
+// that answers, so the controller can tell open from filtered.
+func listen(t *testing.T, h *testinfra.Host, ports ...int) {
+	t.Helper()
+	args := ""
+	for _, p := range ports {
+		args += fmt.Sprintf(" -p %d", p)
+	}
+	hostExec(t, h, "/usr/sbin/sshd -o PidFile=/run/sshd-extra.pid"+args)
+	t.Cleanup(func() { _, _ = h.MustExec(context.Background(), "kill $(cat /run/sshd-extra.pid)") })
+	for _, p := range ports {
+		hostExec(t, h, fmt.Sprintf("for i in $(seq 100); do ss -Hltn 'sport = :%d' | grep -q . && exit 0; sleep 0.05; done; exit 1", p))
+	}
+}
+
+// portState dials from the controller: "open", "refused" or "filtered"
+// (no answer at all: the firewall dropped the SYN).
+func portState(h *testinfra.Host, port int) string {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Addr, fmt.Sprint(port)), 1500*time.Millisecond)
+	if err == nil {
+		c.Close()
+		return "open"
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "refused"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "filtered"
+	}
+	return err.Error()
+}
+
+func wantPort(t *testing.T, h *testinfra.Host, port int, want string) {
+	t.Helper()
+	if got := portState(h, port); got != want {
+		t.Fatalf("%s port %d: %s, want %s", h.Name, port, got, want)
+	}
+}
+
+func applyOK(t *testing.T, inv, limit, hcl string) *planner.Plan {
+	t.Helper()
+	p := labtest.Apply(t, labtest.Write(t, inv, hcl), labtest.Options{Limit: limit})
+	labtest.RequireOK(t, p)
+	return p
+}
+
+func requireEmpty(t *testing.T, inv, limit, hcl string) {
+	t.Helper()
+	labtest.RequireEmpty(t, labtest.Plan(t, labtest.Write(t, inv, hcl), labtest.Options{Limit: limit}))
+}
+
+func testUFW(t *testing.T, lab *testinfra.Lab, inv string) {
+	h := lab.Host("h1")
+	listen(t, h, 2222, 2223)
+	wantPort(t, h, 2223, "open")
+	const base = `
+resource "firewall" "main" {
+  backend          = "ufw"
+  default_incoming = "deny"
+  default_outgoing = "allow"
+  purge            = %v
+}
+resource "firewall_rule" "ssh_in" {
+  port     = 22
+  protocol = "tcp"
+}
+resource "firewall_rule" "app_in" {
+  port    = 2222
+  comment = "app"
+  ensure  = %q
+}
+resource "firewall_rule" "https_out" {
+  port      = 443
+  direction = "out"
+  comment   = "go get"
+}
+resource "firewall_rule" "mgmt_in" {
+  service = "https"
+  source  = "10.0.0.0/8"
+  zone    = "internal"
+}
+`
+	cfg := fmt.Sprintf(base, false, "present")
+	p := applyOK(t, inv, "host.h1", cfg)
+	if c := labtest.Change(p, "h1", "firewall.main"); c.Action != resources.Update || c.Outcome != planner.OutcomeApplied {
+		t.Fatalf("firewall.main: %s %s %v", c.Action, c.Outcome, c.Notes)
+	}
+	wantPort(t, h, 2222, "open")
+	wantPort(t, h, 2223, "filtered")
+	wantPort(t, h, 22, "open")
+	added := hostExec(t, h, "ufw show added; ufw status verbose")
+	for _, s := range []string{"comment 'goprov:firewall_rule.app_in app'", "Status: active", "allow out 443/tcp", "10.0.0.0/8", "22/tcp (v6)"} {
+		if !strings.Contains(added, s) {
+			t.Errorf("ufw state lacks %q:\n%s", s, added)
+		}
+	}
+	// The top complaint about ufw modules: "changed" on every run.
+	requireEmpty(t, inv, "host.h1", cfg)
+
+	// ensure = "absent" closes the port again.
+	cfg = fmt.Sprintf(base, false, "absent")
+	p = applyOK(t, inv, "host.h1", cfg)
+	if c := labtest.Change(p, "h1", "firewall_rule.app_in"); c.Action != resources.Delete {
+		t.Fatalf("app_in: %s", c.Action)
+	}
+	wantPort(t, h, 2222, "filtered")
+	requireEmpty(t, inv, "host.h1", cfg)
+
+	// purge: a rule added by hand is shown in the plan, then removed.
+	hostExec(t, h, "ufw allow 2223/tcp >/dev/null")
+	wantPort(t, h, 2223, "open")
+	requireEmpty(t, inv, "host.h1", cfg) // purge = false leaves it alone
+	cfg = fmt.Sprintf(base, true, "absent")
+	pl := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h1"})
+	labtest.RequireOK(t, pl)
+	if c := labtest.Change(pl, "h1", "firewall.main"); c.Action != resources.Update || !strings.Contains(strings.Join(c.Notes, "\n"), "purge: allow in tcp port 2223") {
+		t.Fatalf("purge plan: %s %q", c.Action, c.Notes)
+	}
+	applyOK(t, inv, "host.h1", cfg)
+	wantPort(t, h, 2223, "filtered")
+	wantPort(t, h, 22, "open")
+	requireEmpty(t, inv, "host.h1", cfg)
+	if out := hostExec(t, h, "grep -c '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules"); !strings.Contains(out, "user.rules:3") || !strings.Contains(out, "user6.rules:2") {
+		t.Errorf("tuples after purge: %s", out)
+	}
+}
+
+func testFirewalld(t *testing.T, lab *testinfra.Lab, inv string) {
+	h := lab.Host("h2")
+	listen(t, h, 2224, 2225)
+	const base = `
+resource "firewall" "main" {
+  default_incoming = "deny"
+}
+resource "firewall_rule" "ssh_in" {
+  service = "ssh"
+}
+resource "firewall_rule" "app_in" {
+  port   = 2224
+  ensure = %q
+}
+resource "firewall_rule" "mgmt_in" {
+  service = "https"
+  source  = "10.0.0.0/8"
+  zone    = "internal"
+}
+`
+	cfg := fmt.Sprintf(base, "present")
+	p := applyOK(t, inv, "host.h2", cfg)
+	if c := labtest.Change(p, "h2", "firewall.main"); c.Action != resources.Update || !strings.Contains(c.Summary, "firewalld") {
+		t.Fatalf("firewall.main: %s %q %v", c.Action, c.Summary, c.Notes)
+	}
+	wantPort(t, h, 2224, "open")
+	wantPort(t, h, 2225, "filtered") // target DROP: no answer, not a reject
+	wantPort(t, h, 22, "open")
+	// Permanent and runtime agree.
+	out := hostExec(t, h, "firewall-cmd --permanent --zone=public --list-ports; firewall-cmd --zone=public --list-ports; firewall-cmd --permanent --zone=internal --list-rich-rules; firewall-cmd --zone=internal --list-rich-rules; firewall-cmd --zone=public --get-target 2>/dev/null || firewall-cmd --permanent --zone=public --get-target")
+	if strings.Count(out, "2224/tcp") != 2 || strings.Count(out, `rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`) != 2 || !strings.Contains(out, "DROP") {
+		t.Errorf("firewalld state:\n%s", out)
+	}
+	requireEmpty(t, inv, "host.h2", cfg)
+
+	cfg = fmt.Sprintf(base, "absent")
+	applyOK(t, inv, "host.h2", cfg)
+	wantPort(t, h, 2224, "filtered")
+	requireEmpty(t, inv, "host.h2", cfg)
+}
+
+func testLockout(t *testing.T, lab *testinfra.Lab, inv string) {
+	h := lab.Host("h3")
+	planErr := func(cfg string) string {
+		t.Helper()
+		p := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h3"})
+		hp := labtest.HostPlan(p, "h3")
+		if hp.Status != planner.StatusFailed {
+			t.Fatalf("plan of a lockout was accepted:\n%s", cfg)
+		}
+		return hp.Error
+	}
+	// Refused at plan: default deny and nothing allows SSH.
+	if e := planErr(`resource "firewall" "main" {}`); !strings.Contains(e, "lock goprov out") || !strings.Contains(e, "port 22/tcp") {
+		t.Errorf("error: %s", e)
+	}
+	// Refused at plan: a rule denying the SSH port.
+	if e := planErr(`
+resource "firewall" "main" {
+  default_incoming = "allow"
+}
+resource "firewall_rule" "no_ssh" {
+  port   = 22
+  action = "deny"
+}`); !strings.Contains(e, "firewall_rule.no_ssh") || !strings.Contains(e, "lock goprov out") {
+		t.Errorf("error: %s", e)
+	}
+	before := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum")
+
+	// A change that passes the plan (SSH allowed only from a network goprov
+	// cannot judge) but really cuts new logins: the access check fails and
+	// the rollback restores the previous firewall.
+	cut := `
+resource "firewall" "main" {}
+resource "firewall_rule" "ssh_in" {
+  port   = 22
+  source = "192.0.2.0/24"
+}`
+	pl := labtest.Plan(t, labtest.Write(t, inv, cut), labtest.Options{Limit: "host.h3"})
+	labtest.RequireOK(t, pl)
+	if c := labtest.Change(pl, "h3", "firewall.main"); !strings.Contains(strings.Join(c.Notes, " "), "cannot tell whether that includes this controller") {
+		t.Errorf("no warning in the plan: %q", c.Notes)
+	}
+	start := time.Now()
+	p := labtest.Apply(t, labtest.Write(t, inv, cut), labtest.Options{Limit: "host.h3"})
+	hp := labtest.HostPlan(p, "h3")
+	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "new SSH login failed") || !strings.Contains(hp.Error, "previous firewall was restored") {
+		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)
+	}
+	t.Logf("lockout detected and rolled back in %v: %s", time.Since(start).Round(time.Millisecond), hp.Error)
+	wantPort(t, h, 22, "open")
+	if after := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum"); after != before {
+		t.Error("ufw files differ after the rollback")
+	}
+	labtest.RequireOK(t, labtest.Plan(t, labtest.Write(t, inv, `resource "firewall_rule" "x" {
+  port = 22
+}`), labtest.Options{Limit: "host.h3"}))
+
+	// The detached timer: while the controller is stuck (the access check
+	// hangs), the rollback fires on its own after rollback_timeout.
+	ok := `
+resource "firewall" "main" {
+  rollback_timeout = 10
+}
+resource "firewall_rule" "ssh_in" {
+  port = 22
+}`
+	var once sync.Once
+	testHookReconnect = func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
+		once.Do(func() {
+			t.Log("access check stalled; waiting for the dead-man timer")
+		})
+		for ctx.Err() == nil {
+			if _, _, code, _ := h.Exec(ctx, "test -f "+rollbackDir+"/restored"); code == 0 {
+				return nil, errors.New("simulated: controller lost the host")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return nil, ctx.Err()
+	}
+	t.Cleanup(func() { testHookReconnect = nil })
+	start = time.Now()
+	p = labtest.Apply(t, labtest.Write(t, inv, ok), labtest.Options{Limit: "host.h3"})
+	testHookReconnect = nil
+	hp = labtest.HostPlan(p, "h3")
+	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "simulated") {
+		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)
+	}
+	if d := time.Since(start); d < 9*time.Second {
+		t.Errorf("rollback fired after %v, before its 10 s timeout", d)
+	}
+	if after := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum"); after != before {
+		t.Error("ufw files differ after the timed rollback")
+	}
+	if out := hostExec(t, h, "ufw status; ls -A "+rollbackDir+" 2>&1 || true"); !strings.Contains(out, "Status: inactive") {
+		t.Errorf("after the timed rollback: %s", out)
+	}
+	wantPort(t, h, 22, "open")
+
+	// And the same config, with access intact, applies and stays applied.
+	p = applyOK(t, inv, "host.h3", ok)
+	if out := hostExec(t, h, "ufw status; test -e "+rollbackDir+" && echo ARMED || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "ARMED") {
+		t.Errorf("after a good apply: %s", out)
+	}
+	requireEmpty(t, inv, "host.h3", ok)
+}
+
+// testImage builds two image roots (overlays of the lab's base image) and
+// configures firewalld offline in one, ufw in the other: files only, no
+// live firewall anywhere.
+func testImage(t *testing.T) {
+	base := testinfra.BaseConfig().Dir()
+	var roots [2]string
+	for i := range roots {
+		d := t.TempDir()
+		for _, s := range []string{"u", "w", "root"} {
+			if err := os.Mkdir(filepath.Join(d, s), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		roots[i] = filepath.Join(d, "root")
+		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, filepath.Join(d, "u"), filepath.Join(d, "w"))
+		if err := syscall.Mount("overlay", roots[i], "overlay", 0, opts); err != nil {
+			t.Fatalf("mount image overlay: %v", err)
+		}
+		t.Cleanup(func() { _ = syscall.Unmount(roots[i], syscall.MNT_DETACH) })
+	}
+	inv := fmt.Sprintf(`
+host "fwd_image" {
+  connection = "local"
+  root       = %q
+}
+host "ufw_image" {
+  connection = "local"
+  root       = %q
+}
+`, roots[0], roots[1])
+	cfg := `
+resource "firewall" "fwd" {
+  backend          = "firewalld"
+  default_incoming = "deny"
+  targets          = [host.fwd_image]
+}
+resource "firewall" "ufw" {
+  backend = "ufw"
+  targets = [host.ufw_image]
+}
+resource "firewall_rule" "https_in" {
+  port = 443
+}
+resource "firewall_rule" "mgmt_in" {
+  service = "https"
+  source  = "10.0.0.0/8"
+  zone    = "internal"
+}
+`
+	p := labtest.Apply(t, labtest.Write(t, inv, cfg), labtest.Options{})
+	labtest.RequireOK(t, p)
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	pub := read(filepath.Join(roots[0], "etc/firewalld/zones/public.xml"))
+	if !strings.Contains(pub, `target="DROP"`) || !strings.Contains(pub, `<port port="443" protocol="tcp"/>`) {
+		t.Errorf("public.xml:\n%s", pub)
+	}
+	if in := read(filepath.Join(roots[0], "etc/firewalld/zones/internal.xml")); !strings.Contains(in, `<source address="10.0.0.0/8"/>`) {
+		t.Errorf("internal.xml:\n%s", in)
+	}
+	if c := read(filepath.Join(roots[1], "etc/ufw/ufw.conf")); !strings.Contains(c, "ENABLED=yes") {
+		t.Errorf("ufw.conf: %s", c)
+	}
+	if r := read(filepath.Join(roots[1], "etc/ufw/user6.rules")); !strings.Contains(r, "### tuple ### allow tcp 443 ::/0 any ::/0 in") {
+		t.Errorf("user6.rules:\n%s", r)
+	}
+	labtest.RequireEmpty(t, labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{}))
+	// Nothing ran against this machine's own firewall.
+	if out, err := exec.Command("sh", "-c", "command -v nft >/dev/null && nft list ruleset | grep -c ufw || echo 0").Output(); err == nil && strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("the controller's netfilter has ufw chains: %s", out)
+	}
+}

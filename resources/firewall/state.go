@@ -1,0 +1,300 @@
+package firewall
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/goprov/goprov/internal/shell"
+	"github.com/goprov/goprov/resources"
+)
+
+// Pending-reload keys (resources/pending.go).
+const (
+	pendingFirewalld = "firewalld-reload"
+	pendingUFW       = "ufw-reload"
+)
+
+// rollbackDir holds the saved firewall config and the PID of an armed
+// dead-man rollback while a change is being proven.
+const rollbackDir = "/var/lib/goprov/firewall-rollback"
+
+// State is everything goprov reads of a host's firewall, in one probe.
+type State struct {
+	UFWInstalled       bool
+	FirewalldInstalled bool
+	FirewalldRunning   bool
+	UFW                UFWState
+	FWD                FirewalldState
+	Services           map[string]int // "https/tcp" → 443, from /etc/services
+	Pending            map[string]string
+	RollbackArmed      string // PID of an armed rollback still running, "" if none
+	// Address families of the established sessions to the SSH port (both
+	// false when unknown: the guard then checks every family).
+	SSHOverV4, SSHOverV6 bool
+}
+
+// UFWState is ufw's configuration as its files hold it: ufw.conf,
+// /etc/default/ufw and the rule tuples of user.rules and user6.rules (what
+// `ufw show added` prints). `ufw status` only echoes ufw.conf's ENABLED, so
+// whether the rules are really loaded is read from the kernel (Loaded).
+type UFWState struct {
+	Enabled    bool
+	Loaded     bool
+	IPv6       bool
+	DefaultIn  string // allow, deny, reject
+	DefaultOut string
+	Rules      []UFWRule
+}
+
+// FirewalldState is firewalld's permanent configuration and, when it runs,
+// its runtime one.
+type FirewalldState struct {
+	DefaultZone string
+	Permanent   map[string]*Zone
+	Runtime     map[string]*Zone // nil when firewalld is not running
+}
+
+// Zone is one zone as `firewall-cmd --list-all-zones` prints it.
+type Zone struct {
+	Name      string
+	Target    string
+	Services  []string
+	Ports     []string // "443/tcp", "8000-8100/udp"
+	RichRules []string
+}
+
+// probeScript reads the whole firewall of h. root is where the host's "/"
+// is; live says whether commands may ask the running system (firewall-cmd,
+// iptables) or only files and offline tools.
+func probeScript(h *resources.Host) string {
+	live := h.Root == "" || h.Root == "/"
+	p := func(path string) string { return shell.Quote(h.Path(path)) }
+	cat := func(path string) string { return "cat -- " + p(path) + " 2>/dev/null || true" }
+	var facts strings.Builder
+	fmt.Fprintf(&facts, "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n")
+	fmt.Fprintf(&facts, "[ -x %s ] && echo ufw-installed\n", p("/usr/sbin/ufw"))
+	fmt.Fprintf(&facts, "[ -x %s ] && echo firewalld-installed\n", p("/usr/sbin/firewalld"))
+	if live {
+		facts.WriteString("command -v firewall-cmd >/dev/null && firewall-cmd --state >/dev/null 2>&1 && echo firewalld-running\n")
+		facts.WriteString("command -v iptables >/dev/null && iptables -w -n -L ufw-user-input >/dev/null 2>&1 && echo ufw-loaded\n")
+	}
+	if live && h.SSHPort != 0 {
+		// Which address families SSH sessions use here, so the lockout
+		// guard judges the family goprov's own session uses (families
+		// only: the set of sessions changes, the digest should not).
+		fmt.Fprintf(&facts, "command -v ss >/dev/null && ss -Htn state established '( sport = :%d )' | awk '{ if ($3 ~ /^\\[/ && $3 !~ /^\\[::ffff:/) print \"ssh-ipv6\"; else print \"ssh-ipv4\" }' | sort -u\n", h.SSHPort)
+	}
+	facts.WriteString("true")
+	// firewalld: the daemon when it runs (permanent and runtime), else the
+	// offline tool on the files (in a throwaway sandbox for image roots).
+	fwd := fmt.Sprintf(`[ -x %s ] || exit 0
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+if %s firewall-cmd --state >/dev/null 2>&1; then
+  echo live; firewall-cmd --get-default-zone; echo '%%%%permanent'; firewall-cmd --permanent --list-all-zones
+  echo '%%%%runtime'; firewall-cmd --list-all-zones
+else
+  echo offline; %s; echo '%%%%permanent'; %s
+fi`, p("/usr/sbin/firewalld"), boolSh(live), offlineCmd(h, "--get-default-zone"), offlineCmd(h, "--list-all-zones"))
+	rb := fmt.Sprintf(`f=%s; [ -f "$f" ] || exit 0; pid=$(cat "$f"); case $pid in ''|*[!0-9]*) exit 0;; esac
+[ -d /proc/$pid ] && grep -q goprov-firewall-rollback /proc/$pid/cmdline 2>/dev/null && echo "$pid"; true`, p(rollbackDir+"/pid"))
+	if !live {
+		rb = "true" // a rollback only ever runs on a live host
+	}
+	return resources.MultiProbe(
+		facts.String(),
+		cat("/etc/ufw/ufw.conf"),
+		cat("/etc/default/ufw"),
+		cat("/etc/ufw/user.rules"),
+		cat("/etc/ufw/user6.rules"),
+		cat("/etc/services"),
+		fwd,
+		resources.PendingProbe(h, pendingFirewalld),
+		resources.PendingProbe(h, pendingUFW),
+		rb,
+		// resources.SplitMulti trims trailing newlines, so an empty last
+		// part would vanish: end with one that never is empty.
+		"echo end",
+	)
+}
+
+func boolSh(b bool) string {
+	if b {
+		return "true &&"
+	}
+	return "false &&"
+}
+
+// offlineCmd runs firewall-offline-cmd with args: directly on a live host
+// (firewalld stopped), in a sandbox on an image root — chrooted, with its
+// own /proc, and in a new network namespace so nothing it might do can
+// reach this machine's own netfilter.
+func offlineCmd(h *resources.Host, args ...string) string {
+	return inRoot(h, "firewall-offline-cmd "+shell.Join(args...))
+}
+
+// inRoot runs a command line in the host's root: as is on a live host, in
+// the sandbox on an image root.
+func inRoot(h *resources.Host, cmdline string) string {
+	if h.Root == "" || h.Root == "/" {
+		return cmdline
+	}
+	return fmt.Sprintf(`unshare --net --mount --pid --fork sh -c 'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/sh -c "$2"' sh %s %s`,
+		shell.Quote(h.Root), shell.Quote("PATH=/usr/sbin:/usr/bin:/sbin:/bin; "+cmdline))
+}
+
+// ParseState reads probeScript's output.
+func ParseState(out []byte) (*State, error) {
+	parts, err := resources.SplitMulti(out, 11)
+	if err != nil {
+		return nil, fmt.Errorf("firewall probe: %w", err)
+	}
+	st := &State{Pending: map[string]string{}}
+	for _, f := range strings.Fields(string(parts[0])) {
+		switch f {
+		case "ufw-installed":
+			st.UFWInstalled = true
+		case "firewalld-installed":
+			st.FirewalldInstalled = true
+		case "firewalld-running":
+			st.FirewalldRunning = true
+		case "ufw-loaded":
+			st.UFW.Loaded = true
+		case "ssh-ipv4":
+			st.SSHOverV4 = true
+		case "ssh-ipv6":
+			st.SSHOverV6 = true
+		}
+	}
+	st.UFW.Enabled = confValue(string(parts[1]), "ENABLED") == "yes"
+	def := string(parts[2])
+	st.UFW.IPv6 = confValue(def, "IPV6") == "yes"
+	st.UFW.DefaultIn = policyWord(confValue(def, "DEFAULT_INPUT_POLICY"))
+	st.UFW.DefaultOut = policyWord(confValue(def, "DEFAULT_OUTPUT_POLICY"))
+	for i, content := range [][]byte{parts[3], parts[4]} {
+		rules, err := ParseUFWTuples(string(content), i == 1)
+		if err != nil {
+			return nil, err
+		}
+		st.UFW.Rules = append(st.UFW.Rules, rules...)
+	}
+	st.Services = ParseServices(string(parts[5]))
+	if err := parseFirewalld(string(parts[6]), &st.FWD); err != nil {
+		return nil, err
+	}
+	for i, key := range []string{pendingFirewalld, pendingUFW} {
+		ok, why, err := resources.ParsePending(parts[7+i])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			st.Pending[key] = why
+		}
+	}
+	st.RollbackArmed = strings.TrimSpace(string(parts[9]))
+	return st, nil
+}
+
+// confValue reads KEY=value (optionally quoted) from a shell-style file.
+func confValue(content, key string) string {
+	val := ""
+	for _, l := range strings.Split(content, "\n") {
+		l = strings.TrimSpace(l)
+		if k, v, ok := strings.Cut(l, "="); ok && k == key {
+			val = strings.Trim(v, `"'`)
+		}
+	}
+	return val
+}
+
+func policyWord(p string) string {
+	switch p {
+	case "ACCEPT":
+		return "allow"
+	case "REJECT":
+		return "reject"
+	case "DROP":
+		return "deny"
+	}
+	return strings.ToLower(p)
+}
+
+// ParseServices reads /etc/services into "name/proto" → port (aliases too).
+func ParseServices(content string) map[string]int {
+	m := map[string]int{}
+	for _, l := range strings.Split(content, "\n") {
+		if i := strings.IndexByte(l, '#'); i >= 0 {
+			l = l[:i]
+		}
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		num, proto, ok := strings.Cut(f[1], "/")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			continue
+		}
+		for _, name := range append([]string{f[0]}, f[2:]...) {
+			if _, dup := m[name+"/"+proto]; !dup {
+				m[name+"/"+proto] = n
+			}
+		}
+	}
+	return m
+}
+
+// parseFirewalld reads the firewalld part of the probe.
+func parseFirewalld(out string, fs *FirewalldState) error {
+	if strings.TrimSpace(out) == "" {
+		return nil
+	}
+	head, rest, _ := strings.Cut(out, "\n%%permanent\n")
+	hl := strings.Split(strings.TrimSpace(head), "\n")
+	if len(hl) < 2 {
+		return fmt.Errorf("firewalld probe: no default zone in %q", head)
+	}
+	fs.DefaultZone = strings.TrimSpace(hl[len(hl)-1])
+	perm, run, hasRun := strings.Cut(rest, "\n%%runtime\n")
+	fs.Permanent = ParseZones(perm)
+	if hl[0] == "live" && hasRun {
+		fs.Runtime = ParseZones(run)
+	}
+	return nil
+}
+
+// ParseZones reads `firewall-cmd --list-all-zones` output.
+func ParseZones(out string) map[string]*Zone {
+	zones := map[string]*Zone{}
+	var z *Zone
+	inRich := false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.TrimSpace(l) == "":
+			inRich = false
+		case !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "\t"):
+			f := strings.Fields(l)
+			z = &Zone{Name: f[0]}
+			zones[z.Name] = z
+			inRich = false
+		case z == nil:
+		case strings.HasPrefix(l, "\t") && inRich:
+			z.RichRules = append(z.RichRules, strings.TrimSpace(l))
+		default:
+			k, v, _ := strings.Cut(strings.TrimSpace(l), ":")
+			v = strings.TrimSpace(v)
+			inRich = false
+			switch k {
+			case "target":
+				z.Target = v
+			case "services":
+				z.Services = strings.Fields(v)
+			case "ports":
+				z.Ports = strings.Fields(v)
+			case "rich rules":
+				inRich = true
+			}
+		}
+	}
+	return zones
+}
