@@ -3,7 +3,12 @@ package sudoers_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,6 +16,7 @@ import (
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
 	"github.com/goprov/goprov/testinfra"
+	labbase "github.com/goprov/goprov/testinfra/base"
 
 	_ "github.com/goprov/goprov/resources/sudoers"
 )
@@ -261,4 +267,73 @@ resource "sudoers_dropin" "zz" {
 		t.Fatalf("lockout file left in place: %q", got)
 	}
 	sudoHealthy(t, h)
+}
+
+// TestSudoersDropinGoldenImage builds into a directory holding a whole
+// Debian root (an overlay over the lab's base image): the image's own
+// visudo checks the file, at plan and at apply, through chroot.
+func TestSudoersDropinGoldenImage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if testinfra.CI() {
+			t.Fatal("needs root for overlay mount and chroot")
+		}
+		t.Skip("needs root: mounts an overlay of the lab's base image and chroots into it")
+	}
+	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
+	if err != nil {
+		t.Fatalf("lab base image: %v", err)
+	}
+	work := t.TempDir()
+	upper, wdir, merged := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
+	for _, d := range []string{upper, wdir, merged} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mount("overlay", merged, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)); err != nil {
+		t.Fatalf("mount overlay: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(merged, syscall.MNT_DETACH) })
+	img := `
+host "img" {
+  connection = "local"
+  root       = "` + merged + `"
+}
+`
+	cfg := labtest.Write(t, img, devops)
+	labtest.RequireOK(t, labtest.Apply(t, cfg, labtest.Options{}))
+	labtest.RequireEmpty(t, labtest.Plan(t, cfg, labtest.Options{}))
+	if got, err := os.ReadFile(filepath.Join(merged, "etc/sudoers.d/devops")); err != nil || string(got) != devopsFile {
+		t.Fatalf("image file: %q %v", got, err)
+	}
+	if out, err := exec.Command("chroot", merged, "/usr/sbin/visudo", "-c").CombinedOutput(); err != nil || !strings.Contains(string(out), "/etc/sudoers.d/devops: parsed OK") {
+		t.Fatalf("visudo -c in the image: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(base, "etc/sudoers.d/devops")); err == nil {
+		t.Fatal("the write went through to the base image")
+	}
+	// A syntax error is caught at plan by the image's visudo.
+	bad := labtest.Write(t, img, `
+resource "sudoers_dropin" "bad" {
+  name    = "bad"
+  content = "this is not sudoers\n"
+}`)
+	if msg := hostError(labtest.Plan(t, bad, labtest.Options{}), "img"); !strings.Contains(msg, "syntax error") {
+		t.Fatalf("want visudo's message at plan, got %q", msg)
+	}
+	// A clash with the image's own files is caught by the image's visudo -c.
+	if err := os.WriteFile(filepath.Join(merged, "etc/sudoers.d/local"), []byte("User_Alias ADMINS = deploy\n"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	clash := labtest.Write(t, img, `
+resource "sudoers_dropin" "clash" {
+  name    = "clash"
+  content = "User_Alias ADMINS = ops\n"
+}`)
+	if msg := hostError(labtest.Apply(t, clash, labtest.Options{}), "img"); !strings.Contains(msg, `Alias "ADMINS" already defined`) {
+		t.Fatalf("want the clash refused, got %q", msg)
+	}
+	if _, err := os.Stat(filepath.Join(merged, "etc/sudoers.d/clash")); err == nil {
+		t.Fatal("clashing file left in the image")
+	}
 }

@@ -305,15 +305,24 @@ func (d *Dropin) desired() *resources.DesiredFile {
 // whether it accepts the content (read from stdin). It first feeds visudo
 // an empty file: a visudo without stdin support (sudo-rs) fails that, and
 // the content is then checked at apply only.
-func checkProbe(content string) string {
+func checkProbe(h *resources.Host, content string) string {
 	if len(content) > maxProbeContent {
 		return "echo 'unchecked content too large to check at plan time'"
 	}
-	return fmt.Sprintf(`v=%s
-if [ ! -x "$v" ]; then echo "unchecked $v not found"
-elif ! printf '' | "$v" -c -q -f - >/dev/null 2>&1; then echo 'unchecked visudo cannot read stdin'
-elif o=$(printf '%%s' %s | "$v" -c -f - 2>&1 >/dev/null); then echo ok
-else echo rejected; printf '%%s\n' "$o"; fi`, shell.Quote(Visudo), shell.Quote(content))
+	return fmt.Sprintf(`if [ ! -x %s ]; then echo 'unchecked %s not found'
+elif ! printf '' | %s -c -q -f - >/dev/null 2>&1; then echo 'unchecked visudo cannot read stdin'
+elif o=$(printf '%%s' %s | %s -c -f - 2>&1 >/dev/null); then echo ok
+else echo rejected; printf '%%s\n' "$o"; fi`, shell.Quote(h.Path(Visudo)), Visudo, visudo(h), shell.Quote(content), visudo(h))
+}
+
+// visudo is how to call the host's visudo: for an image built under a root
+// directory, the image's own, through chroot (the controller's sudo, if it
+// has one, is not the image's).
+func visudo(h *resources.Host) string {
+	if isLive(h) {
+		return shell.Quote(Visudo)
+	}
+	return "chroot " + shell.Quote(h.Root) + " " + shell.Quote(Visudo)
 }
 
 // Probe implements resources.Resource: the file, and visudo's verdict on
@@ -321,7 +330,7 @@ else echo rejected; printf '%%s\n' "$o"; fi`, shell.Quote(Visudo), shell.Quote(c
 func (d *Dropin) Probe(h *resources.Host) string {
 	check := "echo absent"
 	if d.Present {
-		check = checkProbe(d.Render())
+		check = checkProbe(h, d.Render())
 	}
 	included := fmt.Sprintf(`grep -Eqs '^[[:space:]]*[@#]includedir[[:space:]]+/etc/sudoers\.d/?[[:space:]]*$' %s && echo yes || echo no`,
 		shell.Quote(h.Path("/etc/sudoers")))
@@ -384,17 +393,14 @@ func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 func (d *Dropin) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
 	switch ch.Action {
 	case resources.Create, resources.Update:
-		after := ""
-		if isLive(h) {
-			nopw, err := loginNoPasswd(ctx, h)
-			if err != nil {
-				return err
-			}
-			after = afterCheck(nopw, true)
+		nopw, err := loginNoPasswd(ctx, h)
+		if err != nil {
+			return err
 		}
-		err := resources.WriteFile(ctx, h, *d.desired(), resources.WriteOptions{
-			Validate: shell.Quote(Visudo) + ` -c -f "$1" >/dev/null`,
-			After:    after,
+		// "$1" is the temp file's real path; visudo sees it inside the root.
+		err = resources.WriteFile(ctx, h, *d.desired(), resources.WriteOptions{
+			Validate: visudo(h) + ` -c -f "` + Dir + `/${1##*/}" >/dev/null`,
+			After:    afterCheck(h, d.Path(), nopw),
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", d.Path(), err)
@@ -406,9 +412,9 @@ func (d *Dropin) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 	return nil
 }
 
-// isLive reports whether the host's sudo is the one the checks run: not so
-// for an image built under a root directory, where only the file itself is
-// checked (visudo -cf).
+// isLive reports whether goprov runs on the host whose sudo it changes:
+// not so for an image built under a root directory, where no login's sudo
+// can be checked.
 func isLive(h *resources.Host) bool { return h.Root == "" || h.Root == "/" }
 
 // loginUser is sh that sets $u to the user goprov logged in as when it
@@ -420,6 +426,9 @@ const loginUser = `u=${SUDO_USER:-}
 // loginNoPasswd reports whether the login user can use sudo without a
 // password now, before the change: if so, it must still after.
 func loginNoPasswd(ctx context.Context, h *resources.Host) (bool, error) {
+	if !isLive(h) {
+		return false, nil
+	}
 	script := loginUser + asUser + `if [ -z "$u" ]; then echo root
 elif as_user sudo -n true >/dev/null 2>&1; then echo nopasswd
 else echo password; fi`
@@ -440,17 +449,21 @@ const asUser = `as_user() { if command -v runuser >/dev/null 2>&1; then runuser 
 
 // afterCheck is run with the new sudoers in place; when it fails, the
 // previous file comes back. It checks the whole configuration parses (and,
-// after a write, that it includes the file, "$1"), that
-// the login user may still run /bin/sh as root (how goprov runs every
-// command) and, if it could before, still without a password.
-func afterCheck(wasNoPasswd, written bool) string {
-	s := `o=$(` + shell.Quote(Visudo) + ` -c) || { echo 'visudo -c: the sudoers configuration as a whole is invalid with this file' >&2; exit 1; }
+// after a write, that it includes the file written, "" after a removal),
+// and on a live host that the login user may still run /bin/sh as root
+// (how goprov runs every command) and, if it could before, still without a
+// password.
+func afterCheck(h *resources.Host, written string, wasNoPasswd bool) string {
+	s := `o=$(` + visudo(h) + ` -c) || { echo 'visudo -c: the sudoers configuration as a whole is invalid with this file' >&2; exit 1; }
 `
-	if written {
+	if written != "" {
 		// visudo -c lists every file sudo reads: a drop-in missing from it
 		// (no @includedir) would be a change with no effect.
-		s += `case "$o" in *"$1: parsed OK"*) ;; *) echo "sudo does not read $1 (no @includedir /etc/sudoers.d in its configuration)" >&2; exit 1 ;; esac
+		s += `case "$o" in *` + shell.Quote(written+": parsed OK") + `*) ;; *) echo "sudo does not read ` + written + ` (no @includedir /etc/sudoers.d in its configuration)" >&2; exit 1 ;; esac
 `
+	}
+	if !isLive(h) {
+		return s + ":"
 	}
 	s += loginUser + asUser + `if [ -n "$u" ]; then
   sudo -l -U "$u" -u root /bin/sh >/dev/null 2>&1 || { echo "with this file, $u (goprov's login user) may no longer run commands as root through sudo" >&2; exit 1; }
@@ -472,20 +485,16 @@ func (d *Dropin) remove(ctx context.Context, h *resources.Host) error {
 	b.WriteString(`if [ ! -e "$f" ] && [ ! -L "$f" ]; then exit 0; fi
 if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
 `)
-	if !isLive(h) {
-		b.WriteString("rm -f -- \"$f\"\nsync -- \"$d\" 2>/dev/null || sync\n")
-	} else {
-		nopw, err := loginNoPasswd(ctx, h)
-		if err != nil {
-			return err
-		}
-		b.WriteString(`k=$(mktemp "$d/.goprov.XXXXXXXX")
+	nopw, err := loginNoPasswd(ctx, h)
+	if err != nil {
+		return err
+	}
+	b.WriteString(`k=$(mktemp "$d/.goprov.XXXXXXXX")
 mv -f -- "$f" "$k"
 trap 'mv -f -- "$k" "$f"; exit 129' HUP INT TERM PIPE
 `)
-		fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit 5\nfi\n", afterCheck(nopw, false))
-		b.WriteString("trap - HUP INT TERM PIPE\nrm -f -- \"$k\"\nsync -- \"$d\" 2>/dev/null || sync\n")
-	}
+	fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit 5\nfi\n", afterCheck(h, "", nopw))
+	b.WriteString("trap - HUP INT TERM PIPE\nrm -f -- \"$k\"\nsync -- \"$d\" 2>/dev/null || sync\n")
 	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Sudo: true})
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", d.Path(), err)

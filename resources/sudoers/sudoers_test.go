@@ -260,11 +260,11 @@ func TestDiff(t *testing.T) {
 // The plan-time check embeds the candidate content quoted, so hostile
 // content is inert text for the shell; large content is left to apply.
 func TestCheckProbeQuoting(t *testing.T) {
-	p := checkProbe("x'; touch /tmp/pwned; '")
+	p := checkProbe(&resources.Host{Root: "/"}, "x'; touch /tmp/pwned; '")
 	if !strings.Contains(p, `'x'\''; touch /tmp/pwned; '\'''`) {
 		t.Errorf("content not quoted:\n%s", p)
 	}
-	if p := checkProbe(strings.Repeat("a", maxProbeContent+1)); !strings.Contains(p, "unchecked content too large") {
+	if p := checkProbe(&resources.Host{Root: "/"}, strings.Repeat("a", maxProbeContent+1)); !strings.Contains(p, "unchecked content too large") {
 		t.Errorf("large content embedded:\n%.200s", p)
 	}
 }
