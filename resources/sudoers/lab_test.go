@@ -33,14 +33,14 @@ resource "sudoers_dropin" "devops" {
   }
   rule {
     users    = ["ops"]
-    commands = ["/usr/bin/id -u", "/bin/echo a,b c:d #e", "/bin/echo $(touch /tmp/pwned) 'x' ; `+"`id`"+`"]
+    commands = ["/usr/bin/id -u", "/bin/echo a,b c:d #e", "/bin/echo $(touch /tmp/pwned) 'x' ; ` + "`id`" + `"]
   }
 }
 `
 
 const devopsFile = `# Managed by goprov (sudoers_dropin.devops). Local edits are overwritten on the next apply.
 %devops ALL = (monitor) NOPASSWD: /usr/bin/systemctl status httpd, /bin/journalctl -u httpd -n 50
-ops ALL = (root) /usr/bin/id -u, /bin/echo a\,b c\:d \#e, /bin/echo $(touch /tmp/pwned) 'x' ; `+"`id`"+`
+ops ALL = (root) /usr/bin/id -u, /bin/echo a\,b c\:d \#e, /bin/echo $(touch /tmp/pwned) 'x' ; ` + "`id`" + `
 `
 
 func sh(t *testing.T, h *testinfra.Host, script string) string {
