@@ -296,10 +296,12 @@ const (
 func ufwSSHVerdict(rules []UFWRule, v6 bool, defIn string, port int) (sshVerdict, string) {
 	var maybeFrom []string
 	for _, t := range rules {
-		if t.V6 != v6 || t.Direction != "in" || t.DApp != "" || t.SApp != "" || (t.Proto != "tcp" && t.Proto != "any") || !portIn(t.DPort, port) {
+		// An application-profile rule ("allow OpenSSH") carries its
+		// resolved ports in DPort, so it is judged like any other.
+		if t.V6 != v6 || t.Direction != "in" || (t.Proto != "tcp" && t.Proto != "any") || !portIn(t.DPort, port) {
 			continue
 		}
-		certain := isAny(t.Src) && t.SPort == "any" && isAny(t.Dst) && t.Iface == ""
+		certain := isAny(t.Src) && t.SPort == "any" && t.SApp == "" && isAny(t.Dst) && t.Iface == ""
 		allow := t.Action == "allow" || t.Action == "limit"
 		switch {
 		case allow && certain:

@@ -52,10 +52,11 @@ func ParseUFWTuples(content string, v6 bool) ([]UFWRule, error) {
 		}
 		r.Action, r.Log, _ = strings.Cut(f[0], "_")
 		r.Proto, r.DPort, r.Dst, r.SPort, r.Src = f[1], f[2], f[3], f[4], f[5]
-		r.Direction, r.Iface, _ = strings.Cut(f[6], "_")
-		if len(f) == 9 {
-			r.DApp, r.SApp = appName(f[7]), appName(f[8])
+		dir := f[6]
+		if len(f) == 9 { // application profiles: "… DAPP SAPP DIRECTION"
+			r.DApp, r.SApp, dir = appName(f[6]), appName(f[7]), f[8]
 		}
+		r.Direction, r.Iface, _ = strings.Cut(dir, "_")
 		out = append(out, r)
 	}
 	return out, nil
