@@ -457,9 +457,13 @@ func afterCheck(h *resources.Host, written string, wasNoPasswd bool) string {
 	s := `o=$(` + visudo(h) + ` -c) || { echo 'visudo -c: the sudoers configuration as a whole is invalid with this file' >&2; exit 1; }
 `
 	if written != "" {
-		// visudo -c lists every file sudo reads: a drop-in missing from it
-		// (no @includedir) would be a change with no effect.
-		s += `case "$o" in *` + shell.Quote(written+": parsed OK") + `*) ;; *) echo "sudo does not read ` + written + ` (no @includedir /etc/sudoers.d in its configuration)" >&2; exit 1 ;; esac
+		// sudo's visudo -c lists every file sudo reads: a drop-in missing
+		// from it (no @includedir) would be a change with no effect.
+		// sudo-rs' lists only the main file, so it cannot tell (its visudo
+		// -V has no "grammar version" line).
+		s += `case "$o" in *` + shell.Quote(written+": parsed OK") + `*) ;; *)
+  if ` + visudo(h) + ` -V 2>/dev/null | grep -q 'grammar version'; then echo "sudo does not read ` + written + ` (no @includedir /etc/sudoers.d in its configuration)" >&2; exit 1; fi ;;
+esac
 `
 	}
 	if !isLive(h) {
