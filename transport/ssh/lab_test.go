@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -681,4 +682,45 @@ func TestLabLargeScript(t *testing.T) {
 	if c.Execs() != 2 {
 		t.Errorf("Execs() = %d, want 2 (one per Run, big or not)", c.Execs())
 	}
+}
+
+// TestLabKnownHostsInterop: lines recorded by accept-new (plain and hashed)
+// satisfy OpenSSH's own client in strict mode, and a file hashed by
+// ssh-keygen -H satisfies ours.
+func TestLabKnownHostsInterop(t *testing.T) {
+	sshBin, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Skip("no OpenSSH client on this machine")
+	}
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	t.Setenv("HOME", t.TempDir())
+	for _, hash := range []bool{false, true} {
+		kh := filepath.Join(t.TempDir(), "known_hosts")
+		sc := filepath.Join(t.TempDir(), "ssh_config")
+		must(t, os.WriteFile(sc, []byte(fmt.Sprintf("HashKnownHosts %s\n", map[bool]string{false: "no", true: "yes"}[hash])), 0o600))
+		cfg := labConfig(lab, h, testinfra.UserRoot)
+		cfg.KnownHosts, cfg.HostKeyPolicy, cfg.SSHConfigFiles, cfg.Logf = []string{kh}, PolicyAcceptNew, []string{sc}, t.Logf
+		dialT(t, cfg).Close()
+		if got := readFile(t, kh); strings.HasPrefix(got, "|1|") != hash {
+			t.Errorf("hash=%t: recorded %q", hash, got)
+		}
+		out, err := exec.Command(sshBin, "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+			"-o", "UserKnownHostsFile="+kh, "-o", "GlobalKnownHostsFile=/dev/null", "-i", lab.KeyPath("root"),
+			"root@"+h.Addr, "hostname").CombinedOutput()
+		if err != nil || string(out) != h.Name+"\n" {
+			t.Errorf("hash=%t: OpenSSH with our known_hosts: %v: %s", hash, err, out)
+		}
+	}
+	hashed := filepath.Join(t.TempDir(), "known_hosts")
+	must(t, os.WriteFile(hashed, []byte(readFile(t, lab.KnownHostsPath)), 0o600))
+	if out, err := exec.Command("ssh-keygen", "-H", "-f", hashed).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -H: %v: %s", err, out)
+	}
+	if strings.Contains(readFile(t, hashed), h.Addr) {
+		t.Fatal("ssh-keygen -H left plain names")
+	}
+	cfg := labConfig(lab, h, testinfra.UserRoot)
+	cfg.KnownHosts = []string{hashed}
+	dialT(t, cfg).Close()
 }
