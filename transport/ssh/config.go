@@ -31,6 +31,16 @@
 // "StrictHostKeyChecking no" with "UserKnownHostsFile /dev/null", so no key
 // is ever known, every key is "new", and recording it into /dev/null is
 // skipped; the warning says that the host's identity is not verified.
+//
+// # Running commands
+//
+// Every Run is one session and one exec request on the host's single
+// connection: `/bin/sh -c SCRIPT`, or through sudo (see become.go) when
+// Cmd.Sudo is set and the login user is not root. Scripts over 32 KiB
+// travel on stdin ahead of Cmd.Stdin (Linux limits one argument to 128
+// KiB). The exec line is parsed by the login user's shell, which must be
+// POSIX-like (sh, dash, bash, zsh, ksh): csh and fish quote differently.
+// Jump-host connections are shared between Dials (pool.go).
 package ssh
 
 import (
