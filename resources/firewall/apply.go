@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/goprov/goprov/internal/shell"
@@ -19,8 +20,11 @@ const lockPath = "/run/goprov-firewall.lock"
 // accessTimeout bounds the new-login check after a change.
 const accessTimeout = 20 * time.Second
 
-// Test hooks: reconnect replaces h.Reconnect in the access check.
-var testHookReconnect func(ctx context.Context, h *resources.Host) (transport.Transport, error)
+// reconnectFunc opens the new connection of the access check.
+type reconnectFunc func(ctx context.Context, h *resources.Host) (transport.Transport, error)
+
+// testHookReconnect, when set, replaces h.Reconnect in the access check.
+var testHookReconnect atomic.Pointer[reconnectFunc]
 
 // transaction carries out the host's whole firewall change.
 func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) error {
@@ -132,7 +136,8 @@ func verify(ctx context.Context, h *resources.Host, d decl) error {
 	if err != nil {
 		return fmt.Errorf("read back: %w", err)
 	}
-	// The pending mark is ours and still set; it is cleared right after.
+	// The pending mark and the armed rollback are ours, ended right after.
+	st.RollbackArmed = ""
 	delete(st.Pending, pendingUFW)
 	delete(st.Pending, pendingFirewalld)
 	p := planHost(d, st, env{SSHPort: h.SSHPort, Live: isLive(h)})
@@ -158,8 +163,8 @@ func proveAccess(ctx context.Context, h *resources.Host) error {
 	ctx, cancel := context.WithTimeout(ctx, accessTimeout)
 	defer cancel()
 	reconnect := h.Reconnect
-	if testHookReconnect != nil {
-		reconnect = func(ctx context.Context) (transport.Transport, error) { return testHookReconnect(ctx, h) }
+	if hook := testHookReconnect.Load(); hook != nil {
+		reconnect = func(ctx context.Context) (transport.Transport, error) { return (*hook)(ctx, h) }
 	}
 	if reconnect == nil {
 		return errors.New("the planner offers no way to open a new connection to prove access")

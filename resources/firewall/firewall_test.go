@@ -117,7 +117,7 @@ const userRules = `*filter
 ### tuple ### allow tcp 443 0.0.0.0/0 any 10.0.0.0/8 in
 ### tuple ### allow_log-all any 443 0.0.0.0/0 any 0.0.0.0/0 in
 ### tuple ### deny udp any 0.0.0.0/0 53 10.9.0.0/16 in_eth0
-### tuple ### allow any 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in
+### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in_eth0
 ### END RULES ###
 `
 
@@ -132,7 +132,7 @@ func TestParseUFWTuples(t *testing.T) {
 		{Action: "allow", Proto: "tcp", DPort: "443", Dst: "0.0.0.0/0", SPort: "any", Src: "10.0.0.0/8", Direction: "in"},
 		{Action: "allow", Log: "log-all", Proto: "any", DPort: "443", Dst: "0.0.0.0/0", SPort: "any", Src: "0.0.0.0/0", Direction: "in"},
 		{Action: "deny", Proto: "udp", DPort: "any", Dst: "0.0.0.0/0", SPort: "53", Src: "10.9.0.0/16", Direction: "in", Iface: "eth0"},
-		{Action: "allow", Proto: "any", DPort: "22", Dst: "0.0.0.0/0", SPort: "any", Src: "0.0.0.0/0", Direction: "in", DApp: "OpenSSH"},
+		{Action: "allow", Proto: "tcp", DPort: "22", Dst: "0.0.0.0/0", SPort: "any", Src: "0.0.0.0/0", Direction: "in", Iface: "eth0", DApp: "OpenSSH"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatal(d)
@@ -147,7 +147,7 @@ func TestParseUFWTuples(t *testing.T) {
 		"ufw delete allow in proto tcp from 10.0.0.0/8 to 0.0.0.0/0 port 443",
 		"ufw delete allow log-all in from 0.0.0.0/0 to 0.0.0.0/0 port 443",
 		"ufw delete deny in on eth0 proto udp from 10.9.0.0/16 port 53 to 0.0.0.0/0",
-		"ufw delete allow in from 0.0.0.0/0 to 0.0.0.0/0 app OpenSSH",
+		"ufw delete allow in on eth0 from 0.0.0.0/0 to 0.0.0.0/0 app OpenSSH",
 	}
 	if d := cmp.Diff(wantDel, del); d != "" {
 		t.Error(d)
@@ -284,6 +284,7 @@ func TestPlanUFW(t *testing.T) {
 		{"lockout: purge removes the ssh rule", decl{[]*Settings{purge}, []*Rule{app}}, ufwState(true, "deny", sshTuple), want{err: "lock goprov out"}},
 		{"lockout: deny rule on 22", decl{nil, []*Rule{mustRule(t, "port = 22\naction = \"deny\"")}}, ufwState(true, "allow", ""), want{err: "would deny port 22/tcp"}},
 		{"lockout: ssh allow removed", decl{nil, []*Rule{func() *Rule { r := *ssh; r.Present = false; return &r }()}}, ufwState(true, "deny", sshTuple), want{err: "lock goprov out"}},
+		{"rollback armed", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.RollbackArmed = "4242"; return s }(), want{err: "rollback is armed"}},
 		{"no lockout check for local hosts", decl{[]*Settings{set}, nil}, ufwState(false, "allow", ""), want{
 			actions: map[string]resources.Action{"firewall.main": resources.Update}, cmds: []string{"ufw default deny incoming", "ufw --force enable"}}},
 	}
@@ -352,6 +353,8 @@ func TestUFWSSHVerdict(t *testing.T) {
 		{"### tuple ### allow tcp 22 0.0.0.0/0 any 10.0.0.0/8 in\n", "deny", maybe},
 		{"### tuple ### allow tcp 22 0.0.0.0/0 any 10.0.0.0/8 in\n### tuple ### deny tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n", "allow", maybe},
 		{"### tuple ### deny tcp 22 0.0.0.0/0 any 10.0.0.0/8 in\n", "allow", allowed},
+		{"### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in\n", "deny", allowed},
+		{"### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in_eth0\n", "deny", maybe},
 	}
 	for _, c := range cases {
 		if got, _ := ufwSSHVerdict(parse(c.tuples), false, c.def, 22); got != c.want {

@@ -169,6 +169,59 @@ resource "firewall_rule" "mgmt_in" {
 	if out := hostExec(t, h, "grep -c '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules"); !strings.Contains(out, "user.rules:3") || !strings.Contains(out, "user6.rules:2") {
 		t.Errorf("tuples after purge: %s", out)
 	}
+
+	// The seeds' scenario: outgoing denied by default breaks `go get`
+	// until HTTPS out is allowed. Two listeners on the controller stand in
+	// for the module proxy; the host dials them.
+	gw := strings.TrimSuffix(lab.Subnet(), "0/24") + "1"
+	var ports [2]int
+	for i := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	dialOut := func(port int) int {
+		_, _, code, err := h.Exec(context.Background(), fmt.Sprintf("timeout 3 bash -c 'exec 3<>/dev/tcp/%s/%d'", gw, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	if dialOut(ports[1]) != 0 {
+		t.Fatal("outgoing connection fails before the change")
+	}
+	out := fmt.Sprintf(`
+resource "firewall" "main" {
+  default_outgoing = "deny"
+}
+resource "firewall_rule" "ssh_in" {
+  port = 22
+}
+resource "firewall_rule" "proxy_out" {
+  port      = %d
+  direction = "out"
+  comment   = "go get"
+}`, ports[0])
+	applyOK(t, inv, "host.h1", out)
+	if code := dialOut(ports[0]); code != 0 {
+		t.Errorf("allowed outgoing port: exit %d", code)
+	}
+	if code := dialOut(ports[1]); code == 0 {
+		t.Error("outgoing connection to a port not allowed went through")
+	}
+	requireEmpty(t, inv, "host.h1", out)
 }
 
 func testFirewalld(t *testing.T, lab *testinfra.Lab, inv string) {
@@ -279,7 +332,10 @@ resource "firewall_rule" "ssh_in" {
   port = 22
 }`
 	var once sync.Once
-	testHookReconnect = func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
+	hook := reconnectFunc(func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
+		if rh.Name != h.Name { // other subtests run in parallel
+			return rh.Reconnect(ctx)
+		}
 		once.Do(func() {
 			t.Log("access check stalled; waiting for the dead-man timer")
 		})
@@ -290,11 +346,12 @@ resource "firewall_rule" "ssh_in" {
 			time.Sleep(200 * time.Millisecond)
 		}
 		return nil, ctx.Err()
-	}
-	t.Cleanup(func() { testHookReconnect = nil })
+	})
+	testHookReconnect.Store(&hook)
+	t.Cleanup(func() { testHookReconnect.Store(nil) })
 	start = time.Now()
 	p = labtest.Apply(t, labtest.Write(t, inv, ok), labtest.Options{Limit: "host.h3"})
-	testHookReconnect = nil
+	testHookReconnect.Store(nil)
 	hp = labtest.HostPlan(p, "h3")
 	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "simulated") {
 		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)

@@ -64,6 +64,12 @@ func planHost(d decl, st *State, e env) *hostPlan {
 	} else if len(d.Rules) > 0 {
 		owner = d.Rules[0].Address
 	}
+	if st.RollbackArmed != "" && owner != "" {
+		// A previous change was never confirmed: its timer will put the
+		// old firewall back, whatever this run would do.
+		p.fail(owner, fmt.Errorf("a firewall rollback is armed on the host (pid %s under %s): an earlier goprov change was not confirmed and will be undone when the timer fires; plan again after that", st.RollbackArmed, rollbackDir))
+		return p
+	}
 	backend, err := chooseBackend(st, set)
 	if err != nil {
 		p.fail(owner, err)
