@@ -35,7 +35,11 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 	if len(d.Settings) > 0 {
 		timeout = d.Settings[0].RollbackTimeout
 	}
-	guarded := isLive(h) && h.SSHPort != 0
+	// On a live host the previous config is always saved, so any failure
+	// puts it back; the new-login check is needed only when the change can
+	// cut SSH (a filtering firewall, a remote host).
+	guarded := isLive(h)
+	checkAccess := p.Filtering && h.SSHPort != 0
 	pendingKey := pendingUFW
 	if p.Backend == "firewalld" {
 		pendingKey = pendingFirewalld
@@ -53,9 +57,13 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 		if rerr := rollbackNow(ctx, h); rerr != nil {
 			return fmt.Errorf("%w; restoring the previous firewall failed too (%v): the dead-man rollback restores it within %d s", err, rerr, timeout)
 		}
+		// The restore reloaded the old config: nothing is pending.
+		if cerr := resources.ClearPending(ctx, h, pendingKey); cerr != nil {
+			return fmt.Errorf("%w; the previous firewall was restored (%v)", err, cerr)
+		}
 		return fmt.Errorf("%w; the previous firewall was restored", err)
 	}
-	if isLive(h) {
+	if guarded {
 		if err := resources.MarkPending(ctx, h, pendingKey, "goprov firewall change started "+time.Now().UTC().Format(time.RFC3339)); err != nil {
 			return fail(err)
 		}
@@ -68,15 +76,17 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 	if err := verify(ctx, h, d); err != nil {
 		return fail(err)
 	}
-	if guarded {
+	if checkAccess {
 		if err := proveAccess(ctx, h); err != nil {
 			return fail(fmt.Errorf("a new SSH login failed after the firewall change: %w", err))
 		}
+	}
+	if guarded {
 		if err := disarm(ctx, h); err != nil {
 			return err
 		}
 	}
-	if isLive(h) {
+	if guarded {
 		return resources.ClearPending(ctx, h, pendingKey)
 	}
 	return nil

@@ -296,6 +296,21 @@ func planFirewalld(p *hostPlan, d decl, set *Settings, st *State, e env, owner s
 		p.Reload = running
 	}
 
+	if p.Reload && running {
+		// ANCHORS: a reload drops runtime-only entries; say which.
+		var lost []string
+		for _, z := range sortedKeys(f.Runtime) {
+			for _, it := range zoneItems(f.Runtime[z]) {
+				if !it.in(f.Permanent[z]) && declared[z][it] == "" {
+					lost = append(lost, fmt.Sprintf("zone %s %s", z, it))
+				}
+			}
+		}
+		if len(lost) > 0 && owner != "" {
+			addNote(p, owner, "the firewalld reload drops runtime-only entries: "+strings.Join(lost, ", "))
+		}
+	}
+	p.Filtering = e.Live && (st.FirewalldRunning || isRunningAfter)
 	if e.SSHPort == 0 || !isRunningAfter || owner == "" || !e.Live {
 		return
 	}

@@ -322,14 +322,28 @@ resource "firewall_rule" "ssh_in" {
   port = 22
 }`), labtest.Options{Limit: "host.h3"}))
 
-	// The detached timer: while the controller is stuck (the access check
-	// hangs), the rollback fires on its own after rollback_timeout.
+	// With access intact, a config applies and stays applied (no rollback
+	// left armed).
 	ok := `
 resource "firewall" "main" {
   rollback_timeout = 10
 }
 resource "firewall_rule" "ssh_in" {
   port = 22
+}`
+	applyOK(t, inv, "host.h3", ok)
+	if out := hostExec(t, h, "ufw status; test -e "+rollbackDir+" && echo ARMED || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "ARMED") {
+		t.Errorf("after a good apply: %s", out)
+	}
+	requireEmpty(t, inv, "host.h3", ok)
+	active := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum")
+
+	// The detached timer: while the controller is stuck (the access check
+	// hangs), the rollback fires on its own after rollback_timeout and puts
+	// the previous, active firewall back.
+	more := ok + `
+resource "firewall_rule" "extra" {
+  port = 2999
 }`
 	var once sync.Once
 	hook := reconnectFunc(func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
@@ -350,7 +364,7 @@ resource "firewall_rule" "ssh_in" {
 	testHookReconnect.Store(&hook)
 	t.Cleanup(func() { testHookReconnect.Store(nil) })
 	start = time.Now()
-	p = labtest.Apply(t, labtest.Write(t, inv, ok), labtest.Options{Limit: "host.h3"})
+	p = labtest.Apply(t, labtest.Write(t, inv, more), labtest.Options{Limit: "host.h3"})
 	testHookReconnect.Store(nil)
 	hp = labtest.HostPlan(p, "h3")
 	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "simulated") {
@@ -359,20 +373,22 @@ resource "firewall_rule" "ssh_in" {
 	if d := time.Since(start); d < 9*time.Second {
 		t.Errorf("rollback fired after %v, before its 10 s timeout", d)
 	}
-	if after := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum"); after != before {
+	if after := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum"); after != active {
 		t.Error("ufw files differ after the timed rollback")
 	}
-	if out := hostExec(t, h, "ufw status; ls -A "+rollbackDir+" 2>&1 || true"); !strings.Contains(out, "Status: inactive") {
+	if out := hostExec(t, h, "ufw status; ls -A "+rollbackDir+" 2>&1 || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "2999") {
 		t.Errorf("after the timed rollback: %s", out)
 	}
 	wantPort(t, h, 22, "open")
-
-	// And the same config, with access intact, applies and stays applied.
-	p = applyOK(t, inv, "host.h3", ok)
-	if out := hostExec(t, h, "ufw status; test -e "+rollbackDir+" && echo ARMED || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "ARMED") {
-		t.Errorf("after a good apply: %s", out)
+	// Nothing left pending or armed: the next plan is exactly the change.
+	pl = labtest.Plan(t, labtest.Write(t, inv, more), labtest.Options{Limit: "host.h3"})
+	labtest.RequireOK(t, pl)
+	if c := labtest.Change(pl, "h3", "firewall.main"); c.Action != resources.NoOp {
+		t.Errorf("firewall.main after rollback: %s %q", c.Action, c.Notes)
 	}
-	requireEmpty(t, inv, "host.h3", ok)
+	if c := labtest.Change(pl, "h3", "firewall_rule.extra"); c.Action != resources.Create {
+		t.Errorf("extra after rollback: %s", c.Action)
+	}
 }
 
 // testImage builds two image roots (overlays of the lab's base image) and

@@ -37,6 +37,10 @@ type hostPlan struct {
 	Enable                  []string
 	Reload                  bool // firewalld: permanent-only change (target) or pending reload; ufw: reload
 	Changed                 bool
+	// Filtering: the firewall filters live traffic before or after the
+	// change. Only then can the change lock anyone out, so only then does
+	// apply arm the rollback and prove access with a new login.
+	Filtering bool
 }
 
 func (p *hostPlan) fail(addr string, err error) {
@@ -258,6 +262,7 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 	}
 
 	// The lockout guard, on the state the host will be in.
+	p.Filtering = e.Live && (u.Enabled || enabled)
 	if e.SSHPort == 0 || !enabled || owner == "" {
 		return
 	}
