@@ -1,7 +1,9 @@
 package firewall
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -451,5 +453,32 @@ func TestScriptsParse(t *testing.T) {
 	}
 	if !strings.Contains(inRoot(h, "ufw status"), "unshare --net --mount --pid --fork") {
 		t.Error("image commands not sandboxed")
+	}
+}
+
+// The reference docs list exactly the attributes of each schema.
+func TestDocsMatchSpec(t *testing.T) {
+	for kind, doc := range map[string]string{KindFirewall: "firewall.md", KindRule: "firewall_rule.md"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "docs", "resources", doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		documented := map[string]bool{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(l, "| `"); ok {
+				name, _, _ := strings.Cut(rest, "`")
+				documented[name] = true
+			}
+		}
+		k, _ := resources.Lookup(kind)
+		for name := range *k.Spec().(*hcldec.ObjectSpec) {
+			if !documented[name] {
+				t.Errorf("%s: attribute %q not documented in %s", kind, name, doc)
+			}
+			delete(documented, name)
+		}
+		for name := range documented {
+			t.Errorf("%s documents %q, which %s does not have", doc, name, kind)
+		}
 	}
 }
