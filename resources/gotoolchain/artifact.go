@@ -1,6 +1,7 @@
 package gotoolchain
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -35,14 +36,72 @@ type Artifact struct {
 	// Prefix of every zip entry ("golang.org/toolchain@VERSION/").
 	Prefix string
 	Origin string // for messages
+
+	// The host tar's entries, rendered once per process from the verified
+	// archive into an unlinked temp file (it vanishes with the process):
+	// serving a host is then a file read, not a decompression.
+	body     *os.File
+	bodySize int64
+	bodySHA  [sha256.Size]byte
 }
 
-// Stream writes the host tar (see StreamZip/StreamTarGz).
-func (a *Artifact) Stream(w io.Writer) (int, error) {
-	if a.Kind == "zip" {
-		return StreamZip(w, a.File, a.Prefix, a.Hash)
+// render writes the tree once (verifying the archive's hash on the way).
+func (a *Artifact) render() error {
+	dir, err := CacheDir()
+	if err != nil {
+		return err
 	}
-	return StreamTarGz(w, a.File, a.Hash)
+	dir = filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".stream-*")
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	os.Remove(f.Name()) // the open file lives on, nobody else can reach it by name
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256*1024)
+	var n int
+	if a.Kind == "zip" {
+		n, err = writeZipTree(bw, a.File, a.Prefix, a.Hash)
+	} else {
+		n, err = writeTarGzTree(bw, a.File, a.Hash)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	a.Files, a.body, a.bodySize = n, f, size
+	copy(a.bodySHA[:], h.Sum(nil))
+	return nil
+}
+
+// Stream writes the host tar: the rendered entries, re-hashed as they are
+// read, and the sentinel only if they still hash to what was rendered.
+func (a *Artifact) Stream(w io.Writer) (int, error) {
+	if a.body == nil {
+		if a.Kind == "zip" {
+			return StreamZip(w, a.File, a.Prefix, a.Hash)
+		}
+		return StreamTarGz(w, a.File, a.Hash)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(w, h), io.NewSectionReader(a.body, 0, a.bodySize)); err != nil {
+		return 0, err
+	}
+	if !bytes.Equal(h.Sum(nil), a.bodySHA[:]) {
+		return 0, fmt.Errorf("the rendered toolchain %s changed since it was verified", a.Origin)
+	}
+	return a.Files, WriteSentinel(w, a.Hash)
 }
 
 // One download and verification per artifact per process: hosts applied in
@@ -67,6 +126,9 @@ func prepareOnce(ctx context.Context, key string, fn func(context.Context) (*Art
 		prepared[key] = e
 		prepMu.Unlock()
 		e.art, e.err = fn(ctx)
+		if e.err == nil {
+			e.err = e.art.render()
+		}
 		if e.err != nil {
 			prepMu.Lock()
 			delete(prepared, key)
@@ -113,14 +175,22 @@ func (tc *Toolchain) Prepare(ctx context.Context, p Platform) (*Artifact, error)
 	return nil, fmt.Errorf("unknown source %q", tc.Source)
 }
 
-// prepareArchive fully reads an official archive: checksum, layout, entry
-// types; counts its files.
+// prepareArchive checks an official archive's checksum. Its layout and
+// entries are checked when it is rendered (render reads it in full).
 func prepareArchive(file, sum, origin string) (*Artifact, error) {
-	n, err := StreamTarGz(io.Discard, file, sum)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
-	return &Artifact{Kind: "tgz", File: file, Hash: sum, Files: n, Origin: origin}, nil
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		return nil, fmt.Errorf("checksum mismatch: %s has sha256 %s, expected %s", file, got, sum)
+	}
+	return &Artifact{Kind: "tgz", File: file, Hash: sum, Origin: origin}, nil
 }
 
 // goCommand finds the controller's go command.
@@ -250,7 +320,7 @@ func prepareDownload(ctx context.Context, url, sum string, sig bool, keyring []b
 	file := filepath.Join(dir, name)
 	verify := func() (*Artifact, error) {
 		if sig {
-			if err := VerifySignature(ctx, keyring, file, file+".asc"); err != nil {
+			if err := VerifySignature(ctx, keyring, file, file+".asc", url); err != nil {
 				return nil, err
 			}
 		}
@@ -281,7 +351,7 @@ func prepareDownload(ctx context.Context, url, sum string, sig bool, keyring []b
 			return nil, err
 		}
 		defer os.Remove(tmpSig)
-		if err := VerifySignature(ctx, keyring, tmp, tmpSig); err != nil {
+		if err := VerifySignature(ctx, keyring, tmp, tmpSig, url); err != nil {
 			return nil, fmt.Errorf("%w; nothing was sent to any host", err)
 		}
 	}

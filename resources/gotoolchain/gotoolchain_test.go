@@ -2,6 +2,7 @@ package gotoolchain
 
 import (
 	"encoding/base64"
+	"os"
 	"strings"
 	"testing"
 
@@ -317,5 +318,16 @@ func TestRenderEnv(t *testing.T) {
 		"GOPRIVATE=*.corp\nGOPROXY=https://proxy.golang.org,direct\nGOSUMDB=sum.example.internal\nGOTOOLCHAIN=auto\n"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// The CI cache script must warm exactly the versions the lab tests use.
+func TestCacheScriptVersions(t *testing.T) {
+	b, err := os.ReadFile("../../scripts/go-toolchain-cache.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "VERSIONS=(" + labVersion + " " + labVersion2 + ")"; !strings.Contains(string(b), want) {
+		t.Errorf("scripts/go-toolchain-cache.sh does not set %s", want)
 	}
 }

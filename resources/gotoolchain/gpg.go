@@ -105,8 +105,8 @@ func crc24(data []byte) uint32 {
 
 // VerifySignature checks a detached signature of the file data with gpgv
 // against keyring (binary OpenPGP keys). It succeeds only when gpgv exits 0
-// AND reports a good, valid signature.
-func VerifySignature(ctx context.Context, keyring []byte, data, sig string) error {
+// AND reports a good, valid signature. label names the file in messages.
+func VerifySignature(ctx context.Context, keyring []byte, data, sig, label string) error {
 	gpgv, err := exec.LookPath("gpgv")
 	if err != nil {
 		return fmt.Errorf("signature check needs gpgv on the controller (Debian: apt-get install gpgv): %w", err)
@@ -139,7 +139,7 @@ func VerifySignature(ctx context.Context, keyring []byte, data, sig string) erro
 		if runErr != nil {
 			msg = fmt.Sprintf("%v: %s", runErr, msg)
 		}
-		return fmt.Errorf("bad OpenPGP signature %s for %s: %s", filepath.Base(sig), filepath.Base(data), msg)
+		return fmt.Errorf("bad OpenPGP signature %s.asc: %s", label, msg)
 	}
 	return nil
 }

@@ -118,23 +118,23 @@ func TestVerifySignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := VerifySignature(ctx, kr, data, data+".asc"); err != nil {
+	if err := VerifySignature(ctx, kr, data, data+".asc", data); err != nil {
 		t.Fatalf("good signature refused: %v", err)
 	}
 	// Tampered data.
 	os.WriteFile(data, []byte("the archivE"), 0o644)
-	if err := VerifySignature(ctx, kr, data, data+".asc"); err == nil {
+	if err := VerifySignature(ctx, kr, data, data+".asc", data); err == nil {
 		t.Error("tampered data accepted")
 	}
 	// Signed by a key not in the keyring.
 	os.WriteFile(data, []byte("the archive"), 0o644)
 	other.sign(t, data)
-	if err := VerifySignature(ctx, kr, data, data+".asc"); err == nil || !strings.Contains(err.Error(), "bad OpenPGP signature") {
+	if err := VerifySignature(ctx, kr, data, data+".asc", data); err == nil || !strings.Contains(err.Error(), "bad OpenPGP signature") {
 		t.Errorf("foreign signature: %v", err)
 	}
 	// Garbage signature file.
 	os.WriteFile(data+".asc", []byte("-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n"), 0o644)
-	if err := VerifySignature(ctx, kr, data, data+".asc"); err == nil {
+	if err := VerifySignature(ctx, kr, data, data+".asc", data); err == nil {
 		t.Error("garbage signature accepted")
 	}
 }

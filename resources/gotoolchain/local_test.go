@@ -35,6 +35,7 @@ func localHost(t *testing.T) *resources.Host {
 	if os.Geteuid() != 0 {
 		t.Skip("applies to a local root dir need root (chown root:root of go.env); the lab tests cover the same paths over SSH")
 	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	return &resources.Host{Name: "local", Root: t.TempDir(), T: transport.NewLocal(), Facts: resources.Facts{OS: "linux", Arch: runtime.GOARCH}}
 }
 

@@ -77,18 +77,21 @@ func (t *treeWriter) file(rel string, mode int64, size int64, mt time.Time, r io
 	return nil
 }
 
-// finish writes the sentinel (only when verified) and closes the tar.
-func (t *treeWriter) finish(sentinel string) error {
-	if sentinel != "" {
-		body := sentinel + "\n"
-		if err := t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: SentinelName, Mode: 0o600, Size: int64(len(body)), ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		if _, err := io.WriteString(t.tw, body); err != nil {
-			return err
-		}
+// end pads the last entry; the tar is left open for the sentinel.
+func (t *treeWriter) end() error { return t.tw.Flush() }
+
+// WriteSentinel ends a tree stream: the sentinel entry holding hash, then
+// the end-of-archive blocks. Call it only once the content is verified.
+func WriteSentinel(w io.Writer, hash string) error {
+	tw := tar.NewWriter(w)
+	body := hash + "\n"
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: SentinelName, Mode: 0o600, Size: int64(len(body)), ModTime: time.Unix(0, 0)}); err != nil {
+		return err
 	}
-	return t.tw.Close()
+	if _, err := io.WriteString(tw, body); err != nil {
+		return err
+	}
+	return tw.Close()
 }
 
 // checkRel refuses any entry name that could land outside the tree.
@@ -184,6 +187,20 @@ func ZipFileCount(zipPath string) (int, error) {
 // if the streamed content's h1 hash equals wantSum. It returns the number of
 // regular files written.
 func StreamZip(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
+	bw := bufio.NewWriterSize(w, 256*1024)
+	n, err := writeZipTree(bw, zipPath, prefix, wantSum)
+	if err == nil {
+		err = WriteSentinel(bw, wantSum)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	return n, err
+}
+
+// writeZipTree writes the entries of the host tar (no sentinel, no end)
+// and fails if the content does not hash to wantSum.
+func writeZipTree(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
 	zr, err := zip.OpenReader(zipPath)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", zipPath, err)
@@ -246,7 +263,7 @@ func StreamZip(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
 	if wantSum == "" || got != wantSum {
 		return t.files, fmt.Errorf("module hash mismatch: %s hashes to %s while streaming, verified value is %s (changed on disk since it was verified?)", zipPath, got, wantSum)
 	}
-	if err := t.finish(wantSum); err != nil {
+	if err := t.end(); err != nil {
 		return t.files, err
 	}
 	return t.files, bw.Flush()
@@ -271,6 +288,20 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 // w = io.Discard it is the full check done when an archive is first
 // verified.
 func StreamTarGz(w io.Writer, archive, wantSHA256 string) (int, error) {
+	bw := bufio.NewWriterSize(w, 256*1024)
+	n, err := writeTarGzTree(bw, archive, wantSHA256)
+	if err == nil {
+		err = WriteSentinel(bw, wantSHA256)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	return n, err
+}
+
+// writeTarGzTree writes the entries of the host tar (no sentinel, no end)
+// and fails if the archive does not hash to wantSHA256.
+func writeTarGzTree(w io.Writer, archive, wantSHA256 string) (int, error) {
 	f, err := os.Open(archive)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", archive, err)
@@ -328,7 +359,7 @@ func StreamTarGz(w io.Writer, archive, wantSHA256 string) (int, error) {
 	if got != wantSHA256 {
 		return t.files, fmt.Errorf("checksum mismatch: %s has sha256 %s, expected %s", archive, got, wantSHA256)
 	}
-	if err := t.finish(wantSHA256); err != nil {
+	if err := t.end(); err != nil {
 		return t.files, err
 	}
 	return t.files, bw.Flush()

@@ -270,3 +270,42 @@ func TestH1MatchesDirhash(t *testing.T) {
 		t.Fatalf("streaming hash differs from dirhash.HashZip: %v", err)
 	}
 }
+
+// The rendered body is what hosts get; if it changes after rendering, the
+// stream ends without the sentinel.
+func TestArtifactRenderAndServe(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	zp := writeZip(t, toolchainZip)
+	sum, _ := dirhash.HashZip(zp, dirhash.Hash1)
+	a := &Artifact{Kind: "zip", File: zp, Hash: sum, Prefix: testPrefix, Origin: "test"}
+	if err := a.render(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.body.Close()
+	if a.Files != 9 {
+		t.Errorf("files %d, want 9", a.Files)
+	}
+	var direct, served bytes.Buffer
+	if _, err := StreamZip(&direct, zp, testPrefix, sum); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Stream(&served); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(direct.Bytes(), served.Bytes()) {
+		t.Error("the served stream differs from the one built from the archive")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(os.Getenv("XDG_CACHE_HOME"), "goprov", "toolchains", "tmp")); len(ents) != 0 {
+		t.Errorf("rendered body left a name on disk: %v", ents)
+	}
+	a.body.WriteAt([]byte("X"), 600)
+	served.Reset()
+	if _, err := a.Stream(&served); err == nil || bytes.Contains(served.Bytes(), []byte(SentinelName)) {
+		t.Errorf("altered body served: %v", err)
+	}
+	// A tampered source never renders.
+	b := &Artifact{Kind: "zip", File: zp, Hash: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Prefix: testPrefix}
+	if err := b.render(); err == nil {
+		t.Error("rendered an archive whose hash does not match")
+	}
+}
