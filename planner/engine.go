@@ -207,6 +207,9 @@ type Engine struct {
 	// JournalErr to why the controller journal could not be written.
 	JournalHead string
 	JournalErr  error
+	// LockTimeout bounds the wait for another apply's host lock (0:
+	// DefaultLockTimeout).
+	LockTimeout time.Duration
 
 	mu    sync.Mutex
 	conns map[string]transport.Transport
@@ -427,6 +430,22 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		for i, c := range hp.Changes {
 			recorded[i] = c.Action
 		}
+		timeout := e.LockTimeout
+		if timeout <= 0 {
+			timeout = DefaultLockTimeout
+		}
+		t, err := e.conn(ctx, hp.Spec)
+		if err != nil {
+			hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "connect", err).Error()
+			return
+		}
+		lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
+		release, err := lockHost(ctx, lh, holderInfo(run), timeout)
+		if err != nil {
+			hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
+			return
+		}
+		defer release()
 		h, tail, err := e.readFor(ctx, hp, true)
 		if err != nil {
 			var stale *StaleError
@@ -454,7 +473,10 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 				c.Outcome = OutcomeSkipped
 				continue
 			}
-			if err := c.res.Apply(ctx, h, resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: c.current}); err != nil {
+			nctx, notes := resources.WithNotes(ctx)
+			err := c.res.Apply(nctx, h, resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: c.current})
+			c.Notes = appendNew(c.Notes, notes()...)
+			if err != nil {
 				c.Outcome, c.Error = OutcomeFailed, err.Error()
 				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: %v", hp.Name, c.Address, err)
 				failed = true
@@ -496,4 +518,13 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		_, _, e.JournalHead, _ = journal.VerifyHead(f)
 		f.Close()
 	}
+}
+
+func appendNew(xs []string, more ...string) []string {
+	for _, m := range more {
+		if !contains(xs, m) {
+			xs = append(xs, m)
+		}
+	}
+	return xs
 }

@@ -235,14 +235,18 @@ cat > "$t"
 		b.WriteString(`b=
 if [ -f "$f" ] && [ ! -L "$f" ]; then b=$(mktemp "$d/.goprov.XXXXXXXX"); cp -p -- "$f" "$b"; fi
 trap 'rm -f -- "$t" ${b:+"$b"}' EXIT
+# From the rename until After has passed, a signal must put the previous
+# content back, not just clean up: the new file is live but not yet checked.
+undo() { if [ -n "$b" ]; then mv -f -- "$b" "$f"; else rm -f -- "$f"; fi; sync -- "$d" 2>/dev/null || sync; }
+trap 'undo; exit 129' HUP INT TERM PIPE
 mv -f -- "$t" "$f"
 sync -- "$d" 2>/dev/null || sync
 `)
 		fmt.Fprintf(&b, "if ! ( set -- \"$f\"; %s ) >&2; then\n", opt.After)
-		b.WriteString(`  if [ -n "$b" ]; then mv -f -- "$b" "$f"; else rm -f -- "$f"; fi
-  sync -- "$d" 2>/dev/null || sync
+		b.WriteString(`  undo
   exit 5
 fi
+trap 'exit 129' HUP INT TERM PIPE
 `)
 	} else {
 		if opt.IfUnchanged != nil {

@@ -155,3 +155,31 @@ func Build(kind, address string, v cty.Value, body hcl.Body) (Resource, hcl.Diag
 	}
 	return k.New(address, v, body)
 }
+
+type noteKey struct{}
+
+type noteSink struct {
+	mu    sync.Mutex
+	notes []string
+}
+
+// WithNotes returns a context in which Apply can report notes for the
+// operator ("reboot required", "written, not loaded"), and a function that
+// returns the notes reported so far.
+func WithNotes(ctx context.Context) (context.Context, func() []string) {
+	s := &noteSink{}
+	return context.WithValue(ctx, noteKey{}, s), func() []string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return append([]string(nil), s.notes...)
+	}
+}
+
+// AddNote reports a note from Apply; without a sink in ctx it is dropped.
+func AddNote(ctx context.Context, note string) {
+	if s, ok := ctx.Value(noteKey{}).(*noteSink); ok {
+		s.mu.Lock()
+		s.notes = append(s.notes, note)
+		s.mu.Unlock()
+	}
+}

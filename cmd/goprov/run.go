@@ -131,6 +131,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var rf runFlags
 	rf.register(fs)
 	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
+	lockTimeout := fs.Duration("lock-timeout", planner.DefaultLockTimeout, "wait at most `D` for another apply's lock on a host, then fail naming its holder")
 	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -197,6 +198,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	e.JournalPath = *journalPath
+	e.LockTimeout = *lockTimeout
 	e.Apply(ctx, p)
 	if e.JournalErr != nil {
 		fmt.Fprintf(stderr, "Error: journal %s: %v\n", *journalPath, e.JournalErr)

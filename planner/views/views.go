@@ -47,6 +47,18 @@ func Human(w io.Writer, p *planner.Plan, mode Mode) {
 			if c.Action == resources.NoOp || c.Action == "" {
 				if c.Action == resources.NoOp {
 					unchanged++
+					// A no-op can still carry news: rules written but not
+					// loaded, a reboot still required.
+					if len(c.Notes) > 0 {
+						fmt.Fprintf(w, "  = %s unchanged", c.Address)
+						if c.Summary != "" {
+							fmt.Fprintf(w, ": %s", c.Summary)
+						}
+						fmt.Fprintln(w)
+						for _, n := range c.Notes {
+							fmt.Fprintf(w, "      note: %s\n", n)
+						}
+					}
 				}
 				continue
 			}
