@@ -198,7 +198,7 @@ func TestParseZones(t *testing.T) {
 	z := ParseZones(zonesOut)
 	want := map[string]*Zone{
 		"block":  {Name: "block", Target: "%%REJECT%%"},
-		"public": {Name: "public", Target: "default", Services: []string{"dhcpv6-client", "ssh"}, Ports: []string{"443/tcp", "8000-8100/udp"}, RichRules: []string{`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`, `rule port port="2223" protocol="tcp" drop`}},
+		"public": {Name: "public", Target: "default", Interfaces: []string{"eth0"}, Services: []string{"dhcpv6-client", "ssh"}, Ports: []string{"443/tcp", "8000-8100/udp"}, RichRules: []string{`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`, `rule port port="2223" protocol="tcp" drop`}},
 	}
 	if d := cmp.Diff(want, z, cmpopts.EquateEmpty()); d != "" {
 		t.Fatal(d)
@@ -286,6 +286,7 @@ func TestPlanUFW(t *testing.T) {
 		{"lockout: purge removes the ssh rule", decl{[]*Settings{purge}, []*Rule{app}}, ufwState(true, "deny", sshTuple), want{err: "lock goprov out"}},
 		{"lockout: deny rule on 22", decl{nil, []*Rule{mustRule(t, "port = 22\naction = \"deny\"")}}, ufwState(true, "allow", ""), want{err: "would deny port 22/tcp"}},
 		{"lockout: ssh allow removed", decl{nil, []*Rule{func() *Rule { r := *ssh; r.Present = false; return &r }()}}, ufwState(true, "deny", sshTuple), want{err: "lock goprov out"}},
+		{"absent and present at once", decl{nil, []*Rule{ssh, app, appGone}}, ufwState(true, "deny", sshTuple), want{err: "removes the rule firewall_rule.app declares present"}},
 		{"rollback armed", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.RollbackArmed = "4242"; return s }(), want{err: "rollback is armed"}},
 		{"no lockout check for local hosts", decl{[]*Settings{set}, nil}, ufwState(false, "allow", ""), want{
 			actions: map[string]resources.Action{"firewall.main": resources.Update}, cmds: []string{"ufw default deny incoming", "ufw --force enable"}}},
@@ -394,6 +395,31 @@ func TestPlanFirewalld(t *testing.T) {
 	if err := p.errs["firewall.main"]; err == nil || !strings.Contains(err.Error(), "lock goprov out") {
 		t.Errorf("purge without ssh: %v", err)
 	}
+	// The session may arrive in any zone with bound interfaces or sources
+	// (or the default zone): blocked in all → refused; in some → a note.
+	noSSH := strings.Replace(zonesOut, "dhcpv6-client ssh", "dhcpv6-client", 1)
+	internal := "internal\n  target: default\n  interfaces: eth1\n  services: ssh\n\n"
+	for _, c := range []struct {
+		zones, want string
+	}{
+		{noSSH, "error"},
+		{noSSH + internal, "note"},
+		{zonesOut + internal, "ok"},
+	} {
+		s2 := *st
+		s2.FWD = FirewalldState{DefaultZone: "public", Permanent: ParseZones(c.zones), Runtime: ParseZones(c.zones)}
+		p = planHost(decl{nil, []*Rule{https}}, &s2, env{SSHPort: 22, Live: true})
+		got := "ok"
+		if p.errs[https.Address] != nil {
+			got = "error"
+		} else if strings.Contains(strings.Join(p.changes[https.Address].Notes, " "), "cannot tell which zone") {
+			got = "note"
+		}
+		if got != c.want {
+			t.Errorf("zones %q: %s, want %s (%v %q)", c.zones, got, c.want, p.errs, p.changes[https.Address].Notes)
+		}
+	}
+
 	// Offline (image root): firewall-offline-cmd, no runtime, no guard.
 	off := *st
 	off.FirewalldRunning = false

@@ -3,6 +3,7 @@ package firewall
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/goprov/goprov/internal/shell"
@@ -142,6 +143,11 @@ func planFirewalld(p *hostPlan, d decl, set *Settings, st *State, e env, owner s
 		return final[z]
 	}
 	declared := map[string]map[fwdItem]string{}
+	type zoneItem struct {
+		zone string
+		it   fwdItem
+	}
+	absentWants := map[zoneItem]string{}
 	for _, r := range d.Rules {
 		it, err := fwdWant(r)
 		if err != nil {
@@ -160,6 +166,9 @@ func planFirewalld(p *hostPlan, d decl, set *Settings, st *State, e env, owner s
 			continue
 		}
 		summary := fmt.Sprintf("firewalld zone %s: %s", z, it)
+		if !r.Present {
+			absentWants[zoneItem{z, it}] = r.Address
+		}
 		inPerm := it.in(f.Permanent[z])
 		inRun := !running || it.in(f.Runtime[z])
 		if !r.Present {
@@ -206,6 +215,12 @@ func planFirewalld(p *hostPlan, d decl, set *Settings, st *State, e env, owner s
 			notes = append(notes, "in the permanent config only: add to the running firewall")
 		}
 		p.changes[r.Address] = resources.Change{Action: resources.Update, Summary: summary, Notes: notes}
+	}
+
+	for zi, addr := range absentWants {
+		if other, ok := declared[zi.zone][zi.it]; ok {
+			p.fail(addr, fmt.Errorf("ensure = \"absent\" removes the entry %s declares present", other))
+		}
 	}
 
 	target := ""
@@ -314,12 +329,51 @@ func planFirewalld(p *hostPlan, d decl, set *Settings, st *State, e env, owner s
 	if e.SSHPort == 0 || !isRunningAfter || owner == "" || !e.Live {
 		return
 	}
-	verdict, note := fwdSSHVerdict(finalOf(z0), target, st.Services, e.SSHPort)
-	switch verdict {
-	case blocked:
-		p.fail(owner, lockoutError(e.SSHPort, fmt.Sprintf("firewalld's zone %s would not accept new connections to port %d/tcp (%s)", z0, e.SSHPort, note)))
-	case maybe:
-		addNote(p, owner, note)
+	// The SSH session arrives in the zone its interface or source is bound
+	// to, else in the default zone: judge each candidate.
+	bound := f.Runtime
+	if bound == nil {
+		bound = f.Permanent
+	}
+	cands := map[string]bool{f.DefaultZone: true, z0: z0 == f.DefaultZone}
+	for name, z := range bound {
+		if len(z.Interfaces)+len(z.Sources) > 0 {
+			cands[name] = true
+		}
+	}
+	var ok, blockedIn []string
+	var notes []string
+	for _, z := range sortedKeys(cands) {
+		if !cands[z] {
+			continue
+		}
+		tg := target
+		if z != z0 {
+			tg = ""
+			if pz := f.Permanent[z]; pz != nil {
+				tg = pz.Target
+			}
+		}
+		verdict, note := fwdSSHVerdict(finalOf(z), tg, st.Services, e.SSHPort)
+		switch verdict {
+		case blocked:
+			blockedIn = append(blockedIn, fmt.Sprintf("zone %s: %s", z, note))
+		case maybe:
+			ok = append(ok, z)
+			notes = append(notes, fmt.Sprintf("zone %s: %s", z, note))
+		default:
+			ok = append(ok, z)
+		}
+	}
+	switch {
+	case len(ok) == 0:
+		p.fail(owner, lockoutError(e.SSHPort, fmt.Sprintf("firewalld would not accept new connections to port %d/tcp (%s)", e.SSHPort, strings.Join(blockedIn, "; "))))
+		return
+	case len(blockedIn) > 0:
+		notes = append(notes, fmt.Sprintf("SSH port %d is accepted in zone %s but not in %s: goprov cannot tell which zone its session arrives in; the new-login check after apply will (and rolls back if needed)", e.SSHPort, strings.Join(ok, ", "), strings.Join(blockedIn, "; ")))
+	}
+	for _, n := range notes {
+		addNote(p, owner, n)
 	}
 }
 
@@ -382,6 +436,7 @@ func fwdSSHVerdict(items map[fwdItem]bool, target string, services map[string]in
 		return allowed, ""
 	}
 	if len(maybeFrom) > 0 {
+		sort.Strings(maybeFrom)
 		return maybe, sshMaybeNote(port, maybeFrom)
 	}
 	return blocked, "no service, port or rich rule accepts it and the zone's target is " + target

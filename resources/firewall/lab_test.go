@@ -143,6 +143,19 @@ resource "firewall_rule" "mgmt_in" {
 	// The top complaint about ufw modules: "changed" on every run.
 	requireEmpty(t, inv, "host.h1", cfg)
 
+	// What a reboot without the ufw service does: ufw.conf still says
+	// ENABLED=yes (and `ufw status` "active"), but the kernel holds no rules.
+	hostExec(t, h, "nft flush ruleset")
+	wantPort(t, h, 2223, "open")
+	pl := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h1"})
+	labtest.RequireOK(t, pl)
+	if c := labtest.Change(pl, "h1", "firewall.main"); c.Action != resources.Update || !strings.Contains(strings.Join(c.Notes, " "), "not loaded") {
+		t.Fatalf("unloaded ufw: %s %q", c.Action, c.Notes)
+	}
+	applyOK(t, inv, "host.h1", cfg)
+	wantPort(t, h, 2223, "filtered")
+	requireEmpty(t, inv, "host.h1", cfg)
+
 	// ensure = "absent" closes the port again.
 	cfg = fmt.Sprintf(base, false, "absent")
 	p = applyOK(t, inv, "host.h1", cfg)
@@ -157,7 +170,7 @@ resource "firewall_rule" "mgmt_in" {
 	wantPort(t, h, 2223, "open")
 	requireEmpty(t, inv, "host.h1", cfg) // purge = false leaves it alone
 	cfg = fmt.Sprintf(base, true, "absent")
-	pl := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h1"})
+	pl = labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h1"})
 	labtest.RequireOK(t, pl)
 	if c := labtest.Change(pl, "h1", "firewall.main"); c.Action != resources.Update || !strings.Contains(strings.Join(c.Notes, "\n"), "purge: allow in tcp port 2223") {
 		t.Fatalf("purge plan: %s %q", c.Action, c.Notes)

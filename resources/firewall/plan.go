@@ -133,6 +133,7 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 	}
 	declared := map[string]string{} // tuple key → address of the present rule that wants it
 	remove := map[string]bool{}
+	absentWants := map[string]string{} // tuple key → address of the absent rule removing it
 	var added []UFWRule
 	for _, r := range d.Rules {
 		want, err := wantTuples(r, u, st.Services)
@@ -153,6 +154,7 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 		if !r.Present {
 			var del []string
 			for _, w := range want {
+				absentWants[w.Key()] = r.Address
 				if t, ok := have[w.Key()]; ok {
 					del = append(del, t.String())
 					p.Removes = append(p.Removes, ufwDeleteCmd(t))
@@ -194,6 +196,12 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 			continue
 		}
 		p.Adds = append(p.Adds, ufwAddCmd(r, port))
+	}
+
+	for k, addr := range absentWants {
+		if other, ok := declared[k]; ok {
+			p.fail(addr, fmt.Errorf("ensure = \"absent\" removes the rule %s declares present", other))
+		}
 	}
 
 	enabled, defIn, defOut := u.Enabled, u.DefaultIn, u.DefaultOut

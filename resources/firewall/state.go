@@ -57,11 +57,13 @@ type FirewalldState struct {
 
 // Zone is one zone as `firewall-cmd --list-all-zones` prints it.
 type Zone struct {
-	Name      string
-	Target    string
-	Services  []string
-	Ports     []string // "443/tcp", "8000-8100/udp"
-	RichRules []string
+	Name       string
+	Target     string
+	Interfaces []string
+	Sources    []string
+	Services   []string
+	Ports      []string // "443/tcp", "8000-8100/udp"
+	RichRules  []string
 }
 
 // probeScript reads the whole firewall of h. root is where the host's "/"
@@ -287,6 +289,10 @@ func ParseZones(out string) map[string]*Zone {
 			switch k {
 			case "target":
 				z.Target = v
+			case "interfaces":
+				z.Interfaces = strings.Fields(v)
+			case "sources":
+				z.Sources = strings.Fields(v)
 			case "services":
 				z.Services = strings.Fields(v)
 			case "ports":
