@@ -272,7 +272,7 @@ func listen(t *testing.T, h *Host, ports ...int) {
 }
 
 func reachable(h *Host, port int) bool {
-	c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Addr, fmt.Sprint(port)), 700*time.Millisecond)
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Addr, fmt.Sprint(port)), 2*time.Second)
 	if err != nil {
 		return false
 	}
