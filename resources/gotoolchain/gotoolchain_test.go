@@ -331,3 +331,30 @@ func TestCacheScriptVersions(t *testing.T) {
 		t.Errorf("scripts/go-toolchain-cache.sh does not set %s", want)
 	}
 }
+
+// docs/resources/go_toolchain.md documents every attribute of the schema,
+// and nothing else, in rows starting with "| `name` |".
+func TestDocListsEveryAttribute(t *testing.T) {
+	b, err := os.ReadFile("../../docs/resources/go_toolchain.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `"); ok {
+			if name, _, ok := strings.Cut(rest, "` |"); ok {
+				documented[name] = true
+			}
+		}
+	}
+	spec := kind{}.Spec().(*hcldec.ObjectSpec)
+	for name := range *spec {
+		if !documented[name] {
+			t.Errorf("attribute %s is not documented", name)
+		}
+		delete(documented, name)
+	}
+	for name := range documented {
+		t.Errorf("documented attribute %s is not in the schema", name)
+	}
+}

@@ -191,3 +191,37 @@ func TestApplyLocalRoot(t *testing.T) {
 		t.Errorf("leftover still there: %v", err)
 	}
 }
+
+// Paths full of shell syntax are quoted and inert in every script.
+func TestApplyHostilePaths(t *testing.T) {
+	h := localHost(t)
+	ctx := context.Background()
+	a, sum := fakeArchive(t, "1.22.5", "")
+	marker := filepath.Join(t.TempDir(), "pwned")
+	root := "/opt/it's $(touch " + marker + ") `touch " + marker + "` ; x"
+	tc := fileToolchain(t, "1.22.5", a, sum, fmt.Sprintf("install_root = %q\nlink = %q\nkeep = 1", root, root+"/go \" link"))
+	ch := tc.planOn(t, h)
+	if ch.Action != resources.Create {
+		t.Fatalf("plan: %+v", ch)
+	}
+	if err := tc.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch := tc.planOn(t, h); ch.Action != resources.NoOp {
+		t.Errorf("second plan: %+v", ch)
+	}
+	if l, err := os.Readlink(h.Path(root + "/go \" link")); err != nil || l != root+"/go-1.22.5" {
+		t.Errorf("link: %q %v", l, err)
+	}
+	a4, s4 := fakeArchive(t, "1.22.4", "")
+	tc4 := fileToolchain(t, "1.22.4", a4, s4, fmt.Sprintf("install_root = %q\nlink = %q\nkeep = 1", root, root+"/go \" link"))
+	if err := tc4.Apply(ctx, h, tc4.planOn(t, h)); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(h.Path(root)); len(ents) != 2 {
+		t.Errorf("install root after keep=1: %v", ents)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a path was executed as shell")
+	}
+}

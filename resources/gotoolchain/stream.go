@@ -261,7 +261,7 @@ func writeZipTree(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
 	}
 	got := h.sum(hashed)
 	if wantSum == "" || got != wantSum {
-		return t.files, fmt.Errorf("module hash mismatch: %s hashes to %s while streaming, verified value is %s (changed on disk since it was verified?)", zipPath, got, wantSum)
+		return t.files, fmt.Errorf("module hash mismatch: %s hashes to %s, the checksum database says %s (corrupt module cache? `go clean -modcache`)", zipPath, got, wantSum)
 	}
 	if err := t.end(); err != nil {
 		return t.files, err

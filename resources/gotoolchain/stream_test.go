@@ -5,8 +5,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -307,5 +309,64 @@ func TestArtifactRenderAndServe(t *testing.T) {
 	b := &Artifact{Kind: "zip", File: zp, Hash: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Prefix: testPrefix}
 	if err := b.render(); err == nil {
 		t.Error("rendered an archive whose hash does not match")
+	}
+}
+
+// fakeGo puts a `go` command on PATH that answers `go env -json` with env
+// and `go mod download -json` with download.
+func fakeGo(t *testing.T, env, download string) {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "env.json"), []byte(env), 0o644)
+	os.WriteFile(filepath.Join(dir, "dl.json"), []byte(download), 0o644)
+	script := "#!/bin/sh\ncase \"$1\" in env) cat " + filepath.Join(dir, "env.json") + " ;; mod) cat " + filepath.Join(dir, "dl.json") + " ;; esac\n"
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+}
+
+func TestPrepareModule(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	zp := writeZip(t, toolchainZip)
+	sum, _ := dirhash.HashZip(zp, dirhash.Hash1)
+	p := Platform{"linux", "amd64"}
+	tc := &Toolchain{Source: SourceProxy, Version: "1.22.5"}
+	dl := func(s string) string {
+		return fmt.Sprintf(`{"Path":"golang.org/toolchain","Version":"v0.0.1-go1.22.5.linux-amd64","Zip":%q,"Sum":%q}`, zp, s)
+	}
+	okEnv := `{"GOSUMDB":"sum.golang.org","GONOSUMDB":"","GOPRIVATE":"*.corp.example","GONOSUMCHECK":"","GOFLAGS":""}`
+	reset := func() {
+		prepMu.Lock()
+		prepared = map[string]*prepEntry{}
+		prepMu.Unlock()
+	}
+
+	fakeGo(t, okEnv, dl(sum))
+	reset()
+	a, err := tc.Prepare(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Files != 9 || a.Hash != sum || a.Prefix != testPrefix {
+		t.Errorf("artifact %+v", a)
+	}
+	var buf bytes.Buffer
+	if _, err := a.Stream(&buf); err != nil || !bytes.Contains(buf.Bytes(), []byte(sum)) {
+		t.Errorf("stream: %v", err)
+	}
+
+	for name, c := range map[string]struct{ env, dl, want string }{
+		"tampered module cache": {okEnv, dl("h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), "module hash mismatch"},
+		"sumdb off":             {`{"GOSUMDB":"off"}`, dl(sum), "GOSUMDB=off"},
+		"nosumdb covers it":     {`{"GOSUMDB":"sum.golang.org","GONOSUMDB":"golang.org"}`, dl(sum), "GONOSUMDB=golang.org covers golang.org/toolchain"},
+		"private covers it":     {`{"GOSUMDB":"sum.golang.org","GOPRIVATE":"golang.org/toolchain"}`, dl(sum), "GOPRIVATE"},
+		"download error":        {okEnv, `{"Path":"golang.org/toolchain","Error":"410 Gone"}`, "410 Gone"},
+	} {
+		fakeGo(t, c.env, c.dl)
+		reset()
+		if _, err := tc.Prepare(context.Background(), p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: want an error with %q, got %v", name, c.want, err)
+		}
 	}
 }
