@@ -78,7 +78,6 @@ func probeScript(h *resources.Host) string {
 	fmt.Fprintf(&facts, "[ -x %s ] && echo ufw-installed\n", p("/usr/sbin/ufw"))
 	fmt.Fprintf(&facts, "[ -x %s ] && echo firewalld-installed\n", p("/usr/sbin/firewalld"))
 	if live {
-		facts.WriteString("command -v firewall-cmd >/dev/null && firewall-cmd --state >/dev/null 2>&1 && echo firewalld-running\n")
 		facts.WriteString("command -v iptables >/dev/null && iptables -w -n -L ufw-user-input >/dev/null 2>&1 && echo ufw-loaded\n")
 	}
 	if live && h.SSHPort != 0 {
@@ -92,12 +91,17 @@ func probeScript(h *resources.Host) string {
 	// offline tool on the files (in a throwaway sandbox for image roots).
 	fwd := fmt.Sprintf(`[ -x %s ] || exit 0
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
-if %s firewall-cmd --state >/dev/null 2>&1; then
-  echo live; firewall-cmd --get-default-zone; echo '%%%%permanent'; firewall-cmd --permanent --list-all-zones
+# firewalld answers on the system bus only: without its socket, skip the
+# slow firewall-cmd start-up. --get-default-zone doubles as the state check.
+if %s [ -S /run/dbus/system_bus_socket ] && z=$(firewall-cmd --get-default-zone 2>/dev/null); then
+  echo live; echo "$z"; echo '%%%%permanent'; firewall-cmd --permanent --list-all-zones
   echo '%%%%runtime'; firewall-cmd --list-all-zones
 else
-  echo offline; %s; echo '%%%%permanent'; %s
-fi`, p("/usr/sbin/firewalld"), boolSh(live), offlineCmd(h, "--get-default-zone"), offlineCmd(h, "--list-all-zones"))
+  # The default zone as firewall-offline-cmd reads it (firewalld.conf,
+  # else firewalld's own default), without paying its start-up twice.
+  echo offline; z=$(sed -n 's/^DefaultZone=//p' %s 2>/dev/null | tail -n 1); echo "${z:-public}"
+  echo '%%%%permanent'; %s
+fi`, p("/usr/sbin/firewalld"), boolSh(live), p("/etc/firewalld/firewalld.conf"), offlineCmd(h, "--list-all-zones"))
 	rb := fmt.Sprintf(`f=%s; [ -f "$f" ] || exit 0; pid=$(cat "$f"); case $pid in ''|*[!0-9]*) exit 0;; esac
 [ -d /proc/$pid ] && grep -q goprov-firewall-rollback /proc/$pid/cmdline 2>/dev/null && echo "$pid"; true`, p(rollbackDir+"/pid"))
 	if !live {
@@ -158,8 +162,6 @@ func ParseState(out []byte) (*State, error) {
 			st.UFWInstalled = true
 		case "firewalld-installed":
 			st.FirewalldInstalled = true
-		case "firewalld-running":
-			st.FirewalldRunning = true
 		case "ufw-loaded":
 			st.UFW.Loaded = true
 		case "ssh-ipv4":
@@ -181,7 +183,7 @@ func ParseState(out []byte) (*State, error) {
 		st.UFW.Rules = append(st.UFW.Rules, rules...)
 	}
 	st.Services = ParseServices(string(parts[5]))
-	if err := parseFirewalld(string(parts[6]), &st.FWD); err != nil {
+	if st.FirewalldRunning, err = parseFirewalld(string(parts[6]), &st.FWD); err != nil {
 		return nil, err
 	}
 	for i, key := range []string{pendingFirewalld, pendingUFW} {
@@ -246,15 +248,16 @@ func ParseServices(content string) map[string]int {
 	return m
 }
 
-// parseFirewalld reads the firewalld part of the probe.
-func parseFirewalld(out string, fs *FirewalldState) error {
+// parseFirewalld reads the firewalld part of the probe, and whether the
+// daemon answered.
+func parseFirewalld(out string, fs *FirewalldState) (bool, error) {
 	if strings.TrimSpace(out) == "" {
-		return nil
+		return false, nil
 	}
 	head, rest, _ := strings.Cut(out, "\n%%permanent\n")
 	hl := strings.Split(strings.TrimSpace(head), "\n")
 	if len(hl) < 2 {
-		return fmt.Errorf("firewalld probe: no default zone in %q", head)
+		return false, fmt.Errorf("firewalld probe: no default zone in %q", head)
 	}
 	fs.DefaultZone = strings.TrimSpace(hl[len(hl)-1])
 	perm, run, hasRun := strings.Cut(rest, "\n%%runtime\n")
@@ -262,7 +265,7 @@ func parseFirewalld(out string, fs *FirewalldState) error {
 	if hl[0] == "live" && hasRun {
 		fs.Runtime = ParseZones(run)
 	}
-	return nil
+	return hl[0] == "live", nil
 }
 
 // ParseZones reads `firewall-cmd --list-all-zones` output.
