@@ -225,3 +225,53 @@ func TestApplyHostilePaths(t *testing.T) {
 		t.Fatal("a path was executed as shell")
 	}
 }
+
+// A stream that ends without the sentinel (the archive changed on the
+// controller after it was verified, or the stream was cut) is discarded by
+// the host: no work dir, no version, link untouched.
+func TestStreamWithoutSentinelIsDiscarded(t *testing.T) {
+	h := localHost(t)
+	ctx := context.Background()
+	a, sum := fakeArchive(t, "1.22.5", "")
+	tc := fileToolchain(t, "1.22.5", a, sum, "")
+	if err := tc.Apply(ctx, h, tc.planOn(t, h)); err != nil {
+		t.Fatal(err)
+	}
+	b4, s4 := fakeArchive(t, "1.22.4", "")
+	// Verified as s4, but what is on disk when it streams is another file.
+	art := &Artifact{Kind: "tgz", File: a, Hash: s4, Files: 4, Origin: b4}
+	p := Platform{"linux", runtime.GOARCH}
+	tc4 := fileToolchain(t, "1.22.4", b4, s4, "")
+	err := tc4.streamInstall(ctx, h, p, "/usr/local/.goprov-go-tmp-1.22.4-test", art)
+	if err == nil || !strings.Contains(err.Error(), "failed verification while streaming, the host discarded it") {
+		t.Fatalf("stream of a changed archive: %v", err)
+	}
+	t.Logf("changed archive: %v", err)
+	if got := strings.Join(listRoot(t, h), " "); got != "go go-1.22.5" {
+		t.Errorf("install root holds %q", got)
+	}
+	// A stream cut short (here: the tar ends early) fails the same way.
+	art = &Artifact{Kind: "tgz", File: a, Hash: sum, Files: 4}
+	cut := &cutStream{art: art, limit: 2048}
+	if err := tc.runCut(ctx, h, p, cut); err == nil {
+		t.Fatal("a stream cut short was accepted")
+	} else {
+		t.Logf("cut stream: %v", err)
+	}
+	if got := strings.Join(listRoot(t, h), " "); got != "go go-1.22.5" {
+		t.Errorf("after a cut stream the install root holds %q", got)
+	}
+}
+
+type cutStream struct {
+	art   *Artifact
+	limit int64
+}
+
+// runCut runs the install script with only the first bytes of the stream.
+func (tc *Toolchain) runCut(ctx context.Context, h *resources.Host, p Platform, c *cutStream) error {
+	var buf strings.Builder
+	c.art.Stream(&buf)
+	s := buf.String()[:c.limit]
+	return run(ctx, h, tc.streamScript(h, p, "/usr/local/.goprov-go-tmp-cut", c.art), strings.NewReader(s), "install")
+}
