@@ -408,8 +408,22 @@ func (e *StaleError) Error() string {
 }
 
 func prefixHost(host, step string, err error) error {
-	return fmt.Errorf("%s: %s: %w", host, step, err)
+	return &hostError{host: host, step: step, err: err}
 }
+
+// hostError names the host and the step; transports name the host in
+// their own errors already, so it is not repeated.
+type hostError struct {
+	host, step string
+	err        error
+}
+
+func (e *hostError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), e.host+": ")
+	return e.host + ": " + e.step + ": " + msg
+}
+
+func (e *hostError) Unwrap() error { return e.err }
 
 // Apply carries out p. Each host is read again first: where any resource's
 // state no longer matches the plan's digest, the host is refused as stale

@@ -23,6 +23,10 @@ const DefaultLockTimeout = 10 * time.Second
 
 const exitLocked = 75
 
+// heartbeat is how often the lock holder hears from the controller; the
+// holder gives the lock up after three missed beats.
+const heartbeat = 15 * time.Second
+
 // LockError says who holds a host's lock.
 type LockError struct{ Holder string }
 
@@ -57,7 +61,14 @@ if ! flock -w %d 9; then
 fi
 printf '%%s\n' %s > "$d/apply.holder"
 echo %s
-cat >/dev/null
+# Hold while the controller's heartbeat (a line every 15 s) keeps coming:
+# EOF (release) or 45 s of silence (controller or network gone, even when
+# no FIN ever arrives) ends the loop and with it the lock.
+if command -v timeout >/dev/null 2>&1; then
+	while timeout 45 sh -c 'IFS= read -r _'; do :; done
+else
+	cat >/dev/null
+fi
 : > "$d/apply.holder"
 `, token, shell.Quote(dir), secs, exitLocked, shell.Quote(holder), token)
 
@@ -75,9 +86,25 @@ cat >/dev/null
 	}()
 	select {
 	case <-acquired:
+		stop := make(chan struct{})
+		go func() {
+			t := time.NewTicker(heartbeat)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					if _, err := io.WriteString(pw, "\n"); err != nil {
+						return
+					}
+				}
+			}
+		}()
 		var once sync.Once
 		return func() {
 			once.Do(func() {
+				close(stop)
 				pw.Close()
 				select {
 				case <-done:

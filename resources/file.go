@@ -212,6 +212,9 @@ func WriteFile(ctx context.Context, h *Host, f DesiredFile, opt WriteOptions) er
 		fmt.Fprintf(&b, "cas() { if [ -f \"$f\" ]; then [ \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" = %s ]; else [ absent = %s ]; fi; }\ncas || exit 7\n", want, want)
 	}
 	b.WriteString(`if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
+# Temp files of writes killed outright (SIGKILL, power loss) never ran
+# their trap; the host lock is held, so any older one is an orphan.
+find "$d" -maxdepth 1 -name '.goprov.*' -type f -mmin +1 -exec rm -f -- {} + 2>/dev/null || :
 t=$(mktemp "$d/.goprov.XXXXXXXX")
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 129' HUP INT TERM PIPE
