@@ -155,7 +155,7 @@ func (tc *Toolchain) Prepare(ctx context.Context, p Platform) (*Artifact, error)
 	case SourceDL:
 		sum := tc.sha256For(p)
 		if sum == "" {
-			return nil, fmt.Errorf("no sha256 for %s in the sha256 map", p.Key())
+			return nil, fmt.Errorf("no sha256 for %s (%s) in the sha256 map", p.ArchiveKey(), ArchiveName(tc.GoVersion(), p))
 		}
 		u := tc.Mirror + ArchiveName(tc.GoVersion(), p)
 		key := fmt.Sprintf("dl %s %s sig=%v %x", u, sum, tc.Signature, sha256.Sum256(tc.Keyring))
@@ -165,7 +165,7 @@ func (tc *Toolchain) Prepare(ctx context.Context, p Platform) (*Artifact, error)
 	case SourceFile:
 		sum := tc.sha256For(p)
 		if sum == "" {
-			return nil, fmt.Errorf("no sha256 for %s in the sha256 map", p.Key())
+			return nil, fmt.Errorf("no sha256 for %s (%s) in the sha256 map", p.ArchiveKey(), ArchiveName(tc.GoVersion(), p))
 		}
 		return prepareOnce(ctx, "file "+tc.Path+" "+sum, func(ctx context.Context) (*Artifact, error) {
 			return prepareArchive(tc.Path, sum, tc.Path)

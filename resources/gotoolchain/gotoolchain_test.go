@@ -1,6 +1,7 @@
 package gotoolchain
 
 import (
+	"context"
 	"encoding/base64"
 	"os"
 	"strings"
@@ -293,6 +294,35 @@ func TestDiff(t *testing.T) {
 				t.Errorf("unexpected diff:\n%s", ch.Diff)
 			}
 		})
+	}
+}
+
+// A mixed fleet: each host's facts pick its own module or archive.
+func TestDiffPerArchitecture(t *testing.T) {
+	proxy := mustDecode(t, `version = "1.22.5"`)
+	dl := mustDecode(t, "version = \"1.22.5\"\nsource = \"dl\"\nsha256 = { \"linux-amd64\" = \""+sumA+"\", \"linux-arm64\" = \"bb"+sumA[2:]+"\" }\n")
+	for _, c := range []struct {
+		tc         *Toolchain
+		arch, want string
+	}{
+		{proxy, "amd64", "golang.org/toolchain@v0.0.1-go1.22.5.linux-amd64 "},
+		{proxy, "arm64", "golang.org/toolchain@v0.0.1-go1.22.5.linux-arm64 "},
+		{proxy, "armv6l", "golang.org/toolchain@v0.0.1-go1.22.5.linux-arm "},
+		{dl, "amd64", "go1.22.5.linux-amd64.tar.gz, sha256 904b924d435e…"},
+		{dl, "arm64", "go1.22.5.linux-arm64.tar.gz, sha256 bb4b924d435e…"},
+		{dl, "armv6l", "go1.22.5.linux-armv6l.tar.gz, sha256 (none for this platform)"},
+	} {
+		h := &resources.Host{Facts: resources.Facts{OS: "linux", Arch: c.arch}}
+		ch, err := c.tc.Diff(h, probeOut("absent\n", "", "absent\n", "absent\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(ch.Notes, "\n"), c.want) {
+			t.Errorf("%s %s: notes %q lack %q", c.tc.Source, c.arch, ch.Notes, c.want)
+		}
+	}
+	if _, err := dl.Prepare(context.Background(), Platform{"linux", "arm"}); err == nil || !strings.Contains(err.Error(), "no sha256 for linux-arm") {
+		t.Errorf("prepare without a checksum for the platform: %v", err)
 	}
 }
 
