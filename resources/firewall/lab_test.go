@@ -26,10 +26,31 @@ import (
 func TestLab(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 3, FirewalldHosts: []int{1}})
 	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	dispatch := reconnectFunc(func(ctx context.Context, h *resources.Host) (transport.Transport, error) {
+		if f, ok := hostHooks.Load(h.Name); ok {
+			return f.(reconnectFunc)(ctx, h)
+		}
+		return h.Reconnect(ctx)
+	})
+	testHookReconnect.Store(&dispatch)
+	t.Cleanup(func() { testHookReconnect.Store(nil) })
 	t.Run("ufw", func(t *testing.T) { t.Parallel(); testUFW(t, lab, inv) })
 	t.Run("firewalld", func(t *testing.T) { t.Parallel(); testFirewalld(t, lab, inv) })
 	t.Run("lockout", func(t *testing.T) { t.Parallel(); testLockout(t, lab, inv) })
 	t.Run("image", func(t *testing.T) { t.Parallel(); testImage(t) })
+}
+
+// hostHooks replace the access check's new connection per host (subtests
+// on other hosts run in parallel and keep the real one).
+var hostHooks sync.Map
+
+func setHook(t *testing.T, host string, f reconnectFunc) {
+	if f == nil {
+		hostHooks.Delete(host)
+		return
+	}
+	hostHooks.Store(host, f)
+	t.Cleanup(func() { hostHooks.Delete(host) })
 }
 
 func hostExec(t *testing.T, h *testinfra.Host, script string) string {
@@ -276,6 +297,28 @@ resource "firewall_rule" "mgmt_in" {
 	applyOK(t, inv, "host.h2", cfg)
 	wantPort(t, h, 2224, "filtered")
 	requireEmpty(t, inv, "host.h2", cfg)
+
+	// A failed login check rolls firewalld back: /etc/firewalld restored,
+	// permanent and runtime alike.
+	snap := "firewall-cmd --permanent --list-all-zones | sha256sum; firewall-cmd --list-all-zones | sha256sum; find /etc/firewalld -type f | sort | xargs sha256sum"
+	before := hostExec(t, h, snap)
+	setHook(t, h.Name, func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
+		return nil, errors.New("simulated: new login refused")
+	})
+	p = labtest.Apply(t, labtest.Write(t, inv, fmt.Sprintf(base, "present")+`
+resource "firewall_rule" "other" {
+  port   = 2225
+  source = "10.0.0.0/8"
+}`), labtest.Options{Limit: "host.h2"})
+	setHook(t, h.Name, nil)
+	if hp := labtest.HostPlan(p, "h2"); hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "simulated") || !strings.Contains(hp.Error, "previous firewall was restored") {
+		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)
+	}
+	if after := hostExec(t, h, snap); after != before {
+		t.Errorf("firewalld not restored:\nbefore %s\nafter %s", before, after)
+	}
+	wantPort(t, h, 2224, "filtered")
+	requireEmpty(t, inv, "host.h2", cfg)
 }
 
 func testLockout(t *testing.T, lab *testinfra.Lab, inv string) {
@@ -359,10 +402,7 @@ resource "firewall_rule" "extra" {
   port = 2999
 }`
 	var once sync.Once
-	hook := reconnectFunc(func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
-		if rh.Name != h.Name { // other subtests run in parallel
-			return rh.Reconnect(ctx)
-		}
+	setHook(t, h.Name, func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
 		once.Do(func() {
 			t.Log("access check stalled; waiting for the dead-man timer")
 		})
@@ -374,11 +414,9 @@ resource "firewall_rule" "extra" {
 		}
 		return nil, ctx.Err()
 	})
-	testHookReconnect.Store(&hook)
-	t.Cleanup(func() { testHookReconnect.Store(nil) })
 	start = time.Now()
 	p = labtest.Apply(t, labtest.Write(t, inv, more), labtest.Options{Limit: "host.h3"})
-	testHookReconnect.Store(nil)
+	setHook(t, h.Name, nil)
 	hp = labtest.HostPlan(p, "h3")
 	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "simulated") {
 		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)
