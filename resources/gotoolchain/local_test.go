@@ -275,3 +275,21 @@ func (tc *Toolchain) runCut(ctx context.Context, h *resources.Host, p Platform, 
 	s := buf.String()[:c.limit]
 	return run(ctx, h, tc.streamScript(h, p, "/usr/local/.goprov-go-tmp-cut", c.art), strings.NewReader(s), "install")
 }
+
+// On an image host the link's absolute target is resolved inside the
+// image, never in the controller's own /usr/local.
+func TestLiveEnvInsideImageRoot(t *testing.T) {
+	h := localHost(t)
+	ctx := context.Background()
+	a, sum := fakeArchive(t, "1.22.4", "")
+	tc := fileToolchain(t, "1.22.4", a, sum, "")
+	if err := tc.Apply(ctx, h, tc.planOn(t, h)); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(h.Path("/usr/local/go-1.22.4/go.env"), []byte("GOFLAGS=-from-the-image\n"), 0o644)
+	tc5 := fileToolchain(t, "1.22.5", a, sum, "")
+	ch := tc5.planOn(t, h)
+	if !strings.Contains(ch.Diff, "-GOFLAGS=-from-the-image") || !strings.Contains(ch.Diff, "--- /usr/local/go-1.22.4/go.env") {
+		t.Errorf("go.env diff does not start from the image's live go.env:\n%s", ch.Diff)
+	}
+}

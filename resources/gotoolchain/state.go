@@ -66,8 +66,29 @@ for d in "$r"/go-* "$r"/`+tempPrefix+`*; do
 done
 true`,
 		resources.FileProbe(h.Path(tc.Dir()+"/go.env")),
-		resources.FileProbe(h.Path(tc.Link+"/go.env")),
+		liveEnvProbe(h, tc.Link),
 	)
+}
+
+// liveEnvProbe prints, in FileProbe's format, the go.env of the link's
+// target, resolved inside the host's root (an absolute target of an image
+// host must not be followed into the controller's own tree).
+func liveEnvProbe(h *resources.Host, link string) string {
+	root := ""
+	if h.Root != "" && h.Root != "/" {
+		root = h.Root
+	}
+	return `l=` + shell.Quote(h.Path(link)) + `
+root=` + shell.Quote(root) + `
+f=
+if [ -L "$l" ]; then
+  t=$(readlink -- "$l")
+  case $t in /*) f="$root$t/go.env" ;; *) f="${l%/*}/$t/go.env" ;; esac
+fi
+if [ -z "$f" ] || [ ! -e "$f" ]; then printf 'absent\n'
+elif [ -L "$f" ]; then printf 'symlink\n'
+elif [ -f "$f" ]; then printf 'file %s\n' "$(stat -c '%a %u %g' -- "$f")" && cat -- "$f"
+else printf 'other\n'; fi`
 }
 
 // ParseState reads Probe's output.
