@@ -287,6 +287,12 @@ func TestPlanUFW(t *testing.T) {
 		{"lockout: deny rule on 22", decl{nil, []*Rule{mustRule(t, "port = 22\naction = \"deny\"")}}, ufwState(true, "allow", ""), want{err: "would deny port 22/tcp"}},
 		{"lockout: ssh allow removed", decl{nil, []*Rule{func() *Rule { r := *ssh; r.Present = false; return &r }()}}, ufwState(true, "deny", sshTuple), want{err: "lock goprov out"}},
 		{"absent and present at once", decl{nil, []*Rule{ssh, app, appGone}}, ufwState(true, "deny", sshTuple), want{err: "removes the rule firewall_rule.app declares present"}},
+		{"reload pending", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.Pending[pendingUFW] = "crashed"; return s }(), want{
+			actions: map[string]resources.Action{"firewall.main": resources.Update, ssh.Address: resources.NoOp},
+			cmds:    []string{"ufw reload"}}},
+		{"reload pending, rules only", decl{nil, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.Pending[pendingUFW] = "crashed"; return s }(), want{
+			actions: map[string]resources.Action{ssh.Address: resources.Update},
+			cmds:    []string{"ufw reload"}}},
 		{"rollback armed", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.RollbackArmed = "4242"; return s }(), want{err: "rollback is armed"}},
 		{"no lockout check for local hosts", decl{[]*Settings{set}, nil}, ufwState(false, "allow", ""), want{
 			actions: map[string]resources.Action{"firewall.main": resources.Update}, cmds: []string{"ufw default deny incoming", "ufw --force enable"}}},

@@ -298,6 +298,22 @@ resource "firewall_rule" "mgmt_in" {
 	wantPort(t, h, 2224, "filtered")
 	requireEmpty(t, inv, "host.h2", cfg)
 
+	// A reload an earlier apply could not finish is pending on the host: the
+	// plan says so (and which runtime-only entry the reload will drop), the
+	// apply reloads and clears the mark.
+	hostExec(t, h, "mkdir -p /var/lib/goprov/pending && echo 'interrupted earlier' > /var/lib/goprov/pending/firewalld-reload && firewall-cmd --zone=public --add-port=2226/tcp >/dev/null")
+	pl := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h2"})
+	labtest.RequireOK(t, pl)
+	notes := strings.Join(labtest.Change(pl, "h2", "firewall.main").Notes, "\n")
+	if c := labtest.Change(pl, "h2", "firewall.main"); c.Action != resources.Update || !strings.Contains(notes, "reload pending: interrupted earlier") || !strings.Contains(notes, "drops runtime-only entries: zone public port 2226/tcp") {
+		t.Fatalf("pending reload: %s %q", c.Action, c.Notes)
+	}
+	applyOK(t, inv, "host.h2", cfg)
+	if out := hostExec(t, h, "firewall-cmd --zone=public --list-ports; ls /var/lib/goprov/pending"); strings.Contains(out, "2226") || strings.Contains(out, "firewalld-reload") {
+		t.Errorf("after the pending reload: %s", out)
+	}
+	requireEmpty(t, inv, "host.h2", cfg)
+
 	// A failed login check rolls firewalld back: /etc/firewalld restored,
 	// permanent and runtime alike.
 	snap := "firewall-cmd --permanent --list-all-zones | sha256sum; firewall-cmd --list-all-zones | sha256sum; find /etc/firewalld -type f | sort | xargs sha256sum"
