@@ -255,6 +255,7 @@ func TestPlanUFW(t *testing.T) {
 		actions map[string]resources.Action
 		err     string // substring of an error, "" for none
 		cmds    []string
+		notes   string // substring of the notes of all changes
 	}
 	cases := []struct {
 		name string
@@ -293,6 +294,8 @@ func TestPlanUFW(t *testing.T) {
 		{"reload pending, rules only", decl{nil, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.Pending[pendingUFW] = "crashed"; return s }(), want{
 			actions: map[string]resources.Action{ssh.Address: resources.Update},
 			cmds:    []string{"ufw reload"}}},
+		{"stale rollback", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.RollbackStale = true; return s }(), want{
+			actions: map[string]resources.Action{"firewall.main": resources.NoOp, ssh.Address: resources.NoOp}, notes: "never confirmed"}},
 		{"rollback armed", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.RollbackArmed = "4242"; return s }(), want{err: "rollback is armed"}},
 		{"no lockout check for local hosts", decl{[]*Settings{set}, nil}, ufwState(false, "allow", ""), want{
 			actions: map[string]resources.Action{"firewall.main": resources.Update}, cmds: []string{"ufw default deny incoming", "ufw --force enable"}}},
@@ -318,8 +321,13 @@ func TestPlanUFW(t *testing.T) {
 				t.Fatal(errs)
 			}
 			got := map[string]resources.Action{}
+			var notes []string
 			for a, ch := range p.changes {
 				got[a] = ch.Action
+				notes = append(notes, ch.Notes...)
+			}
+			if !strings.Contains(strings.Join(notes, "\n"), c.want.notes) {
+				t.Errorf("notes %q, want %q", notes, c.want.notes)
 			}
 			if d := cmp.Diff(c.want.actions, got); d != "" {
 				t.Error(d)

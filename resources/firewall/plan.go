@@ -85,6 +85,9 @@ func planHost(d decl, st *State, e env) *hostPlan {
 	} else {
 		planFirewalld(p, d, set, st, e, owner)
 	}
+	if st.RollbackStale && owner != "" {
+		addNote(p, owner, "an earlier goprov firewall change was never confirmed and its rollback timer is gone (did the host restart?): the rules stay as they are now; "+rollbackDir+" holds the config from before it until the next change")
+	}
 	for _, ch := range p.changes {
 		if ch.Action != resources.NoOp {
 			p.Changed = true

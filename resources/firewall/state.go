@@ -29,6 +29,9 @@ type State struct {
 	Services           map[string]int // "https/tcp" → 443, from /etc/services
 	Pending            map[string]string
 	RollbackArmed      string // PID of an armed rollback still running, "" if none
+	// RollbackStale: a saved config whose timer is gone (the host restarted
+	// while a change was unconfirmed).
+	RollbackStale bool
 	// Address families of the established sessions to the SSH port (both
 	// false when unknown: the guard then checks every family).
 	SSHOverV4, SSHOverV6 bool
@@ -102,8 +105,9 @@ else
   echo offline; z=$(sed -n 's/^DefaultZone=//p' %s 2>/dev/null | tail -n 1); echo "${z:-public}"
   echo '%%%%permanent'; %s
 fi`, p("/usr/sbin/firewalld"), boolSh(live), p("/etc/firewalld/firewalld.conf"), offlineCmd(h, "--list-all-zones"))
-	rb := fmt.Sprintf(`f=%s; [ -f "$f" ] || exit 0; pid=$(cat "$f"); case $pid in ''|*[!0-9]*) exit 0;; esac
-[ -d /proc/$pid ] && grep -q goprov-firewall-rollback /proc/$pid/cmdline 2>/dev/null && echo "$pid"; true`, p(rollbackDir+"/pid"))
+	rb := fmt.Sprintf(`d=%s; [ -f "$d/saved.tar" ] || exit 0; pid=$(cat "$d/pid" 2>/dev/null)
+case $pid in ''|*[!0-9]*) echo stale; exit 0;; esac
+if [ -d /proc/$pid ] && grep -q goprov-firewall-rollback /proc/$pid/cmdline 2>/dev/null; then echo "armed $pid"; else echo stale; fi`, p(rollbackDir))
 	if !live {
 		rb = "true" // a rollback only ever runs on a live host
 	}
@@ -195,7 +199,12 @@ func ParseState(out []byte) (*State, error) {
 			st.Pending[key] = why
 		}
 	}
-	st.RollbackArmed = strings.TrimSpace(string(parts[9]))
+	switch rb := strings.TrimSpace(string(parts[9])); {
+	case rb == "stale":
+		st.RollbackStale = true
+	case strings.HasPrefix(rb, "armed "):
+		st.RollbackArmed = strings.TrimPrefix(rb, "armed ")
+	}
 	return st, nil
 }
 
