@@ -91,6 +91,9 @@ func (c *configFlags) load(dir string, stderr io.Writer) (*dsl.Config, []*planne
 		var d hcl.Diagnostics
 		targets, d = planner.Compile(cfg, c.limit)
 		diags = append(diags, d...)
+		if !diags.HasErrors() {
+			diags = append(diags, planner.Lint(cfg)...) // warnings: printed, never fatal
+		}
 		printDiags(stderr, cfg.Files, diags)
 		return cfg, targets, !diags.HasErrors()
 	}
