@@ -278,9 +278,12 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 		return
 	}
 	var final []UFWRule
+	var dropped []string // removed rules that let SSH in: the likely culprit
 	for _, t := range u.Rules {
 		if !remove[t.Key()] {
 			final = append(final, t)
+		} else if v, _ := ufwSSHVerdict([]UFWRule{t}, t.V6, "deny", e.SSHPort); v != blocked {
+			dropped = append(dropped, t.String())
 		}
 	}
 	final = append(final, added...)
@@ -294,7 +297,11 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 	for _, v6 := range families {
 		verdict, note := ufwSSHVerdict(final, v6, defIn, e.SSHPort)
 		if verdict == blocked {
-			p.fail(owner, lockoutError(e.SSHPort, fmt.Sprintf("with these rules ufw would drop new connections to port %d/tcp over %s (%s)", e.SSHPort, family(v6), note)))
+			why := fmt.Sprintf("with these rules ufw would drop new connections to port %d/tcp over %s (%s)", e.SSHPort, family(v6), note)
+			if len(dropped) > 0 {
+				why += "; the change removes " + strings.Join(dropped, ", ")
+			}
+			p.fail(owner, lockoutError(e.SSHPort, why))
 			return
 		}
 		if note != "" && verdict == maybe {
@@ -351,7 +358,7 @@ func sshMaybeNote(port int, from []string) string {
 }
 
 func lockoutError(port int, why string) error {
-	return fmt.Errorf("refused: this would lock goprov out of the host — %s. Allow the SSH port first, e.g. resource \"firewall_rule\" \"ssh\" { port = %d, protocol = \"tcp\" }", why, port)
+	return fmt.Errorf("refused: this would lock goprov out of the host — %s. Allow the SSH port first: a firewall_rule with port = %d and protocol = \"tcp\"", why, port)
 }
 
 // refuseSSHBlock refuses a rule that itself drops the SSH session's port
