@@ -49,6 +49,12 @@ func mustSettings(t *testing.T, src string) *Settings {
 	return r.(*firewallRes).s
 }
 
+func mustSettingsAddr(t *testing.T, src string) *Settings {
+	s := mustSettings(t, src)
+	s.Address = "firewall.main"
+	return s
+}
+
 func TestValidation(t *testing.T) {
 	cases := []struct {
 		kind, src, want string // want: "" or a substring of the diagnostic summary
@@ -294,6 +300,11 @@ func TestPlanUFW(t *testing.T) {
 		{"reload pending, rules only", decl{nil, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.Pending[pendingUFW] = "crashed"; return s }(), want{
 			actions: map[string]resources.Action{ssh.Address: resources.Update},
 			cmds:    []string{"ufw reload"}}},
+		{"disable", decl{[]*Settings{mustSettingsAddr(t, "enabled = false")}, []*Rule{ssh}}, ufwState(true, "deny", sshTuple), want{
+			actions: map[string]resources.Action{"firewall.main": resources.Update, ssh.Address: resources.NoOp},
+			cmds:    []string{"ufw disable"}}},
+		{"disabled stays disabled: no guard", decl{[]*Settings{mustSettingsAddr(t, "enabled = false")}, nil}, ufwState(false, "deny", ""), want{
+			actions: map[string]resources.Action{"firewall.main": resources.NoOp}}},
 		{"stale rollback", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.RollbackStale = true; return s }(), want{
 			actions: map[string]resources.Action{"firewall.main": resources.NoOp, ssh.Address: resources.NoOp}, notes: "never confirmed"}},
 		{"rollback armed", decl{[]*Settings{set}, []*Rule{ssh}}, func() *State { s := ufwState(true, "deny", sshTuple); s.RollbackArmed = "4242"; return s }(), want{err: "rollback is armed"}},
