@@ -335,7 +335,7 @@ func TestPrepareModule(t *testing.T) {
 	dl := func(s string) string {
 		return fmt.Sprintf(`{"Path":"golang.org/toolchain","Version":"v0.0.1-go1.22.5.linux-amd64","Zip":%q,"Sum":%q}`, zp, s)
 	}
-	okEnv := `{"GOSUMDB":"sum.golang.org","GONOSUMDB":"","GOPRIVATE":"*.corp.example","GONOSUMCHECK":"","GOFLAGS":""}`
+	okEnv := `{"GOSUMDB":"sum.golang.org","GONOSUMDB":"*.corp.example","GOPRIVATE":"*.corp.example"}`
 	reset := func() {
 		prepMu.Lock()
 		prepared = map[string]*prepEntry{}
