@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Shells the profile_script tests source their output in, besides dash/bash.
+# Shells the profile_script tests source their output in (besides dash and
+# bash), and sudo for visudo in the sudoers fuzz target.
 need=()
-for p in zsh busybox; do
+for p in zsh busybox sudo; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})) && [ "$(id -u)" = 0 ]; then
@@ -27,3 +28,6 @@ fi
 go vet ./...
 
 go test -count=1 -timeout 70m ./... "$@"
+
+# Every fuzz target, briefly.
+bash scripts/fuzz.sh

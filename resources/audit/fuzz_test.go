@@ -1,0 +1,40 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// FuzzRules: whatever a rule string holds, validation either rejects it or
+// the file goprov writes holds exactly that one rule on one line — never a
+// smuggled second rule, never an -e line.
+func FuzzRules(f *testing.F) {
+	for _, s := range []string{"-w /etc/sudoers -p wa -k sudoers_change", "-a always,exit -F arch=b64 -S execve -F path=/usr/bin/sudo -k sudo_exec", "-e 2", "-D", "-w /x\n-e 2", "", "-A always,exit -C 0&\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		v := cty.ObjectVal(map[string]cty.Value{
+			"name": cty.StringVal("f"), "ensure": cty.StringVal("present"),
+			"rules": cty.ListVal([]cty.Value{cty.StringVal(line)}),
+		})
+		res, diags := kind{}.New("audit_rules.f", v, nil)
+		if diags.HasErrors() {
+			return
+		}
+		text := string(res.(*Rules).desired().Content)
+		var rules []string
+		for _, l := range strings.Split(text, "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				rules = append(rules, l)
+			}
+		}
+		if len(rules) != 1 || strings.ContainsAny(text, "\r\x00") {
+			t.Fatalf("rule %q rendered as %q", line, text)
+		}
+		if fs := strings.Fields(rules[0]); len(fs) > 0 && (fs[0] == "-e" || fs[0] == "-D") {
+			t.Fatalf("accepted a control rule: %q", line)
+		}
+	})
+}
