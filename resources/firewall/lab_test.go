@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -529,4 +530,14 @@ resource "firewall_rule" "mgmt_in" {
 		t.Errorf("user6.rules:\n%s", r)
 	}
 	labtest.RequireEmpty(t, labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{}))
+	// `ufw --force enable` ran for the image: in its sandbox's throwaway
+	// network namespace, never in this machine's (listed with the image's
+	// own nft, read-only; the controller may have no nft of its own).
+	out, err := exec.Command("chroot", roots[1], "/usr/sbin/nft", "list", "ruleset").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list ruleset: %v %s", err, out)
+	}
+	if strings.Contains(string(out), "ufw") {
+		t.Errorf("ufw chains in the controller's own netfilter:\n%s", out)
+	}
 }
