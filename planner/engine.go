@@ -289,6 +289,9 @@ func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
 		p.Hosts = append(p.Hosts, hp)
 	}
 	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
+		if len(hp.Changes) == 0 {
+			return // nothing targets this host (a bastion, say): leave it alone
+		}
 		if _, err := e.read(ctx, hp); err != nil {
 			hp.Status, hp.Error = StatusFailed, err.Error()
 		}
@@ -432,7 +435,7 @@ func (e *hostError) Unwrap() error { return e.err }
 func (e *Engine) Apply(ctx context.Context, p *Plan) {
 	var todo []*HostPlan
 	for _, hp := range p.Hosts {
-		if hp.Status == StatusPlanned {
+		if hp.Status == StatusPlanned && len(hp.Changes) > 0 {
 			todo = append(todo, hp)
 		}
 	}

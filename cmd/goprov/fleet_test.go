@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -137,4 +138,74 @@ func BenchmarkNoOpPlan20Hosts(b *testing.B) {
 		total += after[h.Name] - before[h.Name]
 	}
 	b.ReportMetric(float64(total)/float64(len(lab.Hosts)*b.N), "execs/host")
+}
+
+// ProxyJump through another host block, through a user@host spec, and a
+// host known only by its ssh_config alias — all through the CLI.
+func TestJumpAndSSHConfigOnly(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	key, kh := lab.KeyPath(testinfra.UserDeploy), lab.KnownHostsPath
+	cfg := labtest.Write(t, fmt.Sprintf(`
+host "bastion" {
+  address       = %[1]q
+  user          = "deploy"
+  identity_file = %[4]q
+  known_hosts   = %[5]q
+}
+host "inner" {
+  address       = %[2]q
+  user          = "deploy"
+  identity_file = %[4]q
+  known_hosts   = %[5]q
+  jump          = "bastion"
+  become        = true
+}
+host "inner2" {
+  address       = %[3]q
+  user          = "deploy"
+  identity_file = %[4]q
+  known_hosts   = %[5]q
+  jump          = "deploy@%[1]s:22"
+  become        = true
+}
+resource "profile_script" "j" {
+  targets = [host.inner, host.inner2]
+  name    = "jumped"
+}
+`, h1.Addr, h2.Addr, h3.Addr, key, kh))
+	if r := goprov(t, "apply", "-auto-approve", cfg); r.code != 0 {
+		t.Fatalf("apply through a jump host: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, h := range []*testinfra.Host{h2, h3} {
+		// The inner hosts saw the login come from the bastion.
+		log, _ := h.SSHDLog()
+		if !strings.Contains(string(log), "from "+h1.Addr) {
+			t.Errorf("%s: no login from the bastion %s in sshd's log", h.Name, h1.Addr)
+		}
+		if out, _ := h.MustExec(context.Background(), "ls /etc/profile.d/jumped.sh"); !strings.Contains(out, "jumped.sh") {
+			t.Errorf("%s: not applied", h.Name)
+		}
+	}
+
+	// Host blocks naming just an ssh_config alias (the lab's ssh_config has
+	// HostName, User, IdentityFile and UserKnownHostsFile for h1…h3).
+	alias := labtest.Write(t, `
+host "h1" {
+}
+host "h2" {
+}
+resource "profile_script" "a" {
+  name = "alias"
+}
+`)
+	if r := goprov(t, "plan", alias, "-detailed-exitcode"); r.code != 1 {
+		t.Fatalf("without -ssh-config the alias must not resolve (want exit 1), got %d\n%s", r.code, r.stdout)
+	}
+	if r := goprov(t, "apply", "-auto-approve", "-ssh-config", lab.SSHConfigPath, alias); r.code != 0 {
+		t.Fatalf("apply via ssh_config only: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "plan", "-ssh-config", lab.SSHConfigPath, alias, "-detailed-exitcode"); r.code != 0 {
+		t.Fatalf("next plan not empty: %d\n%s", r.code, r.stdout)
+	}
 }

@@ -87,7 +87,9 @@ func Human(w io.Writer, p *planner.Plan, mode Mode) {
 			fmt.Fprintln(w, "      (content diffs are not stored in plan files; `goprov plan` shows them)")
 		}
 		if h.Status == planner.StatusPlanned || h.Status == planner.StatusApplied {
-			if unchanged == len(h.Changes) {
+			if len(h.Changes) == 0 {
+				fmt.Fprintln(w, "  no resources target this host")
+			} else if unchanged == len(h.Changes) {
 				fmt.Fprintln(w, "  no changes")
 			} else if unchanged > 0 {
 				fmt.Fprintf(w, "  (%d unchanged)\n", unchanged)
