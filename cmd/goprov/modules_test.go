@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/testinfra"
+)
+
+// repoRoot is the repository root, seen from this package's directory.
+const repoRoot = "../.."
+
+// copyTree copies the repository paths rels (directories) into a fresh
+// directory, keeping their relative layout, so an example's
+// "../../modules/x" sources resolve there too.
+func copyTree(t *testing.T, rels ...string) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, rel := range rels {
+		src := filepath.Join(repoRoot, rel)
+		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			r, _ := filepath.Rel(repoRoot, p)
+			out := filepath.Join(dst, r)
+			if d.IsDir() {
+				return os.MkdirAll(out, 0o755)
+			}
+			if d.Name() == "inventory.hcl" && strings.HasPrefix(rel, "examples/lab") {
+				return nil // a developer's copy of their own lab's hosts
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(out, b, 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func hostOut(t *testing.T, h *testinfra.Host, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.MustExec(ctx, script)
+	if err != nil {
+		t.Fatalf("%s: %v", h.Name, err)
+	}
+	return out
+}
+
+// TestShippedModulesInLab applies examples/lab — the three shipped modules
+// together — to 3 lab hosts through the binary, checks what each host ends
+// up with, and requires the next plan to be empty.
+func TestShippedModulesInLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3, AuditHosts: []int{0}, Users: []string{"webops"}})
+	tree := copyTree(t, "examples/lab", "modules")
+	dir := filepath.Join(tree, "examples/lab")
+	if err := os.WriteFile(filepath.Join(dir, "inventory.hcl"), []byte(labtest.Inventory(lab, testinfra.UserDeploy)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := goprov(t, "validate", dir)
+	if r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("validate: exit %d (the modules must lint clean)\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "3 hosts, 9 resources, 27 resource-host pairs") {
+		t.Errorf("validate: %s", r.stdout)
+	}
+
+	start := time.Now()
+	r = goprov(t, "apply", "-auto-approve", dir)
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("first apply of the three modules on 3 hosts: %s", time.Since(start).Round(time.Millisecond))
+	for _, addr := range []string{
+		"module.go.go_toolchain.go", "module.go.profile_script.go",
+		"module.sudo.sudoers_dropin.service", "module.sudo.audit_rules.sudo[0]",
+		"module.fw.firewall.main", "module.fw.firewall_rule.ssh_in", "module.fw.firewall_rule.https_out[0]",
+		`module.fw.firewall_rule.dns_out["udp"]`, `module.fw.firewall_rule.dns_out["tcp"]`,
+	} {
+		if !strings.Contains(r.stdout, addr) {
+			t.Errorf("apply output does not mention %s", addr)
+		}
+	}
+
+	start = time.Now()
+	r = goprov(t, "plan", "-detailed-exitcode", dir)
+	if r.code != 0 {
+		t.Fatalf("plan after apply: want exit 0 (no changes), got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("no-op plan: %s", time.Since(start).Round(time.Millisecond))
+
+	for _, h := range lab.Hosts {
+		// A login shell finds the new go first, with go.env's defaults.
+		out := hostOut(t, h, `su -l webops -s /bin/bash -c 'command -v go; go version; go env GOROOT GOPROXY GOSUMDB GOPRIVATE GOTOOLCHAIN; echo "$PATH"'`)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		want := []string{"/usr/local/go/bin/go", "go version go1.22.5 linux/amd64", "/usr/local/go",
+			"https://proxy.golang.org,direct", "sum.golang.org", "git.example.internal/*", "local"}
+		if len(lines) != len(want)+1 {
+			t.Fatalf("%s: login shell:\n%s", h.Name, out)
+		}
+		for i, w := range want {
+			if lines[i] != w {
+				t.Errorf("%s: login shell line %d = %q, want %q", h.Name, i+1, lines[i], w)
+			}
+		}
+		if !strings.HasPrefix(lines[len(want)], "/usr/local/go/bin:") {
+			t.Errorf("%s: $GOROOT/bin is not first in PATH: %s", h.Name, lines[len(want)])
+		}
+		if got := strings.TrimSpace(hostOut(t, h, "readlink /usr/local/go")); got != "/usr/local/go-1.22.5" {
+			t.Errorf("%s: /usr/local/go -> %q", h.Name, got)
+		}
+
+		// Least privilege: webops may run exactly the two commands, as
+		// www-data, and nothing else.
+		out = hostOut(t, h, "sudo -l -U webops")
+		if !strings.Contains(out, "(www-data) NOPASSWD: /usr/bin/systemctl restart nginx, /usr/bin/journalctl -u nginx -n 200") {
+			t.Errorf("%s: sudo -l -U webops:\n%s", h.Name, out)
+		}
+		out = hostOut(t, h, `as() { su -l webops -s /bin/sh -c "$1" >/dev/null 2>&1; echo $?; }
+as 'sudo -n -u www-data -l /usr/bin/systemctl restart nginx'
+as 'sudo -n -u www-data /usr/bin/id'
+as 'sudo -n -u www-data -l /usr/bin/systemctl restart nginx extra'
+as 'sudo -n /usr/bin/systemctl restart nginx'`)
+		if got := strings.Fields(out); strings.Join(got, " ") != "0 1 1 1" {
+			t.Errorf("%s: webops sudo verdicts (listed command, other command, extra argument, as root) = %v, want [0 1 1 1]", h.Name, got)
+		}
+
+		// Default-deny both ways, SSH in, HTTPS and DNS out.
+		out = hostOut(t, h, "ufw status verbose")
+		for _, w := range []string{"Status: active", "Default: deny (incoming), deny (outgoing)", "22/tcp", "443/tcp", "53/udp", "53/tcp"} {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: ufw status lacks %q:\n%s", h.Name, w, out)
+			}
+		}
+	}
+	// The audit host loaded the rules into the kernel.
+	out := hostOut(t, lab.Hosts[0], "auditctl -l")
+	for _, w := range []string{"-w /etc/sudoers -p wa -k sudoers_change", "-w /etc/sudoers.d -p wa -k sudoers_change", "-S execve -F path=/usr/bin/sudo -F key=sudo_exec"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("h1: auditctl -l lacks %q:\n%s", w, out)
+		}
+	}
+}
