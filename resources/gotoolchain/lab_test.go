@@ -102,7 +102,63 @@ func TestLab(t *testing.T) {
 
 	t.Run("proxy", func(t *testing.T) { labProxy(t, lab, inv) })
 	t.Run("disk-full", func(t *testing.T) { labDiskFull(t, lab, inv) })
+	t.Run("connection-lost", func(t *testing.T) { labConnectionLost(t, lab, inv) })
 	t.Run("dl", func(t *testing.T) { labDL(t, lab, inv) })
+}
+
+// The SSH connection dies mid-stream (sshd and the whole session killed,
+// so not even the script's trap runs): the link is never created, the
+// next plan names the leftover work dir, the next apply removes it and
+// installs.
+func labConnectionLost(t *testing.T, lab *testinfra.Lab, inv string) {
+	h3 := lab.Hosts[2]
+	cfg := labtest.Write(t, inv, fmt.Sprintf(`
+resource "go_toolchain" "cut" {
+  version      = %q
+  install_root = "/opt/cut"
+  link         = "/opt/cut/go"
+}
+`, labVersion2))
+	onH3 := labtest.Options{Limit: "host.h3", Timeout: labOpts.Timeout}
+	done := make(chan *planner.Plan, 1)
+	go func() { done <- labtest.Apply(t, cfg, onH3) }()
+	// Wait until the stream is well under way on the host.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n := exec1(t, h3, "find /opt/cut -path '*/.goprov-go-tmp-*' -type f 2>/dev/null | head -500 | wc -l"); n == "500" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stream never started on h3")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := h3.KillSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	p := <-done
+	if err := h3.StartSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	if hp := labtest.HostPlan(p, "h3"); hp.Status != planner.StatusFailed {
+		t.Fatalf("apply with the connection killed mid-stream: %s", hp.Status)
+	} else {
+		t.Logf("connection lost mid-stream: %s", hp.Error)
+	}
+	left := exec1(t, h3, "ls -A /opt/cut; readlink /opt/cut/go || echo no-link")
+	if !strings.HasPrefix(left, ".goprov-go-tmp-1.22.4-") || !strings.HasSuffix(left, "no-link") || strings.Count(left, "\n") != 1 {
+		t.Fatalf("after the cut: %q, want only the work dir and no link", left)
+	}
+	p = labtest.Plan(t, cfg, onH3)
+	c := labtest.Change(p, "h3", "go_toolchain.cut")
+	if !strings.Contains(c.Summary, "install 1.22.4, create link go → go-1.22.4") || !strings.Contains(strings.Join(c.Notes, " "), "left by an interrupted apply") {
+		t.Errorf("plan after the cut: %s %q", c.Summary, c.Notes)
+	}
+	labtest.RequireOK(t, labtest.Apply(t, cfg, onH3))
+	labtest.RequireEmpty(t, labtest.Plan(t, cfg, onH3))
+	if got := exec1(t, h3, "ls -A /opt/cut; /opt/cut/go/bin/go version"); got != "go\ngo-1.22.4\ngo version go1.22.4 linux/amd64" {
+		t.Errorf("after the retry: %q", got)
+	}
 }
 
 func labProxy(t *testing.T, lab *testinfra.Lab, inv string) {
