@@ -21,7 +21,8 @@ func MultiProbe(parts ...string) string {
 
 // SplitMulti returns the outputs of MultiProbe's parts, in order.
 func SplitMulti(out []byte, n int) ([][]byte, error) {
-	lines := bytes.Split(bytes.TrimRight(out, "\n"), []byte("\n"))
+	// Exactly one final newline: an empty last part is an empty line.
+	lines := bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
 	if len(lines) != n {
 		return nil, fmt.Errorf("probe: want %d parts, got %d", n, len(lines))
 	}
