@@ -8,10 +8,9 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/resources/resourcetest"
 	"github.com/goprov/goprov/transport"
 )
 
@@ -84,21 +83,13 @@ func TestRulesMatchAuditctlListing(t *testing.T) {
 
 func decode(t *testing.T, src string) (*Rules, hcl.Diagnostics) {
 	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	v, diags := hcldec.Decode(f.Body, kind{}.Spec(), nil)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	r, diags := kind{}.New("audit_rules.sudo", v, f.Body)
-	ar, _ := r.(*Rules)
-	return ar, diags
+	r, diags := resourcetest.Decode(t, kind{}, "audit_rules.sudo", src)
+	x, _ := r.(*Rules)
+	return x, diags
 }
 
 func TestValidation(t *testing.T) {
-	cases := []struct{ src, want string }{
+	cases := []resourcetest.Case{
 		{`name = "50-sudo"
 rules = ["-w /etc/sudoers -p wa -k sudoers_change", "-a always,exit -F arch=b64 -S execve -F path=/usr/bin/sudo -k sudo_exec"]`, ""},
 		{`name = "50.sudo"
@@ -140,29 +131,7 @@ rules = ["-a always,exit -S execve ; rm -rf /"]`, "Invalid audit rule"},
 		{`name = "x"
 rules = ["-w /etc/x -p wa", "-w /etc/x/ -p aw"]`, "Duplicate audit rule"},
 	}
-	for _, tc := range cases {
-		_, diags := decode(t, tc.src)
-		switch {
-		case tc.want == "" && diags.HasErrors():
-			t.Errorf("%q: unexpected %v", tc.src, diags)
-		case tc.want != "" && !hasSummary(diags, tc.want):
-			t.Errorf("%q: want %q, got %v", tc.src, tc.want, diags)
-		}
-		for _, d := range diags {
-			if d.Subject == nil || d.Subject.Start.Line == 0 {
-				t.Errorf("%q: diagnostic without a position: %v", tc.src, d)
-			}
-		}
-	}
-}
-
-func hasSummary(diags hcl.Diagnostics, s string) bool {
-	for _, d := range diags {
-		if d.Summary == s {
-			return true
-		}
-	}
-	return false
+	resourcetest.Validation(t, kind{}, "audit_rules.sudo", cases)
 }
 
 // Recorded auditctl -s output (auditd 3.0.9); the probe keeps only the

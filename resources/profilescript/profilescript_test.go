@@ -8,29 +8,19 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/goprov/goprov/resources/resourcetest"
 )
 
 func decode(t *testing.T, src string) (*Script, hcl.Diagnostics) {
 	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	v, diags := hcldec.Decode(f.Body, kind{}.Spec(), nil)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	r, diags := kind{}.New("profile_script.t", v, f.Body)
-	s, _ := r.(*Script)
-	return s, diags
+	r, diags := resourcetest.Decode(t, kind{}, "profile_script.t", src)
+	x, _ := r.(*Script)
+	return x, diags
 }
 
 func TestValidation(t *testing.T) {
-	cases := []struct {
-		src, want string // want: "" valid, else a summary
-	}{
+	cases := []resourcetest.Case{
 		{`name = "go"`, ""},
 		{`name = "go-1_2"`, ""},
 		{`name = "../evil"`, "Invalid profile_script name"},
@@ -46,29 +36,7 @@ func TestValidation(t *testing.T) {
 		{"name = \"x\"\nensure = \"gone\"", "Invalid ensure"},
 		{"name = \"x\"\nenv = { A = \"$(rm -rf /) `id` ; \\n '\" }", ""}, // inert, so allowed
 	}
-	for _, tc := range cases {
-		_, diags := decode(t, tc.src)
-		switch {
-		case tc.want == "" && diags.HasErrors():
-			t.Errorf("%q: unexpected error %v", tc.src, diags)
-		case tc.want != "" && !hasSummary(diags, tc.want):
-			t.Errorf("%q: want %q, got %v", tc.src, tc.want, diags)
-		}
-		for _, d := range diags {
-			if d.Subject == nil || d.Subject.Start.Line == 0 {
-				t.Errorf("%q: diagnostic without a position: %v", tc.src, d)
-			}
-		}
-	}
-}
-
-func hasSummary(diags hcl.Diagnostics, s string) bool {
-	for _, d := range diags {
-		if d.Summary == s {
-			return true
-		}
-	}
-	return false
+	resourcetest.Validation(t, kind{}, "profile_script.t", cases)
 }
 
 func TestWord(t *testing.T) {

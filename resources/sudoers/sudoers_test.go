@@ -6,25 +6,16 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/resources/resourcetest"
 )
 
 func decode(t *testing.T, src string) (*Dropin, hcl.Diagnostics) {
 	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	v, diags := hcldec.Decode(f.Body, kind{}.Spec(), nil)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	r, diags := kind{}.New("sudoers_dropin.t", v, f.Body)
-	d, _ := r.(*Dropin)
-	return d, diags
+	r, diags := resourcetest.Decode(t, kind{}, "sudoers_dropin.t", src)
+	x, _ := r.(*Dropin)
+	return x, diags
 }
 
 const okRule = `
@@ -37,9 +28,7 @@ func TestValidation(t *testing.T) {
 	rule := func(attrs string) string {
 		return "name = \"x\"\nrule {\n" + attrs + "\n}\n"
 	}
-	cases := []struct {
-		src, want string // want: "" valid, else a diagnostic summary
-	}{
+	cases := []resourcetest.Case{
 		{`name = "devops"` + okRule, ""},
 		{`name = "dev_ops-2"` + okRule, ""},
 		{`name = "a.b"` + okRule, "Invalid sudoers_dropin name"},
@@ -112,20 +101,7 @@ commands = ["sudoedit /etc/hosts", "sudoedit"]`), "Invalid command"},
 		{rule(`users = ["u"]
 commands = ["/bin/echo a,b c:d e=f #g ; $(id) 'q' *"]`), ""}, // escaped or inert
 	}
-	for _, tc := range cases {
-		_, diags := decode(t, tc.src)
-		switch {
-		case tc.want == "" && diags.HasErrors():
-			t.Errorf("%q: unexpected error %v", tc.src, diags)
-		case tc.want != "" && !hasSummary(diags, tc.want):
-			t.Errorf("%q: want %q, got %v", tc.src, tc.want, diags)
-		}
-		for _, d := range diags {
-			if d.Subject == nil || d.Subject.Start.Line == 0 {
-				t.Errorf("%q: diagnostic without a position: %v", tc.src, d)
-			}
-		}
-	}
+	resourcetest.Validation(t, kind{}, "sudoers_dropin.t", cases)
 }
 
 // The diagnostic for a bad list element points at that element.
@@ -137,15 +113,6 @@ func TestDiagnosticPointsAtElement(t *testing.T) {
 	if r := diags[0].Subject; r.Start.Line != 4 || r.Start.Column != 26 {
 		t.Fatalf("diagnostic at %v, want t.hcl:4,26", r)
 	}
-}
-
-func hasSummary(diags hcl.Diagnostics, s string) bool {
-	for _, d := range diags {
-		if d.Summary == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestRender(t *testing.T) {
