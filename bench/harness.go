@@ -51,6 +51,9 @@ type Config struct {
 	GoprovBin string        // built once
 	Self      string        // binary that becomes the wrapper with wrapEnv=1
 	Sample    time.Duration // memory sampling interval
+	// Scenarios to run on each lab, in this order (default: converge,
+	// check, change; a check or change needs a converge before it).
+	Scenarios []string
 	Log       io.Writer
 }
 
@@ -153,7 +156,11 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 
 	var out []Sample
 	var fingerprint string
-	for _, sc := range []string{scConverge, scCheck, scChange} {
+	scs := c.Scenarios
+	if len(scs) == 0 {
+		scs = []string{scConverge, scCheck, scChange}
+	}
+	for _, sc := range scs {
 		s, stdout, err := runOne(ctx, c, lab, tl, name, sc, round)
 		if err != nil {
 			return out, "", err

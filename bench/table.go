@@ -59,6 +59,11 @@ func Table(res *Result) string {
 	fmt.Fprintf(&b, "| scenario | metric | goprov (median) | Ansible (median) | goprov/Ansible |\n")
 	fmt.Fprintf(&b, "|---|---|---:|---:|---:|\n")
 	for _, sc := range scenarios {
+		if _, ng := med(res, toolGoprov, sc, metrics[0]); ng == 0 {
+			if _, na := med(res, toolAnsible, sc, metrics[0]); na == 0 {
+				continue // not run
+			}
+		}
 		for _, m := range metrics {
 			g, ng := med(res, toolGoprov, sc, m)
 			a, na := med(res, toolAnsible, sc, m)

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/testinfra"
+)
+
+// TestMain lets the test binary act as the measuring wrapper, as the bench
+// binary does (the harness re-executes itself with wrapEnv=1).
+func TestMain(m *testing.M) {
+	if os.Getenv(wrapEnv) == "1" {
+		os.Exit(wrapMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// wrap runs argv under the wrapper, as the harness does.
+func wrap(t *testing.T, argv ...string) Usage {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "usage.json")
+	cmd := exec.Command(self, append([]string{"-out", out, "-sample", "20ms", "--"}, argv...)...)
+	cmd.Env = append(os.Environ(), wrapEnv+"=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("wrapper: %v: %s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u Usage
+	if err := json.Unmarshal(b, &u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// The CPU of a process that outlives the tool's main process (as an ssh
+// ControlPersist master does) is counted: the wrapper is its subreaper.
+// Fixed work, not fixed time, so a busy machine does not change the verdict.
+func TestWrapperCountsOrphans(t *testing.T) {
+	const loop = `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done`
+	fg := wrap(t, "sh", "-c", loop)
+	orphan := wrap(t, "sh", "-c", "("+loop+") </dev/null >/dev/null 2>&1 & exit 3")
+	if orphan.Exit != 3 {
+		t.Errorf("exit code: %d, want 3", orphan.Exit)
+	}
+	fgCPU, orphanCPU := time.Duration(fg.UserNS+fg.SysNS), time.Duration(orphan.UserNS+orphan.SysNS)
+	if fgCPU < 30*time.Millisecond {
+		t.Fatalf("the loop took only %s of CPU in the foreground", fgCPU)
+	}
+	if orphanCPU < fgCPU/2 {
+		t.Errorf("CPU of the orphan not counted: %s (the same loop in the foreground: %s)", orphanCPU, fgCPU)
+	}
+	if orphan.WallNS > fg.WallNS/2 {
+		t.Errorf("wall time must stop at the main process's exit: %s (foreground loop: %s)", time.Duration(orphan.WallNS), time.Duration(fg.WallNS))
+	}
+	if orphan.MaxRSSKB <= 0 {
+		t.Errorf("max RSS: %d", orphan.MaxRSSKB)
+	}
+}
+
+// Memory is sampled over the whole tree: a child holding 64 MB shows up.
+func TestWrapperSamplesTreeMemory(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatalf("python3: %v", err) // Debian's base system has it; the lab needs it too
+	}
+	u := wrap(t, "sh", "-c", `python3 -c 'import time; b = bytearray(64 << 20); time.sleep(0.5)'`)
+	if u.PeakPSSKB < 60<<10 || u.PeakRSSSumKB < u.PeakPSSKB {
+		t.Errorf("peak PSS %d kB, RSS sum %d kB: want ≥ 60 MB", u.PeakPSSKB, u.PeakRSSSumKB)
+	}
+	if u.MaxProcs < 2 {
+		t.Errorf("saw %d processes, want the shell and python", u.MaxProcs)
+	}
+	if u.MaxRSSKB < 60<<10 {
+		t.Errorf("max RSS %d kB", u.MaxRSSKB)
+	}
+}
+
+func TestParseRecap(t *testing.T) {
+	out := []byte(`PLAY RECAP *********************************************************************
+h1                         : ok=9    changed=7    unreachable=0    failed=0    skipped=1    rescued=0    ignored=0
+h10                        : ok=2    changed=0    unreachable=1    failed=3    skipped=0    rescued=0    ignored=0
+`)
+	got := parseRecap(out)
+	if len(got) != 2 || got["h1"] != (recap{9, 7, 0, 0}) || got["h10"] != (recap{2, 0, 1, 3}) {
+		t.Errorf("parseRecap: %+v", got)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestTableAndTargets(t *testing.T) {
+	res := &Result{N: 20, Rounds: 1}
+	for _, s := range []Sample{
+		{Tool: toolGoprov, Scenario: scCheck, Usage: Usage{WallNS: 5e8, UserNS: 1e8, MaxRSSKB: 20 << 10}, ExecPerHost: 1, ExecMax: 1},
+		{Tool: toolAnsible, Scenario: scCheck, Usage: Usage{WallNS: 20e9, UserNS: 10e9, MaxRSSKB: 60 << 10}, ExecPerHost: 10, ExecMax: 10},
+		{Tool: toolGoprov, Scenario: scConverge, Usage: Usage{WallNS: 4e9}, ExecMax: 9},
+		{Tool: toolAnsible, Scenario: scConverge, Usage: Usage{WallNS: 20e9}},
+	} {
+		res.Samples = append(res.Samples, s)
+	}
+	tab := Table(res)
+	for _, want := range []string{
+		"| no-op check | wall time (s) | 0.50 | 20.00 | 0.025 (40.0× less) |",
+		"| no-op check | SSH exec requests / host | 1.0 | 10.0 | 0.100 (10.0× less) |",
+	} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+	if strings.Contains(tab, scChange) {
+		t.Errorf("a scenario that did not run is listed:\n%s", tab)
+	}
+	tg := Targets(res)
+	for _, want := range []string{
+		"no-op check: goprov 40.0× faster than Ansible (target ≥ 20×): met",
+		"first converge: goprov 5.0× faster than Ansible (target ≥ 10×): MISSED",
+		"at most 1 exec requests on any host",
+		"= 1.00 MB per concurrent host (target ≤ 1 MB): met (the target is stated for N = 200; this run has N = 20)",
+	} {
+		if !strings.Contains(tg, want) {
+			t.Errorf("targets lack %q:\n%s", want, tg)
+		}
+	}
+}
+
+// TestBenchSmoke runs the harness for real: 2 lab hosts, one round, first
+// converge and no-op check, with both tools when ansible-playbook is
+// installed (scripts/bench.sh installs it). Without it, goprov alone runs —
+// except under CI=true, where a missing Ansible fails the test.
+func TestBenchSmoke(t *testing.T) {
+	if why := testinfra.Missing(); why != "" {
+		if testinfra.CI() {
+			t.Fatalf("lab unavailable under CI=true: %s", why)
+		}
+		t.Skip("lab unavailable: " + why)
+	}
+	tools := []string{toolGoprov, toolAnsible}
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		if testinfra.CI() {
+			t.Fatal("ansible-playbook is not installed (CI=true): run scripts/bench.sh or apt-get install ansible")
+		}
+		t.Log("ansible-playbook is not installed: goprov only (scripts/bench.sh installs Ansible)")
+		tools = tools[:1]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	bin, err := buildGoprov(ctx, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{N: 2, Rounds: 1, Tools: tools, WorkDir: work, GoprovBin: bin, Self: self,
+		Sample: 100 * time.Millisecond, Scenarios: []string{scConverge, scCheck}, Log: testWriter{t}}
+	res, err := Run(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(tools) * 2; len(res.Samples) != want {
+		t.Fatalf("%d samples, want %d", len(res.Samples), want)
+	}
+	for _, s := range res.Samples {
+		if s.WallNS <= 0 || s.UserNS+s.SysNS <= 0 || s.MaxRSSKB <= 0 || s.ExecPerHost < 1 || s.LoginsPerHost < 1 {
+			t.Errorf("%s %s: implausible sample %+v", s.Tool, s.Scenario, s)
+		}
+		if s.Tool == toolGoprov && s.Scenario == scCheck && s.ExecMax > 2 {
+			t.Errorf("goprov's no-op check made %d exec requests on a host, want ≤ 2", s.ExecMax)
+		}
+	}
+	t.Logf("\n%s\n%s", Table(res), Targets(res))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
