@@ -41,6 +41,11 @@ func (tc *Toolchain) Apply(ctx context.Context, h *resources.Host, ch resources.
 	if err != nil {
 		return err
 	}
+	// Never do something else than what was shown: if the host moved
+	// between the planner's read and this one, stop.
+	if now := tc.change(st, s, p); now.Summary != ch.Summary {
+		return fmt.Errorf("the host changed since it was read (planned %q, now %q); nothing was applied, plan again", ch.Summary, now.Summary)
+	}
 	if s.Empty() {
 		return nil
 	}

@@ -293,3 +293,19 @@ func TestLiveEnvInsideImageRoot(t *testing.T) {
 		t.Errorf("go.env diff does not start from the image's live go.env:\n%s", ch.Diff)
 	}
 }
+
+// Apply does what the plan showed or nothing.
+func TestApplyRefusesAChangedHost(t *testing.T) {
+	h := localHost(t)
+	a, sum := fakeArchive(t, "1.22.5", "")
+	tc := fileToolchain(t, "1.22.5", a, sum, "keep = 1")
+	ch := tc.planOn(t, h)
+	os.MkdirAll(h.Path("/usr/local/go-1.21.0/bin"), 0o755) // appears after the plan
+	err := tc.Apply(context.Background(), h, ch)
+	if err == nil || !strings.Contains(err.Error(), "the host changed since it was read") {
+		t.Fatalf("apply on a changed host: %v", err)
+	}
+	if got := strings.Join(listRoot(t, h), " "); got != "go-1.21.0" {
+		t.Errorf("install root holds %q", got)
+	}
+}
