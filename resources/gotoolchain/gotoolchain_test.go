@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/goprov/goprov/resources"
 )
@@ -386,5 +387,41 @@ func TestDocListsEveryAttribute(t *testing.T) {
 	}
 	for name := range documented {
 		t.Errorf("documented attribute %s is not in the schema", name)
+	}
+}
+
+// Saved plans store the decoded value as JSON and rebuild the resource
+// without a body: the dynamic sha256 (string or map) must survive.
+func TestRebuildFromSavedValue(t *testing.T) {
+	for _, src := range []string{
+		"version = \"1.22.5\"\nsource = \"dl\"\nsha256 = \"" + sumA + "\"\n",
+		"version = \"1.22.5\"\nsource = \"dl\"\nsha256 = { \"linux-arm64\" = \"" + sumA + "\" }\n",
+		"version = \"1.22.5\"\nenv = { GOTOOLCHAIN = \"local\" }\n",
+	} {
+		v, _, diags := decodeValue(t, src)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		b, err := ctyjson.Marshal(v, v.Type())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tyJSON, _ := ctyjson.MarshalType(v.Type())
+		ty, err := ctyjson.UnmarshalType(tyJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := ctyjson.Unmarshal(b, ty)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, diags := kind{}.New("go_toolchain.go", v2, nil)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", src, diags)
+		}
+		orig := mustDecode(t, src)
+		if got := r.(*Toolchain); got.sha256For(Platform{"linux", "arm64"}) != orig.sha256For(Platform{"linux", "arm64"}) || got.Env["GOTOOLCHAIN"] != orig.Env["GOTOOLCHAIN"] {
+			t.Errorf("%s: rebuilt %+v, want %+v", src, got, orig)
+		}
 	}
 }
