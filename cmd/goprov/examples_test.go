@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/goprov/goprov/testinfra"
+	labbase "github.com/goprov/goprov/testinfra/base"
+)
+
+// The examples the docs and READMEs point at; a missing one fails.
+var wantExamples = []string{"fleet", "gitops", "golden-image", "lab", "quickstart", "vagrant"}
+
+func exampleDirs(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(repoRoot, "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if strings.Join(names, " ") != strings.Join(wantExamples, " ") {
+		t.Errorf("examples/ holds %v, want %v (update wantExamples and docs/README.md together)", names, wantExamples)
+	}
+	return names
+}
+
+// TestExamplesValidate runs `goprov validate` and `goprov fmt -check` on
+// every example, offline: examples that name real hosts still validate,
+// because validate never connects. Lint warnings count as failures here:
+// the examples show the recommended way.
+func TestExamplesValidate(t *testing.T) {
+	for _, name := range exampleDirs(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(repoRoot, "examples", name)
+			r := goprov(t, "validate", dir)
+			if r.code != 0 || !strings.Contains(r.stdout, "The configuration is valid") {
+				t.Fatalf("validate %s: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
+			}
+			if r.stderr != "" {
+				t.Errorf("validate %s printed diagnostics:\n%s", name, r.stderr)
+			}
+			if r := goprov(t, "fmt", "-check", dir); r.code != 0 {
+				t.Errorf("fmt -check %s: exit %d, files needing formatting:\n%s%s", name, r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+	// The modules' own files are formatted too.
+	for _, m := range []string{"go-workstation", "sudo-audit-baseline", "firewall-baseline"} {
+		if r := goprov(t, "fmt", "-check", filepath.Join(repoRoot, "modules", m)); r.code != 0 {
+			t.Errorf("fmt -check modules/%s: exit %d\n%s%s", m, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestQuickstartCommand runs README's first command, as written, into a
+// scratch root, then requires a second apply to change nothing.
+func TestQuickstartCommand(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	dir := filepath.Join(repoRoot, "examples/quickstart")
+	if r := goprov(t, "apply", "-auto-approve", "-root", root, dir); r.code != 0 || !strings.Contains(r.stdout, "Apply complete: 1 added") {
+		t.Fatalf("quick start apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/profile.d/go.sh")); err != nil {
+		t.Fatal(err)
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", "-root", root, dir); r.code != 0 {
+		t.Fatalf("plan after the quick start: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// fleetInventory is examples/fleet's inventory.hcl, pointed at lab hosts.
+func fleetInventory(lab *testinfra.Lab) string {
+	groups := map[string]string{"web1": `["web", "eu"]`, "web2": `["web", "us"]`, "db1": `["db", "eu"]`}
+	var b strings.Builder
+	for i, name := range []string{"web1", "web2", "db1"} {
+		h := lab.Hosts[i]
+		fmt.Fprintf(&b, "host %q {\n  address       = %q\n  user          = %q\n  identity_file = %q\n  known_hosts   = %q\n  become        = true\n  groups        = %s\n}\n\n",
+			name, h.Addr, testinfra.UserDeploy, lab.KeyPath(testinfra.UserDeploy), lab.KnownHostsPath, groups[name])
+	}
+	return b.String()
+}
+
+// TestFleetExampleInLab applies examples/fleet to lab hosts named as in
+// its inventory: first -limit group.web, which must leave db1 untouched,
+// then everything with a small -parallel; the next plan is empty.
+func TestFleetExampleInLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
+	tree := copyTree(t, "examples/fleet")
+	dir := filepath.Join(tree, "examples/fleet")
+	if err := os.WriteFile(filepath.Join(dir, "inventory.hcl"), []byte(fleetInventory(lab)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	web1, web2, db1 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+
+	r := goprov(t, "apply", "-auto-approve", "-limit", "group.web", "-parallel", "1", dir)
+	if r.code != 0 {
+		t.Fatalf("apply -limit group.web: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "db1") {
+		t.Errorf("-limit group.web touched db1:\n%s", r.stdout)
+	}
+	if out := hostOut(t, db1, "ls /etc/profile.d/proxy.sh /etc/sudoers.d/dba 2>&1; true"); !strings.Contains(out, "No such file") {
+		t.Errorf("db1 changed by a run limited to group.web:\n%s", out)
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", "-limit", "group.web", dir); r.code != 0 {
+		t.Errorf("plan -limit group.web after its apply: exit %d, want 0\n%s", r.code, r.stdout)
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 2 || !strings.Contains(r.stdout, "Host db1") {
+		t.Errorf("plan of the whole fleet: exit %d, want 2 (db1 still to do)\n%s", r.code, r.stdout)
+	}
+
+	if r := goprov(t, "apply", "-auto-approve", "-parallel", "2", dir); r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 0 {
+		t.Fatalf("plan after apply: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Group targeting: each team's drop-in only on its group.
+	for _, c := range []struct {
+		h    *testinfra.Host
+		want string
+	}{{web1, "webops"}, {web2, "webops"}, {db1, "dba"}} {
+		out := strings.TrimSpace(hostOut(t, c.h, "cd /etc/sudoers.d && ls webops dba 2>/dev/null; cd /etc/profile.d && ls proxy.sh locale.sh editor.sh | wc -l"))
+		if out != c.want+"\n3" {
+			t.Errorf("%s: team drop-ins and profile scripts:\n%s\nwant %s and 3 scripts", c.h.Name, out, c.want)
+		}
+	}
+	if out := hostOut(t, db1, "ls /etc/audit/rules.d/"); !strings.Contains(out, "60-pgconf.rules") {
+		t.Errorf("db1: audit rules:\n%s", out)
+	}
+	if out := hostOut(t, web1, "ls /etc/audit/rules.d/"); strings.Contains(out, "60-pgconf.rules") || !strings.Contains(out, "50-sudo.rules") {
+		t.Errorf("web1: audit rules:\n%s", out)
+	}
+}
+
+// TestGoldenImageExample applies examples/golden-image into an overlay of
+// the lab's Debian base image (a stand-in for a debootstrap'ed root) and
+// requires the next plan to be empty. Nothing of this machine changes.
+func TestGoldenImageExample(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if testinfra.CI() {
+			t.Fatal("needs root for the overlay mount and chroot")
+		}
+		t.Skip("needs root: mounts an overlay of the lab's base image and chroots into it")
+	}
+	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
+	if err != nil {
+		t.Fatalf("lab base image: %v", err)
+	}
+	work := t.TempDir()
+	upper, wdir, img := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
+	for _, d := range []string{upper, wdir, img} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mount("overlay", img, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)); err != nil {
+		t.Fatalf("mount overlay: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(img, syscall.MNT_DETACH) })
+
+	dir := filepath.Join(repoRoot, "examples/golden-image")
+	r := goprov(t, "apply", "-auto-approve", "-var", "image_root="+img, dir)
+	if r.code != 0 {
+		t.Fatalf("apply into the image: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", "-var", "image_root="+img, dir); r.code != 0 {
+		t.Fatalf("plan after apply: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if l, err := os.Readlink(filepath.Join(img, "usr/local/go")); err != nil || l != "/usr/local/go-1.22.5" {
+		t.Errorf("image /usr/local/go -> %q, %v", l, err)
+	}
+	if out, err := exec.Command("chroot", img, "/usr/bin/env", "GOROOT=/usr/local/go", "/usr/local/go/bin/go", "version").CombinedOutput(); err != nil || !strings.Contains(string(out), "go1.22.5") {
+		t.Errorf("go version inside the image: %v %s", err, out)
+	}
+	if out, err := exec.Command("chroot", img, "/usr/sbin/visudo", "-c").CombinedOutput(); err != nil || !strings.Contains(string(out), "/etc/sudoers.d/service-ops: parsed OK") {
+		t.Errorf("visudo -c inside the image: %v\n%s", err, out)
+	}
+	conf, _ := os.ReadFile(filepath.Join(img, "etc/ufw/ufw.conf"))
+	if !regexp.MustCompile(`(?m)^ENABLED=yes$`).Match(conf) {
+		t.Errorf("image ufw.conf not enabled:\n%s", conf)
+	}
+	def, _ := os.ReadFile(filepath.Join(img, "etc/default/ufw"))
+	if !strings.Contains(string(def), `DEFAULT_OUTPUT_POLICY="DROP"`) {
+		t.Errorf("image default outgoing policy not deny:\n%s", def)
+	}
+	// (GOROOT is set because a chroot without /proc hides the binary's own
+	// path, from which go finds its root.)
+	// The build machine's own files are untouched.
+	if _, err := os.Stat("/etc/sudoers.d/service-ops"); err == nil {
+		t.Error("the example wrote /etc/sudoers.d/service-ops on the build machine")
+	}
+}

@@ -1,0 +1,46 @@
+# Bake the baselines into an image root instead of a running host:
+#
+#   debootstrap --include=sudo,ufw,auditd bookworm /srv/images/bookworm
+#   goprov apply -auto-approve -var image_root=/srv/images/bookworm examples/golden-image
+#
+# A local host with root = DIR treats DIR as "/": files land under it,
+# sudoers is checked by the image's own visudo (chroot), ufw runs as the
+# image's ufw inside a throwaway network namespace, and nothing of this
+# machine changes. `-root DIR` on the command line does the same for every
+# local host without the variable.
+variable "image_root" {
+  default = "/srv/images/bookworm"
+}
+
+host "image" {
+  connection = "local"
+  root       = var.image_root
+  groups     = ["images"]
+}
+
+module "go" {
+  source     = "../../modules/go-workstation"
+  go_version = "1.22.5"
+}
+
+module "sudo" {
+  source       = "../../modules/sudo-audit-baseline"
+  users        = ["%adm"]
+  service_user = "www-data"
+  commands     = ["/usr/bin/journalctl -u nginx -n 200"]
+  # Not audit_rules on an image root yet: its read and reload would ask
+  # this machine's kernel (auditctl, augenrules), not the image's.
+  audit = false
+}
+
+module "fw" {
+  source = "../../modules/firewall-baseline"
+}
+
+# Which build produced the image, for anyone logged in to it later.
+resource "profile_script" "image_marker" {
+  name = "image-build"
+  env = {
+    IMAGE_BASELINE = "goprov golden-image example"
+  }
+}
