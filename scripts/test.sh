@@ -19,6 +19,9 @@ fi
 
 # The SSH lab: controller packages and the cached Debian host image.
 bash scripts/lab-deps.sh
+# go_toolchain tests: the two toolchain modules (into the Go module cache,
+# verified by the checksum database) and gpg/gpgv.
+bash scripts/go-toolchain-cache.sh
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
