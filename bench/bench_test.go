@@ -201,3 +201,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// The README documents the exact configurations the harness uses.
+func TestREADMEShowsTheConfigs(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"assets/main.hcl": string(goprovConfig), "assets/playbook.yml": string(playbook), "assets/ansible.cfg.tmpl": ansibleCfgTmpl,
+	} {
+		if !strings.Contains(string(readme), text) {
+			t.Errorf("README.md does not show %s verbatim", name)
+		}
+	}
+}

@@ -67,6 +67,11 @@ type Sample struct {
 	ExecMax       int     `json:"exec_max"`
 	SFTPPerHost   float64 `json:"sftp_per_host"`
 	LoginsPerHost float64 `json:"logins_per_host"`
+	// HostCPUPerHost: CPU the hosts spent serving the run (seconds per
+	// host): what each host's sshd listener reaped (its connection
+	// processes and everything they waited for: shells, sudo, python, ufw).
+	// In this lab it competes with the controller for the same cores.
+	HostCPUPerHost float64 `json:"host_cpu_per_host"`
 	// Load1 is the machine's 1-minute load average when the run started:
 	// other work on the machine stretches wall times (CPU times much less).
 	Load1 float64 `json:"load1"`
@@ -179,8 +184,8 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 				return out, "", fmt.Errorf("%s: h1's profile.d script was not changed (%v)", sc, err)
 			}
 		}
-		c.logf("  %-16s %-7s wall %6.2fs  cpu %6.2fs  maxrss %6.1f MB  pss %6.1f MB  exec/host %.1f  load %.1f",
-			sc, name, secs(s.WallNS), secs(s.UserNS+s.SysNS), mb(s.MaxRSSKB), mb(s.PeakPSSKB), s.ExecPerHost, s.Load1)
+		c.logf("  %-16s %-7s wall %6.2fs  cpu %6.2fs  maxrss %6.1f MB  pss %6.1f MB  exec/host %.1f  host cpu/host %.2fs  load %.1f",
+			sc, name, secs(s.WallNS), secs(s.UserNS+s.SysNS), mb(s.MaxRSSKB), mb(s.PeakPSSKB), s.ExecPerHost, s.HostCPUPerHost, s.Load1)
 		out = append(out, *s)
 	}
 	return out, fingerprint, nil
@@ -191,6 +196,7 @@ func runOne(ctx context.Context, c Config, lab *testinfra.Lab, tl *tool, name, s
 	if err != nil {
 		return nil, nil, err
 	}
+	cpuBefore := hostCPU(lab)
 	load1 := loadAvg()
 	slug := strings.ReplaceAll(sc, " ", "-")
 	usageFile := filepath.Join(tl.dir, slug+".usage.json")
@@ -226,6 +232,12 @@ func runOne(ctx context.Context, c Config, lab *testinfra.Lab, tl *tool, name, s
 		return nil, nil, err
 	}
 	s := &Sample{Tool: name, Scenario: sc, Round: round, Usage: u, Load1: load1}
+	waitSessionsClosed(lab, 10*time.Second)
+	var hostTicks int64
+	for h, t := range hostCPU(lab) {
+		hostTicks += t - cpuBefore[h]
+	}
+	s.HostCPUPerHost = float64(hostTicks) / clockTicks / float64(len(lab.Hosts))
 	for h, a := range after {
 		d := a.sub(before[h])
 		s.ExecPerHost += float64(d.exec)
@@ -405,4 +417,86 @@ func loadAvg() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times (100 on Linux).
+const clockTicks = 100
+
+// sshdListener finds the host's sshd listener among the host's processes.
+func sshdListener(h *testinfra.Host, parents map[int]int) int {
+	kids := map[int][]int{}
+	for p, pp := range parents {
+		kids[pp] = append(kids[pp], p)
+	}
+	queue := []int{h.PID()}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline"); err == nil && bytes.Contains(b, []byte("[listener]")) {
+			return p
+		}
+		queue = append(queue, kids[p]...)
+	}
+	return 0
+}
+
+// statTimes returns utime+stime+cutime+cstime of pid, in clock ticks.
+func statTimes(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0
+	}
+	var sum int64
+	for _, k := range []int{11, 12, 13, 14} {
+		v, _ := strconv.ParseInt(f[k], 10, 64)
+		sum += v
+	}
+	return sum
+}
+
+// hostCPU is, per host, the CPU its sshd listener and the connection
+// processes it reaped have used so far (clock ticks).
+func hostCPU(lab *testinfra.Lab) map[string]int64 {
+	parents := procParents()
+	out := map[string]int64{}
+	for _, h := range lab.Hosts {
+		if l := sshdListener(h, parents); l != 0 {
+			out[h.Name] = statTimes(l)
+		}
+	}
+	return out
+}
+
+// waitSessionsClosed waits until no host's sshd listener has a connection
+// process left, so that their CPU has been reaped into the listener's.
+func waitSessionsClosed(lab *testinfra.Lab, limit time.Duration) {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		parents := procParents()
+		busy := false
+		for _, h := range lab.Hosts {
+			l := sshdListener(h, parents)
+			for _, pp := range parents {
+				if l != 0 && pp == l {
+					busy = true
+					break
+				}
+			}
+			if busy {
+				break
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -33,6 +33,7 @@ type metric struct {
 var metrics = []metric{
 	{"wall time", "s", 2, func(s Sample) float64 { return secs(s.WallNS) }},
 	{"controller CPU (user+sys)", "s", 2, func(s Sample) float64 { return secs(s.UserNS + s.SysNS) }},
+	{"host CPU / host (all hosts share the same 2 cores)", "s", 2, func(s Sample) float64 { return s.HostCPUPerHost }},
 	{"peak RSS, largest process", "MB", 1, func(s Sample) float64 { return mb(s.MaxRSSKB) }},
 	{"peak PSS, whole process tree", "MB", 1, func(s Sample) float64 { return mb(s.PeakPSSKB) }},
 	{"SSH exec requests / host", "", 1, func(s Sample) float64 { return s.ExecPerHost }},
