@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +99,10 @@ func TestApplyInterruptedAtRandom(t *testing.T) {
 		if err != nil {
 			t.Fatalf("trial %d: restore: %v", i, err)
 		}
+		// After a cut the controller's neighbour entry for the host may
+		// still be FAILED for a moment ("no route to host"): wait until the
+		// host answers again, as an operator would before re-running.
+		waitReachable(t, h)
 		hp := labtest.HostPlan(p, h.Name)
 		if hp.Status == planner.StatusFailed {
 			failed++
@@ -144,6 +150,23 @@ func TestApplyInterruptedAtRandom(t *testing.T) {
 	labtest.RequireOK(t, apply(1-cur, time.Minute))
 	if out, _ := h.MustExec(context.Background(), `ls -A /etc/profile.d /etc/sudoers.d | grep '^\.goprov' || true`); strings.TrimSpace(out) != "" {
 		t.Fatalf("orphaned temp files not cleaned by the next apply:\n%s", out)
+	}
+}
+
+func waitReachable(t *testing.T, h *testinfra.Host) {
+	t.Helper()
+	addr := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s unreachable 30 s after the fault was undone: %v", h.Name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
