@@ -208,3 +208,169 @@ func TestGoldenImageExample(t *testing.T) {
 		t.Error("the example wrote /etc/sudoers.d/service-ops on the build machine")
 	}
 }
+
+// goprovEnv runs the binary with extra environment variables.
+func goprovEnv(t testing.TB, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(goprovBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run goprov %v: %v", args, err)
+	}
+	return result{so.String(), se.String(), code}
+}
+
+// TestVagrantExampleInLab follows examples/vagrant's README against a lab
+// host: an ssh-config file shaped like `vagrant ssh-config` output (alias
+// "default", known hosts /dev/null, StrictHostKeyChecking no), the
+// example's host block naming only the alias. It plans only: the same
+// modules are applied by TestShippedModulesInLab; what is particular here
+// is reaching the host through the alias.
+func TestVagrantExampleInLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	tree := copyTree(t, "examples/vagrant", "modules")
+	dir := filepath.Join(tree, "examples/vagrant")
+	sshConfig := filepath.Join(dir, "vagrant.ssh")
+	vagrant := fmt.Sprintf(`Host default
+  HostName %s
+  User %s
+  Port %d
+  UserKnownHostsFile /dev/null
+  StrictHostKeyChecking no
+  PasswordAuthentication no
+  IdentityFile %s
+  IdentitiesOnly yes
+  LogLevel FATAL
+`, h.Addr, testinfra.UserDeploy, h.Port, lab.KeyPath(testinfra.UserDeploy))
+	if err := os.WriteFile(sshConfig, []byte(vagrant), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Without the file, "default" resolves to nothing reachable.
+	if r := goprov(t, "plan", dir); r.code != 1 {
+		t.Errorf("plan without -ssh-config: want exit 1, got %d\n%s", r.code, r.stdout)
+	}
+	r := goprov(t, "plan", "-detailed-exitcode", "-ssh-config", sshConfig, dir)
+	if r.code != 2 || !strings.Contains(r.stdout, "Host default (ssh):") || !strings.Contains(r.stdout, "Plan: 9 to add, 1 to change, 0 to destroy.") {
+		t.Fatalf("plan through the vagrant ssh-config: want exit 2 and the whole plan, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "NOT verified") {
+		t.Errorf("no warning that the host key is not verified:\n%s", r.stderr)
+	}
+}
+
+// TestGitopsFlowInLab runs examples/gitops' pipeline steps, as the workflow
+// writes them, against two lab hosts: the login key only in an ssh-agent,
+// the sudo password (hostile on purpose) only in GOPROV_BECOME_PASSWORD.
+// Plan with -detailed-exitcode -out -json, apply the saved plan with a
+// journal, drift check; then a saved plan applied after one host moved:
+// that host is refused as stale and left alone, the other is applied.
+func TestGitopsFlowInLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})
+	tree := copyTree(t, "examples/gitops", "modules")
+	dir := filepath.Join(tree, "examples/gitops")
+	var inv strings.Builder
+	for i, name := range []string{"web1", "web2"} {
+		fmt.Fprintf(&inv, "host %q {\n  address         = %q\n  user            = %q\n  known_hosts     = %q\n  host_key_policy = \"strict\"\n  become          = true\n  groups          = [\"web\"]\n}\n",
+			name, lab.Hosts[i].Addr, testinfra.UserOps, lab.KnownHostsPath)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inventory.hcl"), []byte(inv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The workflow's "SSH key into ssh-agent" step.
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	out, err := exec.Command("ssh-agent", "-a", sock, "-s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-agent: %v %s", err, out)
+	}
+	if m := regexp.MustCompile(`SSH_AGENT_PID=(\d+)`).FindSubmatch(out); m != nil {
+		pid := string(m[1])
+		t.Cleanup(func() { exec.Command("kill", pid).Run() })
+	}
+	add := exec.Command("ssh-add", lab.KeyPath(testinfra.UserOps))
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v %s", err, out)
+	}
+	env := []string{"SSH_AUTH_SOCK=" + sock, "GOPROV_BECOME_PASSWORD=" + testinfra.OpsPassword}
+	work := t.TempDir()
+	planBin, planJSON, journal := filepath.Join(work, "plan.bin"), filepath.Join(work, "plan.json"), filepath.Join(work, "journal.jsonl")
+	noSecret := func(what, s string) {
+		t.Helper()
+		if strings.Contains(s, "p@ss") {
+			t.Errorf("%s holds the sudo password", what)
+		}
+	}
+
+	if r := goprovEnv(t, env, "fmt", "-check", dir); r.code != 0 {
+		t.Fatalf("fmt -check: %d %s", r.code, r.stdout)
+	}
+	if r := goprovEnv(t, env, "validate", dir); r.code != 0 {
+		t.Fatalf("validate: %d %s", r.code, r.stderr)
+	}
+	r := goprovEnv(t, env, "plan", "-detailed-exitcode", "-out", planBin, "-json", dir)
+	if r.code != 2 {
+		t.Fatalf("plan of fresh hosts: want exit 2, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	os.WriteFile(planJSON, []byte(r.stdout), 0o600)
+	jq := exec.Command("jq", "-r", `.summary | "\(.add) \(.failed_hosts)"`, planJSON)
+	if out, err := jq.Output(); err != nil || strings.HasPrefix(string(out), "0 ") || !strings.HasSuffix(strings.TrimSpace(string(out)), " 0") {
+		t.Errorf("plan.json summary (add, failed_hosts): %q %v", out, err)
+	}
+	saved, _ := os.ReadFile(planBin)
+	noSecret("plan.json", r.stdout)
+	noSecret("plan.bin", string(saved))
+	if strings.Contains(string(saved), "Managed by goprov") {
+		t.Error("plan.bin holds rendered file content")
+	}
+
+	r = goprovEnv(t, env, "apply", "-auto-approve", "-journal", journal, planBin)
+	if r.code != 0 {
+		t.Fatalf("apply plan.bin: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	noSecret("apply output", r.stdout+r.stderr)
+	if r := goprovEnv(t, env, "journal", "verify", journal); r.code != 0 {
+		t.Errorf("journal verify: %d %s", r.code, r.stdout)
+	}
+	j, _ := os.ReadFile(journal)
+	noSecret("journal", string(j))
+	if r := goprovEnv(t, env, "plan", "-detailed-exitcode", dir); r.code != 0 {
+		t.Fatalf("drift check after apply: want 0, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Drift on both hosts; the nightly check says 2.
+	drift := func(h *testinfra.Host, line string) {
+		hostOut(t, h, "echo '"+line+"' >> /etc/profile.d/managed-by.sh")
+	}
+	drift(lab.Hosts[0], "export HAND_EDIT=1")
+	drift(lab.Hosts[1], "export HAND_EDIT=1")
+	if r := goprovEnv(t, env, "plan", "-detailed-exitcode", "-out", planBin, dir); r.code != 2 {
+		t.Fatalf("drift check: want exit 2, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// web2 moves again after the plan was reviewed.
+	drift(lab.Hosts[1], "export SECOND_EDIT=1")
+	r = goprovEnv(t, env, "apply", "-auto-approve", planBin)
+	if r.code != 1 || !strings.Contains(r.stdout, "stale plan: profile_script.managed changed on the host") {
+		t.Fatalf("apply of a plan one host moved under: want exit 1 and a stale web2, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if out := hostOut(t, lab.Hosts[0], "cat /etc/profile.d/managed-by.sh"); strings.Contains(out, "HAND_EDIT") {
+		t.Errorf("web1 was not applied:\n%s", out)
+	}
+	if out := hostOut(t, lab.Hosts[1], "cat /etc/profile.d/managed-by.sh"); !strings.Contains(out, "SECOND_EDIT") {
+		t.Errorf("stale web2 was changed:\n%s", out)
+	}
+	// Plan again, apply: converged.
+	if r := goprovEnv(t, env, "apply", "-auto-approve", dir); r.code != 0 {
+		t.Fatalf("apply: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprovEnv(t, env, "plan", "-detailed-exitcode", dir); r.code != 0 {
+		t.Fatalf("final drift check: want 0, got %d\n%s", r.code, r.stdout)
+	}
+}
