@@ -155,3 +155,69 @@ as 'sudo -n /usr/bin/systemctl restart nginx'`)
 		}
 	}
 }
+
+// TestLintWarningsInCLI: risky settings print file:line:col warnings from
+// validate and plan, and change no exit code.
+func TestLintWarningsInCLI(t *testing.T) {
+	dir := writeConfig(t, `resource "sudoers_dropin" "ops" {
+  name = "ops"
+  rule {
+    users    = ["%ops"]
+    nopasswd = true
+    commands = ["ALL"]
+  }
+  rule {
+    users    = ["%ops"]
+    commands = ["/usr/bin/journalctl -u *"]
+  }
+}
+
+resource "profile_script" "go" {
+  name = "go"
+  env  = { GOFLAGS = "-insecure" }
+}
+
+resource "firewall" "fw" {
+  default_outgoing = "deny"
+}
+
+resource "go_toolchain" "go" {
+  version = "1.22.5"
+  source  = "dl"
+  sha256  = "904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0"
+  fetch   = "host"
+}
+`)
+	main := filepath.Join(dir, "main.hcl")
+	want := []string{
+		main + ":6:16: warning: NOPASSWD: ALL",
+		main + ":10:16: warning: Wildcard in a sudo command",
+		main + ":16:10: warning: Module verification turned off",
+		main + ":27:13: warning: Toolchain download blocked by the firewall",
+	}
+	r := goprov(t, "validate", dir)
+	if r.code != 0 {
+		t.Fatalf("validate with warnings: want exit 0, got %d\n%s", r.code, r.stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w+"\n") {
+			t.Errorf("validate: missing %q in:\n%s", w, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout, "warning") {
+		t.Errorf("warnings belong on stderr, stdout:\n%s", r.stdout)
+	}
+
+	// plan prints them too, before reading any host (here a scratch root
+	// holding only the profile script: the other kinds need tools).
+	only := writeConfig(t, `resource "profile_script" "go" {
+  name = "go"
+  env  = { GOSUMDB = "off" }
+}
+`)
+	requireRoot(t)
+	r = goprov(t, "plan", "-detailed-exitcode", "-root", t.TempDir(), only)
+	if r.code != 2 || !strings.Contains(r.stderr, filepath.Join(only, "main.hcl")+":3:10: warning: Module verification turned off") {
+		t.Fatalf("plan: want exit 2 and the warning, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
