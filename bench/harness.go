@@ -51,9 +51,10 @@ type Config struct {
 	GoprovBin string        // built once
 	Self      string        // binary that becomes the wrapper with wrapEnv=1
 	Sample    time.Duration // memory sampling interval
-	// Scenarios to run on each lab, in this order (default: converge,
-	// check, change; a check or change needs a converge before it).
-	Scenarios []string
+	// Scenarios to run on each tool's labs, in this order (default, and
+	// for tools not listed: converge, check, change; a check or change
+	// needs a converge before it).
+	Scenarios map[string][]string
 	Log       io.Writer
 }
 
@@ -161,7 +162,7 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 
 	var out []Sample
 	var fingerprint string
-	scs := c.Scenarios
+	scs := c.Scenarios[name]
 	if len(scs) == 0 {
 		scs = []string{scConverge, scCheck, scChange}
 	}
