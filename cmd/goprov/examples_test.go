@@ -100,6 +100,7 @@ func fleetInventory(lab *testinfra.Lab) string {
 // its inventory: first -limit group.web, which must leave db1 untouched,
 // then everything with a small -parallel; the next plan is empty.
 func TestFleetExampleInLab(t *testing.T) {
+	t.Parallel() // its own lab (or image root): runs beside the other example tests
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
 	tree := copyTree(t, "examples/fleet")
 	dir := filepath.Join(tree, "examples/fleet")
@@ -154,6 +155,7 @@ func TestFleetExampleInLab(t *testing.T) {
 // the lab's Debian base image (a stand-in for a debootstrap'ed root) and
 // requires the next plan to be empty. Nothing of this machine changes.
 func TestGoldenImageExample(t *testing.T) {
+	t.Parallel() // its own lab (or image root): runs beside the other example tests
 	if os.Geteuid() != 0 {
 		if testinfra.CI() {
 			t.Fatal("needs root for the overlay mount and chroot")
@@ -233,6 +235,7 @@ func goprovEnv(t testing.TB, env []string, args ...string) result {
 // modules are applied by TestShippedModulesInLab; what is particular here
 // is reaching the host through the alias.
 func TestVagrantExampleInLab(t *testing.T) {
+	t.Parallel() // its own lab (or image root): runs beside the other example tests
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
 	h := lab.Hosts[0]
 	tree := copyTree(t, "examples/vagrant", "modules")
@@ -272,6 +275,7 @@ func TestVagrantExampleInLab(t *testing.T) {
 // journal, drift check; then a saved plan applied after one host moved:
 // that host is refused as stale and left alone, the other is applied.
 func TestGitopsFlowInLab(t *testing.T) {
+	t.Parallel() // its own lab (or image root): runs beside the other example tests
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})
 	tree := copyTree(t, "examples/gitops", "modules")
 	dir := filepath.Join(tree, "examples/gitops")

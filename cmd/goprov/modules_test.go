@@ -64,6 +64,7 @@ func hostOut(t *testing.T, h *testinfra.Host, script string) string {
 // together — to 3 lab hosts through the binary, checks what each host ends
 // up with, and requires the next plan to be empty.
 func TestShippedModulesInLab(t *testing.T) {
+	t.Parallel() // its own lab (or image root): runs beside the other example tests
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 3, AuditHosts: []int{0}, Users: []string{"webops"}})
 	tree := copyTree(t, "examples/lab", "modules")
 	dir := filepath.Join(tree, "examples/lab")
