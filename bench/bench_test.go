@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/goprov/goprov/testinfra"
+	"golang.org/x/crypto/ssh"
 )
 
 // TestMain lets the test binary act as the measuring wrapper, as the bench
@@ -218,4 +219,58 @@ func TestREADMEShowsTheConfigs(t *testing.T) {
 			t.Errorf("README.md does not show %s verbatim", name)
 		}
 	}
+}
+
+// Host CPU counts every process of a host, including work orphaned by its
+// SSH session (reaped by the host's init, not by sshd) — as happens to
+// Ansible's sessions when their ControlPersist master goes away.
+func TestHostCPUCountsOrphanedWork(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	c, err := ssh.Dial("tcp", h.Addr+":22", lab.ClientConfig(testinfra.UserRoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(script string) {
+		t.Helper()
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if out, err := s.CombinedOutput(script); err != nil {
+			t.Fatalf("%s: %v: %s", script, err, out)
+		}
+	}
+	const loop = `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done`
+	measure := func(script string, wait func()) time.Duration {
+		before := hostCPU(lab)[h.Name]
+		run(script)
+		wait()
+		waitSessionsClosed(lab, 5*time.Second)
+		return time.Duration(hostCPU(lab)[h.Name]-before) * time.Second / clockTicks
+	}
+	fg := measure(loop, func() {})
+	orphan := measure("("+loop+"; touch /tmp/orphan-done) </dev/null >/dev/null 2>&1 &", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for {
+			if _, _, code, err := h.Exec(ctx, "test -e /tmp/orphan-done"); err == nil && code == 0 {
+				time.Sleep(200 * time.Millisecond) // let init reap it
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatal("the orphaned loop never finished")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	if fg < 50*time.Millisecond {
+		t.Fatalf("the loop took only %s of host CPU in the foreground", fg)
+	}
+	if orphan < fg/2 {
+		t.Errorf("orphaned work not counted: %s (the same loop in the session: %s)", orphan, fg)
+	}
+	t.Logf("host CPU: loop in the session %s, orphaned %s", fg, orphan)
 }

@@ -68,9 +68,9 @@ type Sample struct {
 	ExecMax       int     `json:"exec_max"`
 	SFTPPerHost   float64 `json:"sftp_per_host"`
 	LoginsPerHost float64 `json:"logins_per_host"`
-	// HostCPUPerHost: CPU the hosts spent serving the run (seconds per
-	// host): what each host's sshd listener reaped (its connection
-	// processes and everything they waited for: shells, sudo, python, ufw).
+	// HostCPUPerHost: CPU the hosts spent during the run (seconds per
+	// host), from all the host's processes (see hostCPU): sshd, shells,
+	// sudo, python, ufw.
 	// In this lab it competes with the controller for the same cores.
 	HostCPUPerHost float64 `json:"host_cpu_per_host"`
 	// Load1 is the machine's 1-minute load average when the run started:
@@ -463,15 +463,30 @@ func statTimes(pid int) int64 {
 	return sum
 }
 
-// hostCPU is, per host, the CPU its sshd listener and the connection
-// processes it reaped have used so far (clock ticks).
+// hostCPU is, per host, the CPU used so far by the processes of the host
+// (clock ticks): the sum over its live processes of their own and their
+// reaped children's times. Every process of a host descends from its
+// init, and orphans are reaped by it, so exited work is in some live
+// process's cutime: not only in sshd's (an sshd monitor may exit before its
+// session process, which the host's init then reaps, as happens with
+// Ansible's ControlPersist connections).
 func hostCPU(lab *testinfra.Lab) map[string]int64 {
 	parents := procParents()
+	kids := map[int][]int{}
+	for p, pp := range parents {
+		kids[pp] = append(kids[pp], p)
+	}
 	out := map[string]int64{}
 	for _, h := range lab.Hosts {
-		if l := sshdListener(h, parents); l != 0 {
-			out[h.Name] = statTimes(l)
+		var sum int64
+		queue := []int{h.PID()}
+		for len(queue) > 0 {
+			p := queue[0]
+			queue = queue[1:]
+			sum += statTimes(p)
+			queue = append(queue, kids[p]...)
 		}
+		out[h.Name] = sum
 	}
 	return out
 }
