@@ -352,20 +352,15 @@ func lintGoEnv(r *dsl.Resource, where string) hcl.Diagnostics {
 			if strings.EqualFold(v, "off") {
 				problem = "GOSUMDB=off turns off the checksum database: modules are no longer checked against it, so a tampered proxy or mirror goes unnoticed"
 			}
-		case "GONOSUMDB", "GOPRIVATE", "GONOSUMCHECK", "GOINSECURE":
-			if k == "GONOSUMCHECK" && v != "" && v != "0" {
-				problem = "GONOSUMCHECK turns off checksum verification"
-				break
-			}
+		case "GONOSUMDB", "GOPRIVATE", "GOINSECURE":
 			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p == "*" || p == "*/*" {
-					switch k {
-					case "GOINSECURE":
-						problem = k + "=" + v + " lets every module be fetched over plain HTTP without verification"
-					default:
-						problem = k + "=" + v + " exempts every module from the checksum database"
-					}
-					break
+				if p = strings.TrimSpace(p); p != "*" && p != "*/*" {
+					continue
+				}
+				if k == "GOINSECURE" {
+					problem = k + "=" + v + " lets every module be fetched over plain HTTP or unverified TLS"
+				} else {
+					problem = k + "=" + v + " exempts every module from the checksum database"
 				}
 			}
 		case "GOFLAGS":

@@ -154,6 +154,15 @@ func TestLint(t *testing.T) {
 			want: map[string]string{"Module verification turned off": "# HERE"},
 		},
 		{
+			name: "GOPRIVATE=* and GOINSECURE=* in go.env, one warning naming both",
+			src: `resource "go_toolchain" "go" {
+  version = "1.22.5"
+  env     = { GOPRIVATE = "*", GOINSECURE = "*/*" } # HERE
+}`,
+			want:   map[string]string{"Module verification turned off": "# HERE"},
+			detail: "GOINSECURE=*/* lets every module be fetched over plain HTTP or unverified TLS; GOPRIVATE=* exempts every module from the checksum database",
+		},
+		{
 			name: "narrow GOPRIVATE and a normal GOFLAGS are fine",
 			src: `resource "go_toolchain" "go" {
   version = "1.22.5"
