@@ -80,6 +80,10 @@ func TestShippedModulesInLab(t *testing.T) {
 		t.Errorf("validate: %s", r.stdout)
 	}
 
+	// The plan examples/lab/README.md shows.
+	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 2 || !strings.Contains(r.stdout, "Plan: 24 to add, 3 to change, 0 to destroy.") {
+		t.Errorf("first plan: exit %d, want 2 and the README's counts\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	start := time.Now()
 	r = goprov(t, "apply", "-auto-approve", dir)
 	if r.code != 0 {
