@@ -220,8 +220,7 @@ func wildcardCommands(cmds []string) []string {
 }
 
 // sudoersLines returns the logical lines of sudoers text (continuations
-// joined, comments and blank lines dropped; "#include" counts as a comment
-// here, which is all lint needs).
+// joined, comments, include directives and blank lines dropped).
 func sudoersLines(content string) []string {
 	var out []string
 	var cur strings.Builder
@@ -235,7 +234,9 @@ func sudoersLines(content string) []string {
 		cur.WriteString(l)
 		line := strings.TrimSpace(cur.String())
 		cur.Reset()
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "@") {
+		// "#1000 ALL = …" is a rule for uid 1000, not a comment.
+		uid := len(line) > 1 && line[0] == '#' && line[1] >= '0' && line[1] <= '9'
+		if line == "" || (strings.HasPrefix(line, "#") && !uid) || strings.HasPrefix(line, "@") {
 			continue
 		}
 		out = append(out, line)

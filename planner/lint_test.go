@@ -105,10 +105,10 @@ func TestLint(t *testing.T) {
 			name: "content NOPASSWD ALL after other tags and commands",
 			src: `resource "sudoers_dropin" "x" {
   name    = "x"
-  content = "# NOPASSWD: ALL in a comment is fine\n%ops ALL=(ALL:ALL) SETENV: NOPASSWD: /usr/bin/id, ALL\n" # HERE
+  content = "# NOPASSWD: ALL in a comment is fine\n#includedir /etc/x\n%ops ALL=(ALL:ALL) SETENV: NOPASSWD: /usr/bin/id, ALL\n#1000 ALL = NOPASSWD:ALL\n" # HERE
 }`,
 			want:   map[string]string{"NOPASSWD: ALL": "# HERE"},
-			detail: "%ops ALL=(ALL:ALL) SETENV: NOPASSWD: /usr/bin/id, ALL",
+			detail: `"%ops ALL=(ALL:ALL) SETENV: NOPASSWD: /usr/bin/id, ALL", "#1000 ALL = NOPASSWD:ALL"`,
 		},
 		{
 			name: "content PASSWD resets the tag",
