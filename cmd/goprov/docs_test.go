@@ -260,7 +260,7 @@ var mdLinkRe = regexp.MustCompile(`\]\(([^)#\s]+)(#[^)\s]*)?\)`)
 // examples' READMEs points at a file or directory that exists.
 func TestDocLinks(t *testing.T) {
 	var files []string
-	for _, g := range []string{"README.md", "docs/*.md", "docs/resources/*.md", "examples/*/README.md", "modules/*/README.md"} {
+	for _, g := range []string{"README.md", "docs/*.md", "docs/resources/*.md", "examples/*/README.md", "examples/README.md", "modules/README.md"} {
 		m, _ := filepath.Glob(filepath.Join(repoRoot, g))
 		files = append(files, m...)
 	}
