@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +154,35 @@ as 'sudo -n /usr/bin/systemctl restart nginx'`)
 			}
 		}
 	}
+	// Behind default-deny outgoing, HTTPS still goes out (what `go get`
+	// needs) and other ports do not: listeners on the controller's lab
+	// address stand in for a module proxy and for anything else.
+	gw := strings.TrimSuffix(lab.Subnet(), "0/24") + "1"
+	var ports []int
+	for _, addr := range []string{net.JoinHostPort(gw, "443"), net.JoinHostPort(gw, "0")} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("listen %s: %v", addr, err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, h := range lab.Hosts {
+		out := hostOut(t, h, fmt.Sprintf(`for p in %d %d; do timeout 3 bash -c "exec 3<>/dev/tcp/%s/$p" 2>/dev/null; echo $?; done`, ports[0], ports[1], gw))
+		if got := strings.Fields(out); len(got) != 2 || got[0] != "0" || got[1] == "0" {
+			t.Errorf("%s: outgoing connections (443, other port) = %v, want 443 open and the other blocked", h.Name, got)
+		}
+	}
+
 	// The audit host loaded the rules into the kernel.
 	out := hostOut(t, lab.Hosts[0], "auditctl -l")
 	for _, w := range []string{"-w /etc/sudoers -p wa -k sudoers_change", "-w /etc/sudoers.d -p wa -k sudoers_change", "-S execve -F path=/usr/bin/sudo -F key=sudo_exec"} {
