@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,6 +55,15 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// flagExit maps a flag parsing error to an exit code: asking for help
+// (-h) is a success; a bad flag (already reported by the flag package) is not.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitError
 }
 
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {

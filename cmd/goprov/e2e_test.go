@@ -437,3 +437,30 @@ func TestJournal(t *testing.T) {
 		}
 	}
 }
+
+func TestSavedPlanRefusesConfigFlagsAndHelpExitsZero(t *testing.T) {
+	requireRoot(t)
+	cfg := writeConfig(t, goScript)
+	root := t.TempDir()
+	planFile := filepath.Join(t.TempDir(), "p.plan")
+	if r := goprov(t, "plan", cfg, "-root", root, "-out", planFile); r.code != 0 {
+		t.Fatalf("plan: %d %s", r.code, r.stderr)
+	}
+	for _, flagArgs := range [][]string{{"-var", "gopath=/x"}, {"-limit", "host.local"}, {"-root", "/tmp"}} {
+		args := append([]string{"apply", "-auto-approve", planFile}, flagArgs...)
+		if r := goprov(t, args...); r.code != 1 || !strings.Contains(r.stderr, "cannot be used with a saved plan") {
+			t.Errorf("apply PLANFILE %v: want refusal, got %d %s", flagArgs, r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/profile.d/go.sh")); !os.IsNotExist(err) {
+		t.Fatal("a refused apply wrote")
+	}
+	for _, cmd := range []string{"plan", "apply", "validate", "show", "fmt"} {
+		if r := goprov(t, cmd, "-h"); r.code != 0 || !strings.Contains(r.stderr, "Usage: goprov "+cmd) {
+			t.Errorf("%s -h: want usage and exit 0, got %d", cmd, r.code)
+		}
+	}
+	if r := goprov(t, "plan", "-nosuchflag"); r.code != 1 {
+		t.Errorf("unknown flag: want exit 1, got %d", r.code)
+	}
+}

@@ -16,7 +16,10 @@ func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fs := newFlagSet("journal verify", "journal verify FILE", stderr)
 	pos, err := parseArgs(fs, args[1:])
-	if err != nil || len(pos) != 1 {
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 {
 		fs.Usage()
 		return exitError
 	}

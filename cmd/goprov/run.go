@@ -78,7 +78,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return exitError
+		return flagExit(err)
 	}
 	dir, err := dirArg(pos)
 	if err != nil {
@@ -135,7 +135,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return exitError
+		return flagExit(err)
 	}
 	arg, err := dirArg(pos)
 	if err != nil {
@@ -145,6 +145,19 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var p *planner.Plan
 	saved := !isDir(arg)
 	if saved {
+		// A saved plan is applied exactly: flags that would change what it
+		// means are refused rather than silently ignored.
+		var conflicting []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "var", "var-file", "root", "limit":
+				conflicting = append(conflicting, "-"+f.Name)
+			}
+		})
+		if len(conflicting) > 0 {
+			fmt.Fprintf(stderr, "Error: %s cannot be used with a saved plan, which is applied exactly as it was made; make a new plan with them instead.\n", strings.Join(conflicting, ", "))
+			return exitError
+		}
 		if p, err = planner.ReadPlanFile(arg); err != nil {
 			fmt.Fprintf(stderr, "Error: %v\n", err)
 			return exitError
@@ -226,7 +239,7 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return exitError
+		return flagExit(err)
 	}
 	if len(pos) != 1 {
 		fs.Usage()

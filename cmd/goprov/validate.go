@@ -19,7 +19,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	cf.register(fs, false)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return exitError
+		return flagExit(err)
 	}
 	dir, err := dirArg(pos)
 	if err != nil {
@@ -43,7 +43,7 @@ func runFmt(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", false, "only list files that need formatting; exit 3 if any")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return exitError
+		return flagExit(err)
 	}
 	dir, err := dirArg(pos)
 	if err != nil {
