@@ -293,3 +293,29 @@ resource "test" "uses" {
 		}
 	}
 }
+
+func TestTargetsPerInstance(t *testing.T) {
+	cfg, diags := load(t, `
+host "a" {
+  connection = "local"
+}
+host "b" {
+  connection = "local"
+}
+resource "test" "per_host" {
+  for_each = toset(["a", "b"])
+  targets  = [host[each.key]]
+  name     = each.key
+}`, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	got := map[string][]string{}
+	for _, r := range cfg.Resources {
+		got[r.Address] = r.Targets
+	}
+	want := map[string][]string{`test.per_host["a"]`: {"a"}, `test.per_host["b"]`: {"b"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("(-want +got):\n%s", d)
+	}
+}

@@ -142,8 +142,6 @@ func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, 
 		if d.HasErrors() {
 			continue
 		}
-		targets, d := l.evalTargets(n.meta, ctx(nil), parentTargets)
-		diags = append(diags, d...)
 		dependsOn, d := l.evalDependsOn(n.meta, prefix, kindNames)
 		diags = append(diags, d...)
 		// The value the rest of the config sees: one object, or a tuple /
@@ -154,6 +152,12 @@ func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, 
 		for _, in := range insts {
 			ectx := ctx(in.vars)
 			addr := prefix + n.id + in.suffix
+			// Per instance: targets may use each.key or count.index.
+			targets, d := l.evalTargets(n.meta, ectx, parentTargets)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
 			var v cty.Value
 			if n.isMod {
 				v, d = l.evalModule(dir, addr+".", n, ectx, targets)
