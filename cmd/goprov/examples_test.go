@@ -203,6 +203,10 @@ func TestGoldenImageExample(t *testing.T) {
 	if !strings.Contains(string(def), `DEFAULT_OUTPUT_POLICY="DROP"`) {
 		t.Errorf("image default outgoing policy not deny:\n%s", def)
 	}
+	// The audit rules are in the image, for its auditd to load at boot.
+	if rules, err := os.ReadFile(filepath.Join(img, "etc/audit/rules.d/50-sudo-baseline.rules")); err != nil || !strings.Contains(string(rules), "-w /etc/sudoers") {
+		t.Errorf("audit rules not written into the image: %v\n%s", err, rules)
+	}
 	// (GOROOT is set because a chroot without /proc hides the binary's own
 	// path, from which go finds its root.)
 	// The build machine's own files are untouched.

@@ -28,9 +28,8 @@ module "sudo" {
   users        = ["%adm"]
   service_user = "www-data"
   commands     = ["/usr/bin/journalctl -u nginx -n 200"]
-  # Not audit_rules on an image root yet: its read and reload would ask
-  # this machine's kernel (auditctl, augenrules), not the image's.
-  audit = false
+  # audit_rules on an image root write the rules file only; they load when
+  # a system booted from the image starts auditd.
 }
 
 module "fw" {

@@ -174,13 +174,22 @@ else printf 'refused %s\n' "$(printf '%s\n' "$o" | head -n 1)"; fi`
 // enabledFilter keeps the enabled line of auditctl -s.
 const enabledFilter = `sed -n 's/^enabled \([0-9]*\).*/enabled \1/p'`
 
+// imageStatus stands in for statusProbe on an image root (a local host
+// whose root is a directory): the kernel there is the build machine's, which
+// goprov must neither read nor load rules into.
+const imageStatus = `echo 'image an image root: the rules load when a system booted from this image starts auditd'`
+
 // Probe implements resources.Resource.
 func (r *Rules) Probe(h *resources.Host) string {
+	status, boot := statusProbe, "cat /proc/sys/kernel/random/boot_id"
+	if h.Root != "" && h.Root != "/" {
+		status, boot = imageStatus, "echo image"
+	}
 	return resources.MultiProbe(
 		resources.FileProbe(h.Path(r.Path())),
 		resources.PendingProbe(h, r.pendingKey()),
-		statusProbe,
-		"cat /proc/sys/kernel/random/boot_id",
+		status,
+		boot,
 	)
 }
 
@@ -209,6 +218,8 @@ func ParseStatus(out []byte) (Status, error) {
 	switch {
 	case strings.HasPrefix(first, "missing "):
 		return Status{Control: Refused, Reason: strings.TrimPrefix(first, "missing ")}, nil
+	case strings.HasPrefix(first, "image "):
+		return Status{Control: Refused, Reason: strings.TrimPrefix(first, "image ")}, nil
 	case strings.HasPrefix(first, "refused "):
 		return Status{Control: Refused, Reason: "the kernel refuses audit control here (" + strings.TrimPrefix(first, "refused ") + ")"}, nil
 	case strings.HasPrefix(first, "enabled "):

@@ -311,6 +311,36 @@ func TestApplyWithoutLoad(t *testing.T) {
 	}
 }
 
+// On an image root the build machine's kernel is never asked: the probe
+// does not run auditctl, and apply writes the file only.
+func TestImageRootNeverTouchesTheKernel(t *testing.T) {
+	r := sudoRules(t)
+	h := &resources.Host{Root: "/mnt/image", T: &fakeHost{}}
+	if p := r.Probe(h); strings.Contains(p, "auditctl") || strings.Contains(p, "/proc/sys/kernel") {
+		t.Fatalf("image probe reads the build machine's kernel:\n%s", p)
+	}
+	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Script: r.Probe(&resources.Host{Root: t.TempDir(), T: transport.NewLocal()})})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatal(err, string(res.Stderr))
+	}
+	f := &fakeHost{}
+	h.T = f
+	ch, err := r.Diff(h, res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Action != resources.Create || !strings.Contains(strings.Join(ch.Notes, " "), "image root") {
+		t.Fatalf("want a create noting the image root, got %s %v", ch.Action, ch.Notes)
+	}
+	ch.Current = res.Stdout
+	if err := r.Apply(context.Background(), h, ch); err != nil {
+		t.Fatal(err)
+	}
+	if all := strings.Join(f.scripts, "\n"); strings.Contains(all, "augenrules") || strings.Contains(all, "auditctl") {
+		t.Fatalf("apply on an image root tried to load:\n%s", all)
+	}
+}
+
 func TestLoadMessages(t *testing.T) {
 	out := "No rules\nenabled 0\nfailure 1\npid 0\nrate_limit 0\nbacklog_limit 8192\nlost 0\nbacklog 0\nbacklog_wait_time 15000\nbacklog_wait_time_actual 0\n" +
 		"Syscall name unknown: nosuchcall\nThere was an error in line 6 of /etc/audit/audit.rules\nexit 1\n"
