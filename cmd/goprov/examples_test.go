@@ -264,7 +264,7 @@ func TestVagrantExampleInLab(t *testing.T) {
 		t.Errorf("plan without -ssh-config: want exit 1, got %d\n%s", r.code, r.stdout)
 	}
 	r := goprov(t, "plan", "-detailed-exitcode", "-ssh-config", sshConfig, dir)
-	if r.code != 2 || !strings.Contains(r.stdout, "Host default (ssh):") || !strings.Contains(r.stdout, "Plan: 9 to add, 1 to change, 0 to destroy.") {
+	if r.code != 2 || !strings.Contains(r.stdout, "Host default (ssh):") || !strings.Contains(r.stdout, "Plan: 8 to add, 1 to change, 0 to destroy.") {
 		t.Fatalf("plan through the vagrant ssh-config: want exit 2 and the whole plan, got %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "NOT verified") {

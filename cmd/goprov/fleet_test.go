@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +210,68 @@ resource "profile_script" "a" {
 	}
 	if r := goprov(t, "plan", "-ssh-config", lab.SSHConfigPath, alias, "-detailed-exitcode"); r.code != 0 {
 		t.Fatalf("next plan not empty: %d\n%s", r.code, r.stdout)
+	}
+}
+
+// Behind port forwarding (Vagrant's 127.0.0.1:2222 → 22) the lockout guard
+// must protect the port sshd really listens on, not the one goprov dials.
+func TestLockoutGuardBehindPortForward(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	tunnel := exec.Command("ssh", "-F", lab.SSHConfigPath, "-N", "-o", "ExitOnForwardFailure=yes",
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s:22", port, h2.Addr), h1.Name)
+	if err := tunnel.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tunnel.Process.Kill(); tunnel.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tunnel never came up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cfg := labtest.Write(t, fmt.Sprintf(`
+host "vm" {
+  address         = "127.0.0.1"
+  port            = %d
+  user            = "deploy"
+  identity_file   = %q
+  known_hosts     = %q
+  host_key_policy = "accept-new"
+  become          = true
+}
+resource "firewall" "main" {
+  backend          = "ufw"
+  enabled          = true
+  default_incoming = "deny"
+  default_outgoing = "allow"
+}
+resource "firewall_rule" "ssh_in" {
+  port      = 22
+  protocol  = "tcp"
+  direction = "in"
+  action    = "allow"
+}
+`, port, lab.KeyPath(testinfra.UserDeploy), filepath.Join(t.TempDir(), "known_hosts")))
+	if r := goprov(t, "plan", cfg, "-detailed-exitcode"); r.code != 2 {
+		t.Fatalf("plan through a port forward: want exit 2 (changes, no lockout: sshd listens on 22), got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "apply", "-auto-approve", cfg); r.code != 0 {
+		t.Fatalf("apply: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "plan", cfg, "-detailed-exitcode"); r.code != 0 {
+		t.Fatalf("next plan: %d\n%s", r.code, r.stdout)
 	}
 }

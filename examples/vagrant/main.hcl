@@ -26,9 +26,7 @@ module "sudo" {
 }
 
 module "fw" {
+  # SSH in on 22: the port sshd listens on inside the VM, where vagrant's
+  # forwarded 2222 arrives (goprov's lockout guard asks the VM, not the dial).
   source = "../../modules/firewall-baseline"
-  # goprov's lockout guard judges the port it dials (2222, vagrant's
-  # forwarded port), not the port sshd listens on inside the VM (22).
-  # Allowing 2222 in the VM satisfies it; nothing listens there.
-  extra_in_ports = ["2222"]
 }
