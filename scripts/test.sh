@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Shells the profile_script tests source their output in (besides dash and
-# bash), and sudo for visudo in the sudoers fuzz target.
+# bash), sudo for visudo in the sudoers fuzz target, and Debian's ansible
+# (ansible-core + community.general) for the bench harness's smoke test.
 need=()
-for p in zsh busybox sudo; do
+for p in zsh busybox sudo ansible; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})) && [ "$(id -u)" = 0 ]; then
