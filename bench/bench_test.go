@@ -77,7 +77,10 @@ func TestWrapperSamplesTreeMemory(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Fatalf("python3: %v", err) // Debian's base system has it; the lab needs it too
 	}
-	u := wrap(t, "sh", "-c", `python3 -c 'import time; b = bytearray(64 << 20); time.sleep(0.5)'`)
+	// bytes of 'x' are written, so all 64 MB are resident (a zeroed
+	// bytearray may be only partly touched); 1 s leaves the sampler time
+	// even on a busy machine.
+	u := wrap(t, "sh", "-c", `python3 -c 'import time; b = b"x" * (64 << 20); time.sleep(1)'`)
 	if u.PeakPSSKB < 60<<10 || u.PeakRSSSumKB < u.PeakPSSKB {
 		t.Errorf("peak PSS %d kB, RSS sum %d kB: want ≥ 60 MB", u.PeakPSSKB, u.PeakRSSSumKB)
 	}
