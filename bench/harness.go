@@ -185,7 +185,7 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 				return out, "", fmt.Errorf("%s: h1's profile.d script was not changed (%v)", sc, err)
 			}
 		}
-		c.logf("  %-16s %-7s wall %6.2fs  cpu %6.2fs  maxrss %6.1f MB  pss %6.1f MB  exec/host %.1f  host cpu/host %.2fs  load %.1f",
+		c.logf("  %-16s %-7s wall %6.2fs  cpu %6.2fs  maxrss %6.1f MiB  pss %6.1f MiB  exec/host %.1f  host cpu/host %.2fs  load %.1f",
 			sc, name, secs(s.WallNS), secs(s.UserNS+s.SysNS), mb(s.MaxRSSKB), mb(s.PeakPSSKB), s.ExecPerHost, s.HostCPUPerHost, s.Load1)
 		out = append(out, *s)
 	}

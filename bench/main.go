@@ -37,8 +37,24 @@ func benchMain(args []string) int {
 	work := fs.String("work", "", "keep every run's outputs here (default: a temp dir, removed at the end)")
 	sample := fs.Duration("sample", 200*time.Millisecond, "memory sampling interval of the process tree")
 	jsonOut := fs.String("json", "", "also write all samples as JSON to `FILE`")
+	report := fs.String("report", "", "print the table and targets of an earlier run's -json `FILE` (runs nothing)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *report != "" {
+		var res Result
+		b, err := os.ReadFile(*report)
+		if err == nil {
+			err = json.Unmarshal(b, &res)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		fmt.Print(Table(&res))
+		fmt.Println()
+		fmt.Print(Targets(&res))
+		return 0
 	}
 	if *n < 1 || *n > 240 || *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -n must be 1..240 and -rounds ≥ 1")

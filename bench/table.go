@@ -34,8 +34,8 @@ var metrics = []metric{
 	{"wall time", "s", 2, func(s Sample) float64 { return secs(s.WallNS) }},
 	{"controller CPU (user+sys)", "s", 2, func(s Sample) float64 { return secs(s.UserNS + s.SysNS) }},
 	{"host CPU / host (all hosts share the same 2 cores)", "s", 2, func(s Sample) float64 { return s.HostCPUPerHost }},
-	{"peak RSS, largest process", "MB", 1, func(s Sample) float64 { return mb(s.MaxRSSKB) }},
-	{"peak PSS, whole process tree", "MB", 1, func(s Sample) float64 { return mb(s.PeakPSSKB) }},
+	{"peak RSS, largest process", "MiB", 1, func(s Sample) float64 { return mb(s.MaxRSSKB) }},
+	{"peak PSS, whole process tree", "MiB", 1, func(s Sample) float64 { return mb(s.PeakPSSKB) }},
 	{"SSH exec requests / host", "", 1, func(s Sample) float64 { return s.ExecPerHost }},
 	{"SFTP sessions / host", "", 1, func(s Sample) float64 { return s.SFTPPerHost }},
 	{"SSH logins / host", "", 1, func(s Sample) float64 { return s.LoginsPerHost }},
@@ -134,12 +134,13 @@ func Targets(res *Result) string {
 		}
 	}
 	if peak > 0 {
-		per := float64(peak) / 1024 / float64(res.N)
+		// Strictly: 1 MB = 10^6 bytes (ru_maxrss is in KiB).
+		per := float64(peak) * 1024 / 1e6 / float64(res.N)
 		note := ""
 		if res.N != 200 {
 			note = fmt.Sprintf(" (the target is stated for N = 200; this run has N = %d)", res.N)
 		}
-		fmt.Fprintf(&b, "- controller memory: goprov's peak RSS %.1f MB over all scenarios = %.2f MB per concurrent host (target ≤ 1 MB): %s%s\n",
+		fmt.Fprintf(&b, "- controller memory: goprov's peak RSS %.1f MiB over all scenarios = %.2f MB (10^6 bytes) per concurrent host (target ≤ 1 MB): %s%s\n",
 			mb(peak), per, verdict(per <= 1), note)
 	}
 	return b.String()
