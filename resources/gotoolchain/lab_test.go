@@ -145,15 +145,28 @@ resource "go_toolchain" "cut" {
 	} else {
 		t.Logf("connection lost mid-stream: %s", hp.Error)
 	}
+	// KillSSHD sends SIGTERM before SIGKILL: the killed apply's trap may
+	// still be removing its work dir (9,500 files; slow under load). Let the
+	// host settle, then either outcome is right: the work dir is gone, or it
+	// is left and the next plan says it will remove it.
+	settle := time.Now().Add(time.Minute)
+	for exec1(t, h3, "pgrep -f '/opt/cut' >/dev/null && echo busy || echo idle") == "busy" && time.Now().Before(settle) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	left := exec1(t, h3, "ls -A /opt/cut; readlink /opt/cut/go || echo no-link")
-	if !strings.HasPrefix(left, ".goprov-go-tmp-1.22.4-") || !strings.HasSuffix(left, "no-link") || strings.Count(left, "\n") != 1 {
-		t.Fatalf("after the cut: %q, want only the work dir and no link", left)
+	leftover := strings.HasPrefix(left, ".goprov-go-tmp-1.22.4-")
+	if !strings.HasSuffix(left, "no-link") || strings.Count(left, "\n") > 1 || (!leftover && left != "no-link") {
+		t.Fatalf("after the cut: %q, want no link and at most the work dir", left)
 	}
 	p = labtest.Plan(t, cfg, onH3)
 	c := labtest.Change(p, "h3", "go_toolchain.cut")
-	if !strings.Contains(c.Summary, "install 1.22.4, create link go → go-1.22.4") || !strings.Contains(strings.Join(c.Notes, " "), "left by an interrupted apply") {
-		t.Errorf("plan after the cut: %s %q", c.Summary, c.Notes)
+	if !strings.Contains(c.Summary, "install 1.22.4, create link go → go-1.22.4") {
+		t.Errorf("plan after the cut: %s", c.Summary)
 	}
+	if noted := strings.Contains(strings.Join(c.Notes, " "), "left by an interrupted apply"); noted != leftover {
+		t.Errorf("plan after the cut (work dir left: %v): notes %q", leftover, c.Notes)
+	}
+	t.Logf("after the cut the work dir was %s", map[bool]string{true: "left for the next apply to remove", false: "removed by the killed apply's own trap"}[leftover])
 	labtest.RequireOK(t, labtest.Apply(t, cfg, onH3))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, onH3))
 	if got := exec1(t, h3, "ls -A /opt/cut; /opt/cut/go/bin/go version"); got != "go\ngo-1.22.4\ngo version go1.22.4 linux/amd64" {
