@@ -11,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/goprov/goprov/dsl"
+	"github.com/goprov/goprov/resources"
 )
 
 // Lint reports settings that are valid but risky, the ones the hardening
@@ -113,23 +114,6 @@ func rangeOf(body hcl.Body, name string, fallback hcl.Range) *hcl.Range {
 	return fallback.Ptr()
 }
 
-// nestedBodies returns the bodies of body's blocks of type typ, in order
-// (the order of the decoded list).
-func nestedBodies(body hcl.Body, typ string) []hcl.Body {
-	if body == nil {
-		return nil
-	}
-	c, _, _ := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: typ}}})
-	if c == nil {
-		return nil
-	}
-	var out []hcl.Body
-	for _, b := range c.Blocks {
-		out = append(out, b.Body)
-	}
-	return out
-}
-
 func present(v cty.Value) bool {
 	e := attrString(v, "ensure")
 	return e == "" || e == "present"
@@ -145,7 +129,7 @@ func lintSudoers(r *dsl.Resource) hcl.Diagnostics {
 	}
 	var diags hcl.Diagnostics
 	var bodies []hcl.Body
-	bodies = nestedBodies(r.Body, "rule")
+	bodies = resources.BlockBodies(r.Body, "rule")
 	if rules, ok := attr(r.Value, "rule"); ok && (rules.Type().IsListType() || rules.Type().IsTupleType()) {
 		i := 0
 		for it := rules.ElementIterator(); it.Next(); i++ {

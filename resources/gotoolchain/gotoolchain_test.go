@@ -14,6 +14,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/resources/resourcetest"
 )
 
 const sumA = "904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0"
@@ -50,9 +51,7 @@ func mustDecode(t *testing.T, src string) *Toolchain {
 
 func TestValidation(t *testing.T) {
 	dl := "source = \"dl\"\nsha256 = \"" + sumA + "\"\n"
-	cases := []struct {
-		src, want string // want: "" valid, else a summary
-	}{
+	cases := []resourcetest.Case{
 		{`version = "1.22.5"`, ""},
 		{`version = "1.23rc1"`, ""},
 		{`version = "go1.22.5"`, "Invalid Go version"},
@@ -99,29 +98,7 @@ func TestValidation(t *testing.T) {
 		{"version = \"1.22.5\"\nenv = { GOROOT = \"/x\" }", "Invalid go.env key"},
 		{"version = \"1.22.5\"\nenv = { GOPROXY = \"a\\nGOSUMDB=off\" }", "Invalid go.env value"},
 	}
-	for _, tc := range cases {
-		_, diags := decode(t, tc.src)
-		switch {
-		case tc.want == "" && diags.HasErrors():
-			t.Errorf("%q: unexpected error %v", tc.src, diags)
-		case tc.want != "" && !hasSummary(diags, tc.want):
-			t.Errorf("%q: want %q, got %v", tc.src, tc.want, diags)
-		}
-		for _, d := range diags {
-			if d.Subject == nil || d.Subject.Start.Line == 0 {
-				t.Errorf("%q: diagnostic without a position: %v", tc.src, d)
-			}
-		}
-	}
-}
-
-func hasSummary(diags hcl.Diagnostics, s string) bool {
-	for _, d := range diags {
-		if d.Summary == s {
-			return true
-		}
-	}
-	return false
+	resourcetest.Validation(t, kind{}, "go_toolchain.go", cases)
 }
 
 // References such as go_toolchain.go.link must see the defaults.

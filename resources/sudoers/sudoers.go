@@ -135,7 +135,7 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 			bad(resources.AttrRange(body, "content"), "NUL byte in content", "sudoers files are text; the content holds a NUL byte.")
 		}
 	}
-	ruleBodies := blockBodies(body, "rule")
+	ruleBodies := resources.BlockBodies(body, "rule")
 	for i, rv := range v.GetAttr("rule").AsValueSlice() {
 		var rb hcl.Body
 		if i < len(ruleBodies) {
@@ -507,23 +507,6 @@ trap 'mv -f -- "$k" "$f"; exit 129' HUP INT TERM PIPE
 		return fmt.Errorf("remove %s: refused, the file is kept: %s", d.Path(), strings.TrimSpace(string(res.Stderr)))
 	}
 	return res.Err("remove " + d.Path())
-}
-
-// blockBodies returns the bodies of body's blocks of type typ, in order
-// (nil without a body: a resource rebuilt from a saved plan).
-func blockBodies(body hcl.Body, typ string) []hcl.Body {
-	if body == nil {
-		return nil
-	}
-	c, _, _ := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: typ}}})
-	if c == nil {
-		return nil
-	}
-	var out []hcl.Body
-	for _, b := range c.Blocks {
-		out = append(out, b.Body)
-	}
-	return out
 }
 
 // elemRange is the range of element i of a list attribute when it is
