@@ -343,13 +343,18 @@ func parseRecap(out []byte) map[string]recap {
 	return m
 }
 
-func ansibleTool(c Config, lab *testinfra.Lab, dir string) (*tool, error) {
+func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) {
 	// The control socket path must stay short (sun_path is 108 bytes and
 	// ssh appends a random suffix while it sets up the master).
 	cpdir, err := os.MkdirTemp("/tmp", "gpb")
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(cpdir)
+		}
+	}()
 	var cfg bytes.Buffer
 	tmpl := template.Must(template.New("cfg").Parse(ansibleCfgTmpl))
 	if err := tmpl.Execute(&cfg, map[string]any{"N": c.N, "KnownHosts": lab.KnownHostsPath, "ControlDir": cpdir}); err != nil {
