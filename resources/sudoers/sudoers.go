@@ -241,6 +241,11 @@ func normCommand(c string) (string, error) {
 	if !pathRe.MatchString(words[0]) {
 		return "", fmt.Errorf("the command must be an absolute path (or ALL, or sudoedit /path), without ',', ':', '=', '#', '\\', '\"' or '!'; sudo matches relative names against nothing useful")
 	}
+	if words[0] == "/" {
+		// Found by FuzzRule: visudo rejects it ("expected a fully-qualified
+		// path name"), and it names no command anyway.
+		return "", fmt.Errorf(`"/" names no command: give the program's absolute path, or a directory ending in "/" such as /usr/bin/`)
+	}
 	for _, a := range args {
 		if strings.Contains(a, `\`) {
 			return "", fmt.Errorf(`'\' in an argument is both a sudoers escape and a wildcard escape, so it cannot be matched reliably; use content for such rules`)

@@ -30,6 +30,10 @@ func TestValidation(t *testing.T) {
 	}
 	cases := []resourcetest.Case{
 		{`name = "devops"` + okRule, ""},
+		{rule(`users = ["u"]
+commands = ["/"]`), "Invalid command"}, // found by FuzzRule: visudo rejects it
+		{rule(`users = ["u"]
+commands = ["/usr/bin/"]`), ""}, // a directory: every program in it
 		{`name = "dev_ops-2"` + okRule, ""},
 		{`name = "a.b"` + okRule, "Invalid sudoers_dropin name"},
 		{`name = "backup~"` + okRule, "Invalid sudoers_dropin name"},
