@@ -1,6 +1,11 @@
 package resources
 
-import "github.com/hashicorp/hcl/v2"
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
 
 // AttrRange returns the source range of an attribute's value in body, for
 // diagnostics. With no body (a resource rebuilt from a saved plan), nil.
@@ -34,4 +39,18 @@ func BlockBodies(body hcl.Body, typ string) []hcl.Body {
 		out = append(out, b.Body)
 	}
 	return out
+}
+
+// Ensure reads a kind's `ensure` attribute: true for "present", false for
+// "absent", and a diagnostic at the attribute for anything else.
+func Ensure(v cty.Value, body hcl.Body) (bool, *hcl.Diagnostic) {
+	switch e := v.GetAttr("ensure").AsString(); e {
+	case "present":
+		return true, nil
+	case "absent":
+		return false, nil
+	default:
+		return false, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ensure",
+			Detail: fmt.Sprintf(`ensure must be "present" or "absent", not %q.`, e), Subject: AttrRange(body, "ensure")}
+	}
 }

@@ -164,6 +164,21 @@ func firstRunes(s string, n int) string {
 	return string(r[:n])
 }
 
+// dirFlagArgs parses a command's flags and its one optional directory (or
+// plan file) argument; on failure it says why and gives the exit code.
+func dirFlagArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (string, int, bool) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", flagExit(err), false
+	}
+	dir, err := dirArg(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return "", exitError, false
+	}
+	return dir, exitOK, true
+}
+
 func dirArg(pos []string) (string, error) {
 	switch len(pos) {
 	case 0:

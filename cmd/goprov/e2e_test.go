@@ -35,8 +35,13 @@ type result struct {
 
 func goprov(t testing.TB, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(goprovBin, args...)
-	cmd.Stdin = nil // not a terminal, like CI
+	return runCmd(t, exec.Command(goprovBin, args...), args)
+}
+
+// runCmd runs the binary with no stdin (not a terminal, like CI) and
+// returns what it printed and its exit code.
+func runCmd(t testing.TB, cmd *exec.Cmd, args []string) result {
+	t.Helper()
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()

@@ -220,16 +220,7 @@ func goprovEnv(t testing.TB, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(goprovBin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var so, se strings.Builder
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run goprov %v: %v", args, err)
-	}
-	return result{so.String(), se.String(), code}
+	return runCmd(t, cmd, args)
 }
 
 // TestVagrantExampleInLab follows examples/vagrant's README against a lab

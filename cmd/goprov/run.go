@@ -76,14 +76,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rf.register(fs)
 	out := fs.String("out", "", "save the plan to `FILE` for a later `goprov apply FILE`")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	dir, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
-		return exitError
+	dir, code, ok := dirFlagArgs(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	cfg, targets, ok := rf.load(dir, stderr)
 	if !ok {
@@ -133,14 +128,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
 	lockTimeout := fs.Duration("lock-timeout", planner.DefaultLockTimeout, "wait at most `D` for another apply's lock on a host, then fail naming its holder")
 	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	arg, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
-		return exitError
+	arg, code, ok := dirFlagArgs(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	var p *planner.Plan
 	saved := !isDir(arg)
@@ -158,6 +148,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "Error: %s cannot be used with a saved plan, which is applied exactly as it was made; make a new plan with them instead.\n", strings.Join(conflicting, ", "))
 			return exitError
 		}
+		var err error
 		if p, err = planner.ReadPlanFile(arg); err != nil {
 			fmt.Fprintf(stderr, "Error: %v\n", err)
 			return exitError

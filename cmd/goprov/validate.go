@@ -17,14 +17,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := newFlagSet("validate", "validate [DIR] [flags]", stderr)
 	var cf configFlags
 	cf.register(fs, false)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	dir, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
-		return exitError
+	dir, code, ok := dirFlagArgs(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	cfg, targets, ok := cf.load(dir, stderr)
 	if !ok {
@@ -41,14 +36,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func runFmt(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("fmt", "fmt [-check] [DIR]", stderr)
 	check := fs.Bool("check", false, "only list files that need formatting; exit 3 if any")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	dir, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
-		return exitError
+	dir, code, ok := dirFlagArgs(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.hcl"))
 	if err != nil {

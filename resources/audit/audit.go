@@ -74,12 +74,10 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		bad(resources.AttrRange(body, "name"), "Invalid audit_rules name",
 			fmt.Sprintf("%q: use letters, digits, '-' and '_' only (it becomes %s/NAME.rules).", r.Name, RulesDir))
 	}
-	switch e := v.GetAttr("ensure").AsString(); e {
-	case "present":
-		r.Present = true
-	case "absent":
-	default:
-		bad(resources.AttrRange(body, "ensure"), "Invalid ensure", fmt.Sprintf(`ensure must be "present" or "absent", not %q.`, e))
+	present, dg := resources.Ensure(v, body)
+	r.Present = present
+	if dg != nil {
+		diags = append(diags, dg)
 	}
 	seen := map[string]int{}
 	for i, ev := range v.GetAttr("rules").AsValueSlice() {

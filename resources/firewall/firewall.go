@@ -256,12 +256,10 @@ func (ruleKind) New(address string, v cty.Value, body hcl.Body) (resources.Resou
 	if !commentRe.MatchString(r.Comment) {
 		d.bad("comment", "Invalid comment", "A comment is at most 100 characters: letters, digits, spaces and _ . , : ; / @ + = ( ) # - (no quotes or control characters).")
 	}
-	switch e := v.GetAttr("ensure").AsString(); e {
-	case "present":
-		r.Present = true
-	case "absent":
-	default:
-		d.bad("ensure", "Invalid ensure", fmt.Sprintf(`ensure must be "present" or "absent", not %q.`, e))
+	present, dg := resources.Ensure(v, body)
+	r.Present = present
+	if dg != nil {
+		d.diags = append(d.diags, dg)
 	}
 	return &ruleRes{r: r}, d.diags
 }

@@ -126,12 +126,10 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 			s.PathAppend = list
 		}
 	}
-	switch e := v.GetAttr("ensure").AsString(); e {
-	case "present":
-		s.Present = true
-	case "absent":
-	default:
-		bad("ensure", "Invalid ensure", fmt.Sprintf(`ensure must be "present" or "absent", not %q.`, e))
+	present, dg := resources.Ensure(v, body)
+	s.Present = present
+	if dg != nil {
+		diags = append(diags, dg)
 	}
 	return s, diags
 }

@@ -118,12 +118,10 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		bad(resources.AttrRange(body, "name"), "Invalid sudoers_dropin name",
 			fmt.Sprintf("%q: use letters, digits, '-' and '_' only. It becomes %s/NAME, and sudo silently ignores files whose names hold '.' or end in '~'.", d.Name, Dir))
 	}
-	switch e := v.GetAttr("ensure").AsString(); e {
-	case "present":
-		d.Present = true
-	case "absent":
-	default:
-		bad(resources.AttrRange(body, "ensure"), "Invalid ensure", fmt.Sprintf(`ensure must be "present" or "absent", not %q.`, e))
+	present, dg := resources.Ensure(v, body)
+	d.Present = present
+	if dg != nil {
+		diags = append(diags, dg)
 	}
 	if c := v.GetAttr("content"); !c.IsNull() {
 		s := c.AsString()
