@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/goprov/goprov/testinfra"
 	"golang.org/x/crypto/ssh"
 )
@@ -155,15 +157,12 @@ func TestTableAndTargets(t *testing.T) {
 // except under CI=true, where a missing Ansible fails the test.
 func TestBenchSmoke(t *testing.T) {
 	if why := testinfra.Missing(); why != "" {
-		if testinfra.CI() {
-			t.Fatalf("lab unavailable under CI=true: %s", why)
-		}
-		t.Skip("lab unavailable: " + why)
+		ci.Skip(t, "lab unavailable: "+why)
 	}
 	tools := []string{toolGoprov, toolAnsible}
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		if testinfra.CI() {
-			t.Fatal("ansible-playbook is not installed (CI=true): run scripts/bench.sh or apt-get install ansible")
+		if ci.Enabled() {
+			t.Fatal("ansible-playbook is not installed (CI): run scripts/bench.sh or apt-get install ansible")
 		}
 		t.Log("ansible-playbook is not installed: goprov only (scripts/bench.sh installs Ansible)")
 		tools = tools[:1]

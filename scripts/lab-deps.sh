@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then
 	msg="lab-deps: not root: the SSH lab needs root (netns, overlay mounts); its tests will skip"
-	if [ "${CI:-}" = true ]; then
-		echo "$msg; failing because CI=true" >&2
+	if ! case "${CI:-}" in ""|0|false|FALSE|False) true ;; *) false ;; esac; then
+		echo "$msg; failing because CI is set" >&2
 		exit 1
 	fi
 	echo "$msg" >&2

@@ -31,7 +31,10 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-go test -count=1 -timeout 70m ./... "$@"
-
 # Every fuzz target, briefly.
 bash scripts/fuzz.sh
+
+# Every test. testreport prints each package's line, the output of failed
+# and skipped tests and a closing "N passed, N failed, N skipped" line; under
+# CI (CI=true, as .ci/run sets) a skipped test fails the run.
+go test -count=1 -timeout 70m -json ./... "$@" | go run ./internal/ci/testreport

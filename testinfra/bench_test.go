@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -67,10 +69,7 @@ func TestTwentyHostsAnswer(t *testing.T) {
 		t.Skip("-short")
 	}
 	if why := Missing(); why != "" {
-		if CI() {
-			t.Fatal(why)
-		}
-		t.Skip(why)
+		ci.Skip(t, why)
 	}
 	l, took, err := upAndAnswer(context.Background(), 20)
 	if err != nil {
@@ -88,7 +87,7 @@ func TestTwentyHostsAnswer(t *testing.T) {
 // a command over SSH (go test -bench Up20 -run '^$' ./testinfra).
 func BenchmarkUp20(b *testing.B) {
 	if why := Missing(); why != "" {
-		b.Skip(why)
+		ci.Skip(b, why)
 	}
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
@@ -120,10 +119,7 @@ func TestStaleLabIsSwept(t *testing.T) {
 		os.Exit(1)
 	}
 	if why := Missing(); why != "" {
-		if CI() {
-			t.Fatal(why)
-		}
-		t.Skip(why)
+		ci.Skip(t, why)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestStaleLabIsSwept$")
 	cmd.Env = append(os.Environ(), "GOPROV_LAB_STALE_HELPER=1")

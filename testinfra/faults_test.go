@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goprov/goprov/internal/ci"
 )
 
 func TestFaults(t *testing.T) {
@@ -188,8 +190,8 @@ func TestTeardownLeavesNothing(t *testing.T) {
 // subnets do not collide (the allocation lock is machine-wide, so the same
 // holds across test processes).
 func TestParallelLabs(t *testing.T) {
-	if why := Missing(); why != "" && !CI() {
-		t.Skip(why)
+	if why := Missing(); why != "" {
+		ci.Skip(t, why)
 	}
 	labs := make([]*Lab, 3)
 	errs := make([]error, 3)

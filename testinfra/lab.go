@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -99,10 +101,7 @@ type Host struct {
 
 // CI reports whether the tests run in CI (CI=true), where a lab that cannot
 // start is a failure, never a skip.
-func CI() bool {
-	v := strings.ToLower(os.Getenv("CI"))
-	return v == "true" || v == "1"
-}
+func CI() bool { return ci.Enabled() }
 
 // Missing reports why this machine cannot run a lab ("" if it can).
 func Missing() string {
@@ -126,10 +125,7 @@ func Missing() string {
 func Start(t testing.TB, opts Options) *Lab {
 	t.Helper()
 	if why := Missing(); why != "" {
-		if CI() {
-			t.Fatalf("testinfra: cannot start lab in CI: %s", why)
-		}
-		t.Skipf("testinfra: skipping: %s", why)
+		ci.Skip(t, "testinfra: cannot start a lab: "+why)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
@@ -63,10 +65,7 @@ func TestMain(m *testing.M) {
 func lab3(t *testing.T) *Lab {
 	t.Helper()
 	if why := Missing(); why != "" {
-		if CI() {
-			t.Fatalf("testinfra: cannot start lab in CI: %s", why)
-		}
-		t.Skipf("testinfra: skipping: %s", why)
+		ci.Skip(t, "testinfra: cannot start a lab: "+why)
 	}
 	sharedOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -143,9 +142,7 @@ func TestKeyLoginEveryUser(t *testing.T) {
 
 func TestOpenSSHClientWithLabFiles(t *testing.T) {
 	l := lab3(t)
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("no OpenSSH client on this machine")
-	}
+	ci.LookPath(t, "ssh")
 	for _, h := range l.Hosts {
 		// BatchMode: a prompt (unknown host key, missing key) fails instead of hanging.
 		out, err := exec.Command("ssh", "-F", l.SSHConfigPath, "-o", "BatchMode=yes", h.Name, "hostname").CombinedOutput()

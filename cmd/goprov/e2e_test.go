@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/goprov/goprov/internal/ci"
 )
 
 // These tests run the real binary, as users and pipelines do.
@@ -65,12 +67,7 @@ func writeConfig(t testing.TB, hcl string) string {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("end-to-end apply tests write root-owned files and need root; CI runs as root")
-		}
-		t.Skip("skipped: apply writes root:root files (chown 0:0), which needs root; run as root or in CI")
-	}
+	ci.RequireRoot(t, "apply writes root:root files (chown 0:0); run as root or in CI")
 }
 
 const goScript = `
@@ -248,10 +245,7 @@ resource "profile_script" "evil" {
 	}
 	// Source it the way a login shell does, in every shell we have.
 	for _, sh := range []string{"sh", "bash", "zsh"} {
-		if _, err := exec.LookPath(sh); err != nil {
-			t.Logf("%s not installed here; checked the others", sh)
-			continue
-		}
+		ci.LookPath(t, sh)
 		script := `. "$1"; printf '%s\n' "$A" "$B" "$C" "$PATH"`
 		if sh == "zsh" {
 			script = "emulate sh -c '. \"$1\"'; printf '%s\\n' \"$A\" \"$B\" \"$C\" \"$PATH\""

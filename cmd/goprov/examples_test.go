@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/goprov/goprov/testinfra"
 	labbase "github.com/goprov/goprov/testinfra/base"
 )
@@ -156,12 +158,7 @@ func TestFleetExampleInLab(t *testing.T) {
 // requires the next plan to be empty. Nothing of this machine changes.
 func TestGoldenImageExample(t *testing.T) {
 	t.Parallel() // its own lab (or image root): runs beside the other example tests
-	if os.Geteuid() != 0 {
-		if testinfra.CI() {
-			t.Fatal("needs root for the overlay mount and chroot")
-		}
-		t.Skip("needs root: mounts an overlay of the lab's base image and chroots into it")
-	}
+	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
 	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
 	if err != nil {
 		t.Fatalf("lab base image: %v", err)

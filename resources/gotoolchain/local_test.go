@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/goprov/goprov/resources"
 	"github.com/goprov/goprov/transport"
 )
@@ -32,9 +34,7 @@ func fakeArchive(t *testing.T, version, printed string) (string, string) {
 // localHost is an image-style host: commands run here, paths under root.
 func localHost(t *testing.T) *resources.Host {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("applies to a local root dir need root (chown root:root of go.env); the lab tests cover the same paths over SSH")
-	}
+	ci.RequireRoot(t, "applies to a local root dir chown root:root (go.env)")
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	return &resources.Host{Name: "local", Root: t.TempDir(), T: transport.NewLocal(), Facts: resources.Facts{OS: "linux", Arch: runtime.GOARCH}}
 }

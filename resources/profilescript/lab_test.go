@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/testinfra"
 	labbase "github.com/goprov/goprov/testinfra/base"
@@ -79,12 +81,7 @@ func TestProfileScriptOnLabHosts(t *testing.T) {
 // root (an overlay over the lab's base image) and proves the effect with
 // login shells run inside it through chroot.
 func TestGoldenImageChroot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if testinfra.CI() {
-			t.Fatal("needs root for overlay mount and chroot")
-		}
-		t.Skip("needs root: mounts an overlay of the lab's base image and chroots into it")
-	}
+	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
 	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
 	if err != nil {
 		t.Fatalf("lab base image: %v", err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/goprov/goprov/resources/resourcetest"
@@ -84,10 +86,7 @@ func TestRenderedScriptInShells(t *testing.T) {
 	}
 	ran := 0
 	for _, sh := range []string{"dash", "bash", "zsh", "busybox"} {
-		path, err := exec.LookPath(sh)
-		if err != nil {
-			continue
-		}
+		path := ci.LookPath(t, sh)
 		ran++
 		args := []string{"-c", `. "$1"; . "$1"; printf '%s\n' "$PLAIN" "$EXP" "$PATH" "$EVIL"`, sh, file}
 		switch sh {

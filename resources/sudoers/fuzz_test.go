@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -24,6 +26,9 @@ func FuzzRule(f *testing.F) {
 		if _, err := os.Stat("/usr/sbin/visudo"); err == nil {
 			visudo = "/usr/sbin/visudo"
 		}
+	}
+	if visudo == "" && ci.Enabled() {
+		f.Fatal("visudo is not installed (CI): scripts/test.sh installs sudo")
 	}
 	f.Fuzz(func(t *testing.T, user, runas, command string) {
 		v := cty.ObjectVal(map[string]cty.Value{

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
@@ -273,12 +275,7 @@ resource "sudoers_dropin" "zz" {
 // Debian root (an overlay over the lab's base image): the image's own
 // visudo checks the file, at plan and at apply, through chroot.
 func TestSudoersDropinGoldenImage(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if testinfra.CI() {
-			t.Fatal("needs root for overlay mount and chroot")
-		}
-		t.Skip("needs root: mounts an overlay of the lab's base image and chroots into it")
-	}
+	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
 	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
 	if err != nil {
 		t.Fatalf("lab base image: %v", err)

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -688,10 +690,7 @@ func TestLabLargeScript(t *testing.T) {
 // satisfy OpenSSH's own client in strict mode, and a file hashed by
 // ssh-keygen -H satisfies ours.
 func TestLabKnownHostsInterop(t *testing.T) {
-	sshBin, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("no OpenSSH client on this machine")
-	}
+	sshBin := ci.LookPath(t, "ssh")
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
 	h := lab.Hosts[0]
 	t.Setenv("HOME", t.TempDir())
