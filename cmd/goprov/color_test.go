@@ -49,6 +49,11 @@ resource "sudoers_dropin" "w" {
 }
 `)
 	plan := []string{"plan", cfg, "-root", root}
+	// apply writes into its own copy of the image.
+	applyRoot := t.TempDir()
+	if err := os.CopyFS(applyRoot, os.DirFS(root)); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		args  []string
@@ -63,6 +68,7 @@ resource "sudoers_dropin" "w" {
 		{"plan to a pipe", plan, nil, false, nil},
 		{"show on a terminal", []string{"show", planFile}, nil, true, []string{"\x1b[33m~\x1b[0m profile_script.inert"}},
 		{"show -no-color", []string{"show", "-no-color", planFile}, nil, true, nil},
+		{"apply on a terminal", []string{"apply", "-auto-approve", cfg, "-root", applyRoot}, nil, true, []string{"\x1b[31m-ok=1\\x1b[2K", "\x1b[33m~\x1b[0m profile_script.inert updated", "\x1b[1mApply complete: 0 added, 1 changed"}},
 		{"validate on a terminal", []string{"validate", warn}, nil, true, []string{"\x1b[1;33mwarning\x1b[0m: "}},
 		{"validate NO_COLOR", []string{"validate", warn}, []string{"NO_COLOR=x"}, true, nil},
 		{"validate -no-color", []string{"validate", "-no-color", warn}, nil, true, nil},
