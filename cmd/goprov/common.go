@@ -10,8 +10,10 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/term"
 
 	"github.com/goprov/goprov/dsl"
+	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
 	_ "github.com/goprov/goprov/resources/all" // every resource kind
@@ -29,11 +31,13 @@ type configFlags struct {
 	varFiles multiFlag
 	root     string
 	limit    string
+	noColor  bool
 }
 
 func (c *configFlags) register(fs *flag.FlagSet, hosts bool) {
 	fs.Var(&c.vars, "var", "set a variable: -var name=value (repeatable)")
 	fs.Var(&c.varFiles, "var-file", "read variables from an HCL file of name = value lines (repeatable)")
+	fs.BoolVar(&c.noColor, "no-color", false, "never colour the output (also: $NO_COLOR set to anything; colour is only ever used on a terminal)")
 	if hosts {
 		fs.StringVar(&c.root, "root", "", "treat `DIR` as \"/\" of every local host (e.g. a golden image being built)")
 		fs.StringVar(&c.limit, "limit", "", "only these hosts: `SELECTOR` like group.web,host.db1")
@@ -104,14 +108,14 @@ func (c *configFlags) load(dir string, stderr io.Writer) (*dsl.Config, []*planne
 		if !diags.HasErrors() {
 			diags = append(diags, planner.Lint(cfg)...) // warnings: printed, never fatal
 		}
-		printDiags(stderr, cfg.Files, diags)
+		printDiagsColor(stderr, cfg.Files, diags, colorOn(c.noColor, stderr))
 		return cfg, targets, !diags.HasErrors()
 	}
 	var files map[string]*hcl.File
 	if cfg != nil {
 		files = cfg.Files
 	}
-	printDiags(stderr, files, diags)
+	printDiagsColor(stderr, files, diags, colorOn(c.noColor, stderr))
 	return cfg, nil, false
 }
 
@@ -119,41 +123,63 @@ func (c *configFlags) load(dir string, stderr io.Writer) (*dsl.Config, []*planne
 // detail, and the source line with a caret: readable by people, and by
 // editors and CI annotations that parse file:line:col.
 func printDiags(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	printDiagsColor(w, files, diags, false)
+}
+
+// printDiagsColor is printDiags, with "error" red and "warning" yellow when
+// color is set. Everything quoted from the configuration is made inert: a
+// module from elsewhere may hide a bidi override in its source.
+func printDiagsColor(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool) {
 	for _, d := range diags {
 		sev := "error"
 		if d.Severity == hcl.DiagWarning {
 			sev = "warning"
 		}
+		if color {
+			sev = map[string]string{"error": "\x1b[1;31merror\x1b[0m", "warning": "\x1b[1;33mwarning\x1b[0m"}[sev]
+		}
 		if d.Subject != nil {
 			s := d.Subject
-			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", s.Filename, s.Start.Line, s.Start.Column, sev, d.Summary)
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", inert.Text(s.Filename), s.Start.Line, s.Start.Column, sev, inert.Indent(d.Summary, "  "))
 		} else {
-			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+			fmt.Fprintf(w, "%s: %s\n", sev, inert.Indent(d.Summary, "  "))
 		}
 		if d.Detail != "" {
-			fmt.Fprintf(w, "  %s\n", d.Detail)
+			fmt.Fprintf(w, "  %s\n", inert.Indent(d.Detail, "  "))
 		}
 		if d.Subject != nil && files != nil {
 			if f, ok := files[d.Subject.Filename]; ok && f != nil {
 				lines := bytes.Split(f.Bytes, []byte("\n"))
 				if n := d.Subject.Start.Line; n >= 1 && n <= len(lines) {
 					line := string(lines[n-1])
-					fmt.Fprintf(w, "  %4d | %s\n", n, line)
+					fmt.Fprintf(w, "  %4d | %s\n", n, inert.Text(line))
 					col := d.Subject.Start.Column
 					if col < 1 {
 						col = 1
 					}
+					// The caret sits under the escaped text as shown.
 					pad := strings.Map(func(r rune) rune {
 						if r == '\t' {
 							return '\t'
 						}
 						return ' '
-					}, firstRunes(line, col-1))
+					}, inert.Text(firstRunes(line, col-1)))
 					fmt.Fprintf(w, "       | %s^\n", pad)
 				}
 			}
 		}
 	}
+}
+
+// colorOn says whether output to w gets colour: only on a terminal, and
+// never with -no-color, with NO_COLOR set to anything non-empty
+// (https://no-color.org), or with TERM=dumb.
+func colorOn(noColor bool, w io.Writer) bool {
+	if noColor || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func firstRunes(s string, n int) string {

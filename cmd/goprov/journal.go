@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner/journal"
 )
 
@@ -37,7 +38,7 @@ func runJournal(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if len(problems) > 0 {
 		fmt.Fprintf(stdout, "%s: chain BROKEN (%d records read):\n", pos[0], n)
 		for _, p := range problems {
-			fmt.Fprintf(stdout, "  %s\n", p)
+			fmt.Fprintf(stdout, "  %s\n", inert.Text(p.String())) // the file may come from a host
 		}
 		return exitError
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/goprov/goprov/internal/connect"
+	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/planner/views"
 )
@@ -60,13 +61,13 @@ func progress(stderr io.Writer) func(done, total int, h *planner.HostPlan) {
 			return
 		}
 		if tty {
-			fmt.Fprintf(stderr, "\r\033[K[%d/%d hosts] %s %s", done, total, h.Name, h.Status)
+			fmt.Fprintf(stderr, "\r\033[K[%d/%d hosts] %s %s", done, total, inert.Text(h.Name), h.Status)
 			if done == total {
 				fmt.Fprint(stderr, "\r\033[K")
 			}
 			return
 		}
-		fmt.Fprintf(stderr, "goprov: [%d/%d] %s %s\n", done, total, h.Name, h.Status)
+		fmt.Fprintf(stderr, "goprov: [%d/%d] %s %s\n", done, total, inert.Text(h.Name), h.Status)
 	}
 }
 
@@ -98,9 +99,10 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	} else {
-		views.Human(stdout, p, views.ModePlan)
+		tv := views.Text{Color: colorOn(rf.noColor, stdout)}
+		tv.Human(stdout, p, views.ModePlan)
 		if len(p.Hosts) > 1 || p.Summary().Failed > 0 {
-			views.HostSummary(stdout, p)
+			tv.HostSummary(stdout, p)
 		}
 	}
 	if *out != "" {
@@ -172,12 +174,13 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		p = e.Plan(ctx, targets)
 	}
+	tv := views.Text{Color: colorOn(rf.noColor, stdout)}
 	if !rf.json {
 		mode := views.ModePlan
 		if saved {
 			mode = views.ModeSaved
 		}
-		views.Human(stdout, p, mode)
+		tv.Human(stdout, p, mode)
 	}
 	if !p.HasChanges() {
 		if rf.json {
@@ -187,7 +190,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		if p.Summary().Failed > 0 {
 			if !rf.json {
-				views.HostSummary(stdout, p)
+				tv.HostSummary(stdout, p)
 			}
 			return exitError
 		}
@@ -216,8 +219,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	} else {
 		fmt.Fprintln(stdout)
-		views.Human(stdout, p, views.ModeApply)
-		views.HostSummary(stdout, p)
+		tv.Human(stdout, p, views.ModeApply)
+		tv.HostSummary(stdout, p)
 	}
 	if p.Summary().Failed > 0 || e.JournalErr != nil {
 		return exitError
@@ -226,8 +229,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("show", "show [-json] PLANFILE", stderr)
+	fs := newFlagSet("show", "show [-json] [-no-color] PLANFILE", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	noColor := fs.Bool("no-color", false, "never colour the output (also: $NO_COLOR set to anything; colour is only ever used on a terminal)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -248,6 +252,6 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	views.Human(stdout, p, views.ModeSaved)
+	views.Text{Color: colorOn(*noColor, stdout)}.Human(stdout, p, views.ModeSaved)
 	return exitOK
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/transport"
 	sshtransport "github.com/goprov/goprov/transport/ssh"
@@ -27,7 +28,8 @@ func (c *Connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 		UseDefaultSSHConfig: true,
 		Logf: func(format string, args ...any) {
 			if c.Warnings != nil {
-				fmt.Fprintf(c.Warnings, "goprov: warning: "+format+"\n", args...)
+				// Values may come from ssh_config files or the host: inert.
+				fmt.Fprintf(c.Warnings, "goprov: warning: %s\n", inert.Text(fmt.Sprintf(format, args...)))
 			}
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
 )
@@ -29,8 +30,21 @@ var symbols = map[resources.Action]string{
 	resources.Delete: "-",
 }
 
+// Text renders for people. Every string that may come from a host or from
+// configuration passes through inert first, so the only control sequences
+// in the output are the colours Text itself adds (when Color is set).
+type Text struct {
+	Color bool // ANSI colours: for a terminal only, never for files or pipes
+}
+
+// Human writes the plan (or apply outcome) as text, without colour.
+func Human(w io.Writer, p *planner.Plan, mode Mode) { Text{}.Human(w, p, mode) }
+
+// HostSummary lists each host's outcome, without colour.
+func HostSummary(w io.Writer, p *planner.Plan) { Text{}.HostSummary(w, p) }
+
 // Human writes the plan (or apply outcome) as text.
-func Human(w io.Writer, p *planner.Plan, mode Mode) {
+func (t Text) Human(w io.Writer, p *planner.Plan, mode Mode) {
 	for _, h := range p.Hosts {
 		where := h.Spec.Connection
 		if h.Spec.Connection == "local" && h.Spec.Root != "" && h.Spec.Root != "/" {
@@ -38,50 +52,16 @@ func Human(w io.Writer, p *planner.Plan, mode Mode) {
 		} else if h.Spec.Address != "" {
 			where += " " + h.Spec.Address
 		}
-		fmt.Fprintf(w, "Host %s (%s):\n", h.Name, where)
+		fmt.Fprintln(w, t.paint(bold, fmt.Sprintf("Host %s (%s):", inert.Text(h.Name), inert.Text(where))))
 		if h.Status == planner.StatusFailed || h.Status == planner.StatusStale {
-			fmt.Fprintf(w, "  ✗ %s: %s\n", strings.ToUpper(h.Status), h.Error)
+			fmt.Fprintf(w, "  %s %s\n", t.paint(red, "✗ "+strings.ToUpper(h.Status)+":"), inert.Indent(h.Error, "    "))
 		}
 		unchanged := 0
 		for _, c := range h.Changes {
-			if c.Action == resources.NoOp || c.Action == "" {
-				if c.Action == resources.NoOp {
-					unchanged++
-					// A no-op can still carry news: rules written but not
-					// loaded, a reboot still required.
-					if len(c.Notes) > 0 {
-						fmt.Fprintf(w, "  = %s unchanged", c.Address)
-						if c.Summary != "" {
-							fmt.Fprintf(w, ": %s", c.Summary)
-						}
-						fmt.Fprintln(w)
-						for _, n := range c.Notes {
-							fmt.Fprintf(w, "      note: %s\n", n)
-						}
-					}
-				}
-				continue
+			if c.Action == resources.NoOp {
+				unchanged++
 			}
-			if mode == ModeApply {
-				fmt.Fprintf(w, "  %s %s %s", symbols[c.Action], c.Address, outcome(c))
-			} else {
-				fmt.Fprintf(w, "  %s %s will be %s", symbols[c.Action], c.Address, verb(c.Action))
-			}
-			if c.Summary != "" {
-				fmt.Fprintf(w, ": %s", c.Summary)
-			}
-			fmt.Fprintln(w)
-			for _, n := range c.Notes {
-				fmt.Fprintf(w, "      note: %s\n", n)
-			}
-			if c.Error != "" {
-				fmt.Fprintf(w, "      error: %s\n", c.Error)
-			}
-			if c.Diff != "" && mode != ModeApply {
-				for _, line := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
-					fmt.Fprintf(w, "      %s\n", line)
-				}
-			}
+			t.change(w, c, mode)
 		}
 		if mode == ModeSaved && hasChanges(h) {
 			fmt.Fprintln(w, "      (content diffs are not stored in plan files; `goprov plan` shows them)")
@@ -97,7 +77,71 @@ func Human(w io.Writer, p *planner.Plan, mode Mode) {
 		}
 		fmt.Fprintln(w)
 	}
+	t.totals(w, p, mode)
+}
+
+// change writes one resource's line, its notes, error and diff.
+func (t Text) change(w io.Writer, c *planner.ResourceChange, mode Mode) {
+	if c.Action == "" {
+		return // never read: the host failed first
+	}
+	addr := inert.Text(c.Address)
+	if c.Action == resources.NoOp {
+		// A no-op can still carry news: rules written but not loaded, a
+		// reboot still required.
+		if len(c.Notes) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "  = %s unchanged", addr)
+	} else if mode == ModeApply {
+		out := outcome(c)
+		if c.Outcome == planner.OutcomeFailed {
+			out = t.paint(red, out)
+		}
+		fmt.Fprintf(w, "  %s %s %s", t.paint(actionColor[c.Action], symbols[c.Action]), addr, out)
+	} else {
+		fmt.Fprintf(w, "  %s %s will be %s", t.paint(actionColor[c.Action], symbols[c.Action]), addr, verb(c.Action))
+	}
+	if c.Summary != "" {
+		fmt.Fprintf(w, ": %s", inert.Indent(c.Summary, "      "))
+	}
+	fmt.Fprintln(w)
+	for _, n := range c.Notes {
+		fmt.Fprintf(w, "      note: %s\n", inert.Indent(n, "        "))
+	}
+	if c.Error != "" {
+		fmt.Fprintf(w, "      %s %s\n", t.paint(red, "error:"), inert.Indent(c.Error, "        "))
+	}
+	if c.Diff != "" && mode != ModeApply {
+		t.diff(w, c.Diff)
+	}
+}
+
+// diff writes a unified diff, each line escaped first and then coloured by
+// its first character, which is the diff's own (+, -, space, @): a host
+// line that starts with "+" shows as " +…" in context or "-+…" removed.
+func (t Text) diff(w io.Writer, d string) {
+	for i, line := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
+		text := inert.Text(line)
+		var c string
+		switch {
+		case i < 2 && (strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "+++ ")):
+			c = bold
+		case strings.HasPrefix(line, "@@"):
+			c = cyan
+		case strings.HasPrefix(line, "+"):
+			c = green
+		case strings.HasPrefix(line, "-"):
+			c = red
+		}
+		fmt.Fprintf(w, "      %s\n", t.paint(c, text))
+	}
+}
+
+// totals writes the closing "Plan: …" or "Apply complete: …" line.
+func (t Text) totals(w io.Writer, p *planner.Plan, mode Mode) {
 	s := p.Summary()
+	var line string
 	switch mode {
 	case ModeApply:
 		var a, c, d int
@@ -116,25 +160,31 @@ func Human(w io.Writer, p *planner.Plan, mode Mode) {
 				}
 			}
 		}
-		fmt.Fprintf(w, "Apply complete: %d added, %d changed, %d destroyed.", a, c, d)
+		line = fmt.Sprintf("Apply complete: %d added, %d changed, %d destroyed.", a, c, d)
 	default:
-		fmt.Fprintf(w, "Plan: %d to add, %d to change, %d to destroy.", s.Add, s.Change, s.Destroy)
+		line = fmt.Sprintf("Plan: %d to add, %d to change, %d to destroy.", s.Add, s.Change, s.Destroy)
 	}
+	fmt.Fprint(w, t.paint(bold, line))
 	if s.Failed > 0 {
-		fmt.Fprintf(w, " %d of %d hosts failed.", s.Failed, len(p.Hosts))
+		fmt.Fprint(w, " "+t.paint(red, fmt.Sprintf("%d of %d hosts failed.", s.Failed, len(p.Hosts))))
 	}
 	fmt.Fprintln(w)
 }
 
 // HostSummary lists each host's outcome, one line each, failures last.
-func HostSummary(w io.Writer, p *planner.Plan) {
+func (t Text) HostSummary(w io.Writer, p *planner.Plan) {
 	hosts := append([]*planner.HostPlan(nil), p.Hosts...)
 	sort.SliceStable(hosts, func(i, j int) bool { return rank(hosts[i]) < rank(hosts[j]) })
-	fmt.Fprintln(w, "Hosts:")
+	fmt.Fprintln(w, t.paint(bold, "Hosts:"))
 	for _, h := range hosts {
-		line := fmt.Sprintf("  %-20s %s", h.Name, h.Status)
+		// Pad before colouring: escape codes have no width on screen.
+		status := fmt.Sprintf("%-20s %s", inert.Text(h.Name), h.Status)
+		if rank(h) == 1 {
+			status = fmt.Sprintf("%-20s %s", inert.Text(h.Name), t.paint(red, h.Status))
+		}
+		line := "  " + status
 		if h.Error != "" {
-			line += "  " + h.Error
+			line += "  " + inert.Indent(h.Error, "    ")
 		}
 		fmt.Fprintln(w, line)
 	}
