@@ -44,6 +44,7 @@ type Instance struct {
 func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var insts []*Instance
+	var all []built
 	targets := map[string][]string{}
 	for _, r := range cfg.Resources {
 		res, d := resources.Build(r.Kind, r.Address, r.Value, r.Body)
@@ -58,7 +59,9 @@ func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
 		}
 		insts = append(insts, &Instance{Address: r.Address, Kind: r.Kind, Value: r.Value, DependsOn: r.DependsOn, Res: res})
 		targets[r.Address] = r.Targets
+		all = append(all, built{r, res})
 	}
+	diags = append(diags, checkOwners(cfg.Hosts, all)...)
 	selected, d := selectHosts(cfg.Hosts, limit)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
