@@ -144,6 +144,10 @@ func endReason(res transport.Result, err error, gaveUp bool) string {
 		return "the holder on the host gave it up (no word from this controller for 45 s: suspended, or the link was cut)"
 	case err != nil:
 		return "the holder session failed: " + err.Error()
+	case res.ExitCode < 0:
+		return "the holder session on the host was killed by a signal"
+	case res.ExitCode > 128:
+		return fmt.Sprintf("the holder session on the host ended (exit %d, as when killed by signal %d)", res.ExitCode, res.ExitCode-128)
 	default:
 		return fmt.Sprintf("the holder session on the host ended (exit %d)", res.ExitCode)
 	}
