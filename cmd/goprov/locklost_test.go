@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -65,21 +66,44 @@ const killLockHolders = `for p in /proc/[0-9]*; do
 done
 echo killed`
 
+// giveUpLock makes goprov's holder give the lock up the way it does after
+// 45 s without a word from the controller: its timeout(1) gets the alarm
+// it would get then (a lab test cannot wait 45 s for it).
+const giveUpLock = `for p in /proc/[0-9]*; do
+  case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
+    "timeout 45 sh -c "*) kill -ALRM "${p#/proc/}" ;;
+  esac
+done
+echo alarmed`
+
 // A laptop suspended mid-apply: while goprov is stopped (SIGSTOP), its lock
-// session on the host dies and another operator takes the lock. When goprov
-// wakes up it must not write anything: it stops before its next write and
-// says it lost the lock.
+// session on the host ends (killed, or given up after 45 s of silence) and
+// another operator takes the lock. When goprov wakes up it must not write
+// anything: it stops before its next write and says it lost the lock.
 func TestLostLockStopsApply(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
 	h := lab.Hosts[0]
+	for i, tc := range []struct {
+		name, script, why string
+	}{
+		{"holder killed", killLockHolders, "the holder session on the host ended"},
+		{"holder gave up", giveUpLock, "the holder on the host gave it up"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lostLock(t, lab, h, fmt.Sprintf("lost%d", i), tc.script, tc.why)
+		})
+	}
+}
+
+func lostLock(t *testing.T, lab *testinfra.Lab, h *testinfra.Host, name, endHolder, why string) {
 	cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), `
 resource "profile_script" "a" {
-  name = "lost-a"
+  name = "`+name+`-a"
   env  = { A = "1" }
 }
 
 resource "profile_script" "b" {
-  name = "lost-b"
+  name = "`+name+`-b"
   env  = { B = "2" }
 }
 `)
@@ -95,7 +119,7 @@ resource "profile_script" "b" {
 	if err := apply.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { apply.Process.Signal(syscall.SIGCONT); apply.Process.Kill() })
+	t.Cleanup(func() { apply.Process.Signal(syscall.SIGCONT); apply.Process.Kill(); apply.Wait() })
 	waitHost(t, h, `pgrep -f '^flock -w' >/dev/null && echo waiting`, "waiting", "goprov waits for the lock")
 
 	// The laptop sleeps; alice finishes; goprov's host side takes the lock.
@@ -105,11 +129,12 @@ resource "profile_script" "b" {
 	releaseAlice()
 	waitHost(t, h, holderFile, "(run ", "goprov's holder takes the lock")
 
-	// Its lock session dies; bob takes the lock.
-	if out, err := h.MustExec(context.Background(), killLockHolders); err != nil || !strings.Contains(out, "killed") {
-		t.Fatalf("kill holders: %v %s", err, out)
+	// Its lock session ends; bob takes the lock.
+	if out, err := h.MustExec(context.Background(), endHolder); err != nil || strings.TrimSpace(out) == "" {
+		t.Fatalf("end the holder: %v %s", err, out)
 	}
-	otherController(t, lab, h, "bob@laptop pid 777")
+	releaseBob := otherController(t, lab, h, "bob@laptop pid 777")
+	defer releaseBob()
 	waitHost(t, h, holderFile, "bob@laptop", "bob takes the lock")
 
 	// The laptop wakes up.
@@ -127,10 +152,11 @@ resource "profile_script" "b" {
 	if code := apply.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("apply without the lock: want exit 1, got %d", code)
 	}
-	if !strings.Contains(out, "lost the host lock") || !strings.Contains(out, "stopped before profile_script.a") {
-		t.Errorf("apply does not say it lost the lock and where it stopped:\n%s", out)
+	if !strings.Contains(out, "lost the host lock: "+why) || !strings.Contains(out, "stopped before profile_script.a") {
+		t.Errorf("apply does not say it lost the lock (%q) and where it stopped:\n%s", why, out)
 	}
-	if got, _ := h.MustExec(context.Background(), "ls /etc/profile.d/lost-a.sh /etc/profile.d/lost-b.sh 2>&1"); strings.Count(got, "No such file") != 2 {
+	files := "/etc/profile.d/" + name + "-a.sh /etc/profile.d/" + name + "-b.sh"
+	if got, _ := h.MustExec(context.Background(), "ls "+files+" 2>&1"); strings.Count(got, "No such file") != 2 {
 		t.Errorf("apply wrote while bob held the lock:\n%s", got)
 	}
 	if got, _ := h.MustExec(context.Background(), holderFile); !strings.Contains(got, "bob@laptop") {
