@@ -44,6 +44,7 @@ type Instance struct {
 func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var insts []*Instance
+	var all []built
 	targets := map[string][]string{}
 	for _, r := range cfg.Resources {
 		res, d := resources.Build(r.Kind, r.Address, r.Value, r.Body)
@@ -58,7 +59,9 @@ func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
 		}
 		insts = append(insts, &Instance{Address: r.Address, Kind: r.Kind, Value: r.Value, DependsOn: r.DependsOn, Res: res})
 		targets[r.Address] = r.Targets
+		all = append(all, built{r, res})
 	}
+	diags = append(diags, checkOwners(cfg.Hosts, all)...)
 	selected, d := selectHosts(cfg.Hosts, limit)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
@@ -461,12 +464,12 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 			return
 		}
 		lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
-		release, err := lockHost(ctx, lh, holderInfo(run), timeout)
+		lock, err := lockHost(ctx, lh, holderInfo(run), timeout)
 		if err != nil {
 			hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
 			return
 		}
-		defer release()
+		defer lock.release()
 		h, tail, err := e.readFor(ctx, hp, true)
 		if err != nil {
 			var stale *StaleError
@@ -481,6 +484,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		start := time.Now()
 		defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
 		failed := false
+		var lost error // set when the lock is gone
 		for i, c := range hp.Changes {
 			if c.Action != recorded[i] {
 				// Same digest yet another action: a bug, never apply a guess.
@@ -492,6 +496,14 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 			}
 			if failed {
 				c.Outcome = OutcomeSkipped
+				continue
+			}
+			// Another operator may hold the lock once ours is gone: prove
+			// it is still ours before every write.
+			if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
+				c.Outcome = OutcomeSkipped
+				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v; stopped before %s", hp.Name, lost, c.Address)
+				failed = true
 				continue
 			}
 			nctx, notes := resources.WithNotes(ctx)
@@ -515,6 +527,19 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		jmu.Lock()
 		byHost[hp.Name] = recs
 		jmu.Unlock()
+		if lost == nil {
+			if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
+				hp.Status = StatusFailed
+				msg := fmt.Sprintf("%s: journal: %v; stopped before writing the host's journal (the changes above were made; the host's journal misses them)", hp.Name, lost)
+				if hp.Error != "" {
+					msg = hp.Error + "; " + msg
+				}
+				hp.Error = msg
+			}
+		}
+		if lost != nil {
+			return // no write without the lock, the journal's neither
+		}
 		if err := appendHostJournal(ctx, h, tail, recs); err != nil {
 			hp.Status = StatusFailed
 			msg := fmt.Sprintf("%s: journal: %v (the changes above were made; the host's journal misses them)", hp.Name, err)

@@ -88,34 +88,50 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 	if !nameRe.MatchString(s.Name) {
 		bad("name", "Invalid profile_script name", fmt.Sprintf("%q: use letters, digits, '-' and '_' only (it becomes /etc/profile.d/NAME.sh).", s.Name))
 	}
-	for k, ev := range v.GetAttr("env").AsValueMap() {
-		val := ev.AsString()
+	envMap := v.GetAttr("env").AsValueMap()
+	keys := make([]string, 0, len(envMap))
+	for k := range envMap {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // diagnostics in a stable order
+	for _, k := range keys {
+		val := envMap[k].AsString()
+		badKey := func(summary, detail string) {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: envKeyRange(body, k, at("env"))})
+		}
 		switch {
 		case !envKeyRe.MatchString(k):
-			bad("env", "Invalid environment variable name", fmt.Sprintf("%q is not a valid variable name (letters, digits, '_'; not starting with a digit).", k))
+			badKey("Invalid environment variable name", fmt.Sprintf("%q is not a valid variable name (letters, digits, '_'; not starting with a digit).", k))
 		case k == "PATH":
-			bad("env", "PATH in env", "Set PATH entries with path_prepend and path_append, which keep the existing PATH and never add an entry twice.")
+			badKey("PATH in env", "Set PATH entries with path_prepend and path_append, which keep the existing PATH and never add an entry twice.")
+		case codeVars[k] != "":
+			badKey("Value that is code", fmt.Sprintf("%s %s. profile_script sets values, not code: manage that in a file you review, or leave it out.", k, codeVars[k]))
 		case shell.ContainsNUL(val):
-			bad("env", "NUL byte in value", fmt.Sprintf("The value of %s holds a NUL byte, which no environment variable can carry.", k))
+			badKey("NUL byte in value", fmt.Sprintf("The value of %s holds a NUL byte, which no environment variable can carry.", k))
 		default:
 			if err := checkRefs(val); err != nil {
-				bad("env", "Invalid variable reference", fmt.Sprintf("%s: %v.", k, err))
+				badKey("Invalid variable reference", fmt.Sprintf("%s: %v.", k, err))
 			}
 		}
 		s.Env[k] = val
 	}
 	for _, attr := range []string{"path_prepend", "path_append"} {
 		var list []string
-		for _, ev := range v.GetAttr(attr).AsValueSlice() {
+		for i, ev := range v.GetAttr(attr).AsValueSlice() {
 			e := ev.AsString()
+			badElem := func(summary, detail string) {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: elemRange(body, attr, i, at(attr))})
+			}
 			switch {
 			case e == "":
-				bad(attr, "Empty PATH entry", "An empty PATH entry means the current directory; write the directory out.")
+				badElem("Empty PATH entry", "An empty PATH entry means the current directory; write the directory out.")
 			case strings.ContainsAny(e, ":\n\r\x00"):
-				bad(attr, "Invalid PATH entry", fmt.Sprintf("%q holds ':', a newline or NUL, which would split or break PATH.", e))
+				badElem("Invalid PATH entry", fmt.Sprintf("%q holds ':', a newline or NUL, which would split or break PATH.", e))
+			case !absoluteEntry(e):
+				badElem("Relative PATH entry", fmt.Sprintf("%q is looked up from whatever directory a command runs in, so a program planted there (a cloned repository, /tmp) runs instead of the real one. Write an absolute directory, or $HOME/… (\"~\" is not expanded); a variable alone (\"$GOBIN\") is empty when unset, which means the current directory.", e))
 			default:
 				if err := checkRefs(e); err != nil {
-					bad(attr, "Invalid variable reference", fmt.Sprintf("%q: %v.", e, err))
+					badElem("Invalid variable reference", fmt.Sprintf("%q: %v.", e, err))
 				}
 			}
 			list = append(list, e)

@@ -1,0 +1,5 @@
+resource "profile_script" "go" {
+  count = 2
+  name  = "go"
+  env   = { N = "${count.index}" }
+}

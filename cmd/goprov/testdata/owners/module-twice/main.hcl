@@ -1,0 +1,7 @@
+module "a" {
+  source = "./modules/env"
+}
+
+module "b" {
+  source = "./modules/env"
+}

@@ -1,0 +1,4 @@
+resource "profile_script" "env" {
+  name = "site-env"
+  env  = { SITE = "x" }
+}

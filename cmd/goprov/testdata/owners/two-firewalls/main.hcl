@@ -1,0 +1,7 @@
+resource "firewall" "main" {
+  default_incoming = "deny"
+}
+
+resource "firewall" "strict" {
+  default_incoming = "reject"
+}
