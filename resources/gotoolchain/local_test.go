@@ -242,7 +242,7 @@ func TestStreamWithoutSentinelIsDiscarded(t *testing.T) {
 	art := &Artifact{Kind: "tgz", File: a, Hash: s4, Files: 4, Origin: b4}
 	p := Platform{"linux", runtime.GOARCH}
 	tc4 := fileToolchain(t, "1.22.4", b4, s4, "")
-	err := tc4.streamInstall(ctx, h, p, "/usr/local/.goprov-go-tmp-1.22.4-test", art)
+	_, err := tc4.streamInstall(ctx, h, p, "/usr/local/.goprov-go-tmp-1.22.4-test", art)
 	if err == nil || !strings.Contains(err.Error(), "failed verification while streaming, the host discarded it") {
 		t.Fatalf("stream of a changed archive: %v", err)
 	}
