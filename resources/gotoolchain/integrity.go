@@ -251,11 +251,16 @@ type problem struct{ rel, what string }
 // Only recorded paths for which in(path) holds are compared.
 func compareFiles(want map[string]string, l Listing, in func(string) bool) []problem {
 	var ps []problem
+	other := map[string]bool{}
+	for _, o := range l.Other {
+		other[o] = true
+	}
 	for rel, sum := range want {
 		if !in(rel) {
 			continue
 		}
 		switch got, ok := l.Files[rel]; {
+		case !ok && other[rel]: // said once, below
 		case !ok:
 			ps = append(ps, problem{rel, "missing"})
 		case got != sum:
