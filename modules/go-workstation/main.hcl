@@ -62,6 +62,12 @@ variable "keep" {
   default = 2
 }
 
+variable "toolchain_verify" {
+  type        = string
+  default     = "executables"
+  description = "What every plan re-hashes of the installed tree: \"executables\" (bin/, pkg/tool/) or \"all\"."
+}
+
 variable "gopath" {
   type        = string
   default     = "$HOME/go"
@@ -126,6 +132,7 @@ resource "go_toolchain" "go" {
   install_root = var.install_root
   link         = var.link
   keep         = var.keep
+  verify       = var.toolchain_verify
   env          = local.go_env
 }
 

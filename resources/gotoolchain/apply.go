@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/resources"
@@ -37,7 +39,7 @@ func (tc *Toolchain) Apply(ctx context.Context, h *resources.Host, ch resources.
 	if err != nil {
 		return err
 	}
-	s, err := tc.Plan(st)
+	s, err := tc.Plan(st, p)
 	if err != nil {
 		return err
 	}
@@ -63,12 +65,13 @@ func (tc *Toolchain) Apply(ctx context.Context, h *resources.Host, ch resources.
 	}
 
 	work := ""
+	var listed []byte // the install script's manifest of what it extracted
 	if s.Install {
 		work = tc.InstallRoot + "/" + tempPrefix + "tmp-" + tc.Version + "-" + randHex()
 		if art != nil {
-			err = tc.streamInstall(ctx, h, p, work, art)
+			listed, err = tc.streamInstall(ctx, h, p, work, art)
 		} else {
-			err = run(ctx, h, tc.hostFetchScript(h, p, work), nil, "download and extract go"+tc.Version+" on the host")
+			listed, err = runOut(ctx, h, tc.hostFetchScript(h, p, work), nil, "download and extract go"+tc.Version+" on the host")
 		}
 		if err != nil {
 			return err
@@ -81,6 +84,11 @@ func (tc *Toolchain) Apply(ctx context.Context, h *resources.Host, ch resources.
 			}
 		}
 		return err
+	}
+	if s.Install {
+		if err := tc.writeRecords(ctx, h, p, art, work+"/go", listed); err != nil {
+			return abandon(err)
+		}
 	}
 	if s.WriteEnv {
 		dir := tc.Dir()
@@ -106,15 +114,51 @@ func (tc *Toolchain) Apply(ctx context.Context, h *resources.Host, ch resources.
 }
 
 func run(ctx context.Context, h *resources.Host, script string, stdin io.Reader, what string) error {
+	_, err := runOut(ctx, h, script, stdin, what)
+	return err
+}
+
+func runOut(ctx context.Context, h *resources.Host, script string, stdin io.Reader, what string) ([]byte, error) {
 	res, err := h.Run(ctx, transport.Cmd{Script: script, Stdin: stdin, Sudo: true})
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return res.Err(what)
+	return res.Stdout, res.Err(what)
+}
+
+// writeRecords checks the manifest the host computed of its extraction
+// (against the controller's, when the controller streamed the tree) and
+// writes it and the provenance record into the new tree, before anything
+// points at it.
+func (tc *Toolchain) writeRecords(ctx context.Context, h *resources.Host, p Platform, art *Artifact, dir string, listed []byte) error {
+	m, err := ParseManifest(listed)
+	if err != nil {
+		return fmt.Errorf("manifest of the extracted tree: %w", err)
+	}
+	if art != nil && art.Manifest != nil {
+		if err := diffManifests(art.Manifest, m); err != nil {
+			return err
+		}
+	}
+	rec := tc.provenance(p, art, m, time.Now().UTC().Format(time.RFC3339))
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	for _, f := range []resources.DesiredFile{
+		{Path: dir + "/" + ManifestName, Content: RenderManifest(m), Mode: 0o644},
+		{Path: dir + "/" + ProvenanceName, Content: append(b, '\n'), Mode: 0o644},
+	} {
+		if err := resources.WriteFile(ctx, h, f, resources.WriteOptions{}); err != nil {
+			return fmt.Errorf("write %s: %w", path.Base(f.Path), err)
+		}
+	}
+	return nil
 }
 
 // streamInstall sends the verified archive as a tar on the command's stdin.
-func (tc *Toolchain) streamInstall(ctx context.Context, h *resources.Host, p Platform, work string, art *Artifact) error {
+// It returns the script's output: the manifest of the extracted tree.
+func (tc *Toolchain) streamInstall(ctx context.Context, h *resources.Host, p Platform, work string, art *Artifact) ([]byte, error) {
 	pr, pw := io.Pipe()
 	streamErr := make(chan error, 1)
 	go func() {
@@ -127,12 +171,12 @@ func (tc *Toolchain) streamInstall(ctx context.Context, h *resources.Host, p Pla
 	pr.CloseWithError(errScriptDone)
 	serr := <-streamErr
 	if serr != nil && !errors.Is(serr, errScriptDone) {
-		return fmt.Errorf("toolchain %s failed verification while streaming, the host discarded it: %w", art.Origin, serr)
+		return nil, fmt.Errorf("toolchain %s failed verification while streaming, the host discarded it: %w", art.Origin, serr)
 	}
 	if runErr != nil {
-		return fmt.Errorf("install go%s: %w", tc.Version, runErr)
+		return nil, fmt.Errorf("install go%s: %w", tc.Version, runErr)
 	}
-	return res.Err("install go" + tc.Version)
+	return res.Stdout, res.Err("install go" + tc.Version)
 }
 
 var errScriptDone = errors.New("install script finished")
@@ -171,14 +215,16 @@ trap 'exit 129' HUP INT TERM PIPE
 `, shell.Quote(h.Path(tc.InstallRoot)), shell.Quote(h.Path(work)))
 }
 
-// epilogue checks the extracted tree by running its own go, then makes it
-// durable before anything points at it.
+// epilogue checks the extracted tree by running its own go, makes it
+// durable before anything points at it, and prints its manifest (every
+// file's sha256, as extracted) for the controller to check and record.
 func (tc *Toolchain) epilogue(p Platform) string {
 	want := "go version " + tc.GoVersion() + " " + p.String()
 	return fmt.Sprintf(`chmod 0755 -- "$w/go"
 v=$(cd / && env -i PATH=/usr/bin:/bin HOME=/nonexistent GOTOOLCHAIN=local GOENV=off "$w/go/bin/go" version 2>&1) || { echo "the new toolchain's go version failed: $v" >&2; exit %d; }
 [ "$v" = %s ] || { echo "the new toolchain's go version printed \"$v\", expected \"%s\"" >&2; exit %d; }
 sync -f -- "$w/go" 2>/dev/null || sync
+(cd "$w/go" && `+strings.ReplaceAll(manifestScript, "%", "%%")+`)
 ok=1
 `, exitVersion, shell.Quote(want), strings.ReplaceAll(want, `"`, ``), exitVersion)
 }

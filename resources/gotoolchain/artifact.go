@@ -35,6 +35,9 @@ type Artifact struct {
 	// Prefix of every zip entry ("golang.org/toolchain@VERSION/").
 	Prefix string
 	Origin string // for messages
+	// Manifest is every file's sha256 as rendered from the verified
+	// archive (go.env left out): what the host's extraction must hold.
+	Manifest map[string]string
 
 	// The host tar's entries, rendered once per process from the verified
 	// archive into an unlinked temp file (it vanishes with the process):
@@ -62,10 +65,11 @@ func (a *Artifact) render() error {
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256*1024)
 	var n int
+	sums := map[string]string{}
 	if a.Kind == "zip" {
-		n, err = writeZipTree(bw, a.File, a.Prefix, a.Hash)
+		n, err = writeZipTree(bw, a.File, a.Prefix, a.Hash, sums)
 	} else {
-		n, err = writeTarGzTree(bw, a.File, a.Hash)
+		n, err = writeTarGzTree(bw, a.File, a.Hash, sums)
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -79,7 +83,7 @@ func (a *Artifact) render() error {
 		f.Close()
 		return err
 	}
-	a.Files, a.body, a.bodySize = n, f, size
+	a.Files, a.body, a.bodySize, a.Manifest = n, f, size, sums
 	copy(a.bodySHA[:], h.Sum(nil))
 	return nil
 }

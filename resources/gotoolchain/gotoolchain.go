@@ -85,6 +85,7 @@ func (kind) Spec() hcldec.Spec {
 		"link":         def("link", cty.String, cty.StringVal(DefaultLink)),
 		"keep":         def("keep", cty.Number, cty.NumberIntVal(DefaultKeep)),
 		"env":          def("env", cty.Map(cty.String), cty.MapValEmpty(cty.String)),
+		"verify":       def("verify", cty.String, cty.StringVal(VerifyExecutables)),
 	}
 }
 
@@ -103,6 +104,9 @@ type Toolchain struct {
 	Link        string
 	Keep        int
 	Env         map[string]string
+	// Verify is how much of the installed tree every plan re-hashes:
+	// "executables" (bin/, pkg/tool/) or "all" (the whole manifest).
+	Verify string
 	// ManageEnv: go.env is written (Go 1.21+, which reads $GOROOT/go.env).
 	ManageEnv bool
 }
@@ -123,6 +127,7 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		Fetch:       str("fetch"),
 		InstallRoot: str("install_root"),
 		Link:        str("link"),
+		Verify:      str("verify"),
 		Env:         map[string]string{},
 		SHA256:      map[string]string{},
 	}
@@ -142,6 +147,10 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 	case SourceDL, SourceFile:
 	default:
 		bad("source", "Invalid source", fmt.Sprintf(`source must be "proxy", "dl" or "file", not %q.`, tc.Source))
+	}
+
+	if tc.Verify != VerifyExecutables && tc.Verify != VerifyAll {
+		bad("verify", "Invalid verify", fmt.Sprintf(`verify must be "executables" (every plan re-hashes bin/ and pkg/tool/) or "all" (every file of the manifest), not %q.`, tc.Verify))
 	}
 
 	switch tc.Fetch {

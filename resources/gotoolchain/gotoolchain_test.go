@@ -164,10 +164,13 @@ func TestVersionOrder(t *testing.T) {
 	_ = in
 }
 
-// probeOut builds what Probe prints: four base64 parts.
-func probeOut(link, dirs, dirEnv, liveEnv string) []byte {
+// probeOut builds what Probe prints: seven base64 parts. rest are the
+// provenance record, the manifest and the listing (default: no record).
+func probeOut(link, dirs, dirEnv, liveEnv string, rest ...string) []byte {
+	parts := []string{link, dirs, dirEnv, liveEnv, "absent\n", "", ""}
+	copy(parts[4:], rest)
 	var b strings.Builder
-	for _, p := range []string{link, dirs, dirEnv, liveEnv} {
+	for _, p := range parts {
 		b.WriteString(base64.StdEncoding.EncodeToString([]byte(p)) + "\n")
 	}
 	return []byte(b.String())
@@ -242,7 +245,8 @@ func TestDiff(t *testing.T) {
 				}
 				return f(tc)
 			}
-			ch, err := tc.Diff(host, probeOut(c.link, c.dirs, env(c.dirEnv), env(c.liveEnv)))
+			tree := newTestTree()
+			ch, err := tc.Diff(host, probeOut(c.link, c.dirs, env(c.dirEnv), env(c.liveEnv), tree.record(t, tc), "", tree.listing(false)))
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("want error %q, got %v", c.err, err)

@@ -2,6 +2,7 @@ package gotoolchain
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -242,7 +243,7 @@ func TestStreamWithoutSentinelIsDiscarded(t *testing.T) {
 	art := &Artifact{Kind: "tgz", File: a, Hash: s4, Files: 4, Origin: b4}
 	p := Platform{"linux", runtime.GOARCH}
 	tc4 := fileToolchain(t, "1.22.4", b4, s4, "")
-	err := tc4.streamInstall(ctx, h, p, "/usr/local/.goprov-go-tmp-1.22.4-test", art)
+	_, err := tc4.streamInstall(ctx, h, p, "/usr/local/.goprov-go-tmp-1.22.4-test", art)
 	if err == nil || !strings.Contains(err.Error(), "failed verification while streaming, the host discarded it") {
 		t.Fatalf("stream of a changed archive: %v", err)
 	}
@@ -307,5 +308,85 @@ func TestApplyRefusesAChangedHost(t *testing.T) {
 	}
 	if got := strings.Join(listRoot(t, h), " "); got != "go-1.21.0" {
 		t.Errorf("install root holds %q", got)
+	}
+}
+
+// The integrity records on an image root, with the real probe: a tampered
+// file is a reinstall, a hostile manifest is refused (never followed), and
+// a reinstall brings the plan back to empty.
+func TestIntegrityLocalRoot(t *testing.T) {
+	h := localHost(t)
+	ctx := context.Background()
+	a, s := fakeArchive(t, "1.22.5", "")
+	tc := fileToolchain(t, "1.22.5", a, s, "")
+	all := fileToolchain(t, "1.22.5", a, s, `verify = "all"`)
+	if err := tc.Apply(ctx, h, tc.planOn(t, h)); err != nil {
+		t.Fatal(err)
+	}
+	dir := h.Path("/usr/local/go-1.22.5")
+	mf, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%s  VERSION\n%s  bin/go\n%s  src/fmt/print.go\n", sum("go1.22.5\ntime 2024-06-27T20:11:12Z\n"),
+		sum(fmt.Sprintf("#!/bin/sh\necho 'go version go1.22.5 linux/%s'\n", runtime.GOARCH)), sum("package fmt\n")); string(mf) != want {
+		t.Errorf("manifest:\n%s\nwant\n%s", mf, want)
+	}
+	for _, c := range []*Toolchain{tc, all} {
+		if ch := c.planOn(t, h); ch.Action != resources.NoOp {
+			t.Fatalf("verify = %s after install: %s", c.Verify, ch.Summary)
+		}
+	}
+
+	// A source file edited: only the full check sees it; apply reinstalls.
+	os.WriteFile(filepath.Join(dir, "src/fmt/print.go"), []byte("package fmt // planted\n"), 0o644)
+	if ch := tc.planOn(t, h); ch.Action != resources.NoOp {
+		t.Errorf("verify = executables: %s", ch.Summary)
+	}
+	ch := all.planOn(t, h)
+	if !strings.HasSuffix(ch.Summary, ": reinstall: src/fmt/print.go differs") {
+		t.Fatalf("verify = all: %s", ch.Summary)
+	}
+	if err := all.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch := all.planOn(t, h); ch.Action != resources.NoOp {
+		t.Fatalf("after the reinstall: %s %q", ch.Summary, ch.Notes)
+	}
+	if got := strings.Join(listRoot(t, h), " "); got != "go go-1.22.5" {
+		t.Errorf("install root holds %q", got)
+	}
+
+	// A hostile manifest that names a file outside the tree, with the
+	// record rewritten to match it: refused, and a reinstall.
+	evil := []byte(sum("x") + "  ../../../etc/shadow\n")
+	rec, _ := os.ReadFile(filepath.Join(dir, ProvenanceName))
+	var p Provenance
+	if err := json.Unmarshal(rec, &p); err != nil {
+		t.Fatal(err)
+	}
+	p.ManifestSHA256 = sum(string(evil))
+	rec, _ = json.Marshal(p)
+	os.WriteFile(filepath.Join(dir, ManifestName), evil, 0o644)
+	os.WriteFile(filepath.Join(dir, ProvenanceName), rec, 0o644)
+	ch = all.planOn(t, h)
+	if !strings.Contains(ch.Summary, "reinstall: "+ManifestName+" is unreadable") || !strings.Contains(ch.Summary, "escapes the tree") {
+		t.Errorf("hostile manifest: %s", ch.Summary)
+	}
+	// The bin/go swapped for a symlink to the controller's own go: not a
+	// regular file, and missing as recorded.
+	os.Remove(filepath.Join(dir, "bin/go"))
+	os.Symlink("/bin/true", filepath.Join(dir, "bin/go"))
+	ch = tc.planOn(t, h)
+	if !strings.Contains(ch.Summary, "reinstall: bin/go is not a regular file") {
+		t.Errorf("bin/go a symlink: %s %q", ch.Summary, ch.Notes)
+	}
+	if err := tc.Apply(ctx, h, ch); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Toolchain{tc, all} {
+		if ch := c.planOn(t, h); ch.Action != resources.NoOp {
+			t.Errorf("verify = %s after the reinstall: %s", c.Verify, ch.Summary)
+		}
 	}
 }

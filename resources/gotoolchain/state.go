@@ -42,10 +42,20 @@ type State struct {
 	Temps      []string            // leftover work dirs of interrupted applies
 	DirEnv     resources.FileState // go.env in the desired version's directory
 	LiveEnv    resources.FileState // go.env of what the link points to
+	// The desired version directory's records and its files as hashed
+	// now (executables, or every file with verify = "all"). The records
+	// come from the host: untrusted, read bounded, parsed strictly.
+	Provenance resources.FileState
+	Manifest   resources.FileState // read only with verify = "all"
+	Listing    Listing
 }
 
 // Probe implements resources.Resource: read-only, one batched snippet.
 func (tc *Toolchain) Probe(h *resources.Host) string {
+	manifestProbe := "true" // an empty part: not read
+	if tc.Verify == VerifyAll {
+		manifestProbe = boundedFileProbe(h.Path(tc.Dir()+"/"+ManifestName), maxManifest)
+	}
 	link := shell.Quote(h.Path(tc.Link))
 	root := shell.Quote(h.Path(tc.InstallRoot))
 	return resources.MultiProbe(
@@ -67,6 +77,9 @@ done
 true`,
 		resources.FileProbe(h.Path(tc.Dir()+"/go.env")),
 		liveEnvProbe(h, tc.Link),
+		boundedFileProbe(h.Path(tc.Dir()+"/"+ProvenanceName), maxProvenance),
+		manifestProbe,
+		listingScript(h.Path(tc.Dir()), tc.Verify == VerifyAll),
 	)
 }
 
@@ -93,7 +106,7 @@ else printf 'other\n'; fi`
 
 // ParseState reads Probe's output.
 func ParseState(out []byte) (State, error) {
-	parts, err := resources.SplitMulti(out, 4)
+	parts, err := resources.SplitMulti(out, 7)
 	if err != nil {
 		return State{}, err
 	}
@@ -138,6 +151,15 @@ func ParseState(out []byte) (State, error) {
 	if st.LiveEnv, err = resources.ParseFileState(parts[3]); err != nil {
 		return State{}, fmt.Errorf("probe live go.env: %w", err)
 	}
+	if st.Provenance, err = resources.ParseFileState(parts[4]); err != nil {
+		return State{}, fmt.Errorf("probe %s: %w", ProvenanceName, err)
+	}
+	if len(parts[5]) > 0 {
+		if st.Manifest, err = resources.ParseFileState(parts[5]); err != nil {
+			return State{}, fmt.Errorf("probe %s: %w", ManifestName, err)
+		}
+	}
+	st.Listing = ParseListing(parts[6])
 	return st, nil
 }
 
@@ -146,6 +168,8 @@ type Steps struct {
 	CleanTemps []string // leftover work dirs to remove first
 	Install    bool     // fetch, extract into a work dir, check `go version`
 	Replace    string   // why an existing directory of this version is replaced ("" if not)
+	Reinstall  string   // short reason when the tree fails its records or pins ("" if not)
+	Details    []string // notes on Reinstall
 	WriteEnv   bool     // write go.env (into the new tree before the switch)
 	Switch     bool     // point the link at the version's directory
 	From       string   // what the link pointed at ("" if nothing)
@@ -158,7 +182,7 @@ func (s *Steps) Empty() bool {
 }
 
 // Plan computes the steps from a probed state. Pure.
-func (tc *Toolchain) Plan(st State) (*Steps, error) {
+func (tc *Toolchain) Plan(st State, p Platform) (*Steps, error) {
 	s := &Steps{CleanTemps: st.Temps}
 	switch st.LinkKind {
 	case linkDir:
@@ -189,6 +213,11 @@ func (tc *Toolchain) Plan(st State) (*Steps, error) {
 			found = "no VERSION file"
 		}
 		s.Install, s.Replace = true, fmt.Sprintf("%s exists but holds %s", cur.Name, found)
+	default:
+		if why, notes := tc.integrity(st, p); why != "" {
+			s.Install, s.Reinstall, s.Details = true, why, notes
+			s.Replace = notes[0]
+		}
 	}
 	want := tc.renderEnv()
 	if tc.ManageEnv {
@@ -252,7 +281,7 @@ func (tc *Toolchain) Diff(h *resources.Host, probe []byte) (resources.Change, er
 	if err != nil {
 		return resources.Change{}, err
 	}
-	s, err := tc.Plan(st)
+	s, err := tc.Plan(st, p)
 	if err != nil {
 		return resources.Change{}, err
 	}
@@ -265,7 +294,12 @@ func (tc *Toolchain) change(st State, s *Steps, p Platform) resources.Change {
 		return resources.Change{Action: resources.NoOp, Summary: head}
 	}
 	var parts, notes []string
-	if s.Install {
+	switch {
+	case s.Reinstall != "":
+		parts = append(parts, "reinstall: "+s.Reinstall)
+		notes = append(notes, tc.sourceNote(p))
+		notes = append(notes, s.Details...)
+	case s.Install:
 		parts = append(parts, "install "+tc.Version)
 		notes = append(notes, tc.sourceNote(p))
 		if s.Replace != "" {

@@ -35,6 +35,7 @@ type treeWriter struct {
 	tw    *tar.Writer
 	dirs  map[string]bool
 	files int
+	sums  map[string]string // if not nil: each file's sha256, the install's manifest
 }
 
 func newTreeWriter(w io.Writer) *treeWriter {
@@ -66,12 +67,20 @@ func (t *treeWriter) file(rel string, mode int64, size int64, mt time.Time, r io
 	if err := t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "go/" + rel, Mode: mode, Size: size, ModTime: mt, Uname: "root", Gname: "root"}); err != nil {
 		return err
 	}
+	var h hash.Hash
+	if t.sums != nil {
+		h = sha256.New()
+		r = io.TeeReader(r, h)
+	}
 	n, err := io.Copy(t.tw, r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", rel, err)
 	}
 	if n != size {
 		return fmt.Errorf("%s: %d bytes, archive says %d", rel, n, size)
+	}
+	if h != nil && !excluded(rel) {
+		t.sums[rel] = hex.EncodeToString(h.Sum(nil))
 	}
 	t.files++
 	return nil
@@ -188,7 +197,7 @@ func ZipFileCount(zipPath string) (int, error) {
 // regular files written.
 func StreamZip(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
 	bw := bufio.NewWriterSize(w, 256*1024)
-	n, err := writeZipTree(bw, zipPath, prefix, wantSum)
+	n, err := writeZipTree(bw, zipPath, prefix, wantSum, nil)
 	if err == nil {
 		err = WriteSentinel(bw, wantSum)
 	}
@@ -200,7 +209,8 @@ func StreamZip(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
 
 // writeZipTree writes the entries of the host tar (no sentinel, no end)
 // and fails if the content does not hash to wantSum.
-func writeZipTree(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
+// If sums is not nil it receives every file's sha256.
+func writeZipTree(w io.Writer, zipPath, prefix, wantSum string, sums map[string]string) (int, error) {
 	zr, err := zip.OpenReader(zipPath)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", zipPath, err)
@@ -212,6 +222,7 @@ func writeZipTree(w io.Writer, zipPath, prefix, wantSum string) (int, error) {
 	}
 	bw := bufio.NewWriterSize(w, 256*1024)
 	t := newTreeWriter(bw)
+	t.sums = sums
 	var h h1Hasher
 	var hashed []string
 	for _, f := range zr.File {
@@ -289,7 +300,7 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 // verified.
 func StreamTarGz(w io.Writer, archive, wantSHA256 string) (int, error) {
 	bw := bufio.NewWriterSize(w, 256*1024)
-	n, err := writeTarGzTree(bw, archive, wantSHA256)
+	n, err := writeTarGzTree(bw, archive, wantSHA256, nil)
 	if err == nil {
 		err = WriteSentinel(bw, wantSHA256)
 	}
@@ -301,7 +312,8 @@ func StreamTarGz(w io.Writer, archive, wantSHA256 string) (int, error) {
 
 // writeTarGzTree writes the entries of the host tar (no sentinel, no end)
 // and fails if the archive does not hash to wantSHA256.
-func writeTarGzTree(w io.Writer, archive, wantSHA256 string) (int, error) {
+// If sums is not nil it receives every file's sha256.
+func writeTarGzTree(w io.Writer, archive, wantSHA256 string, sums map[string]string) (int, error) {
 	f, err := os.Open(archive)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", archive, err)
@@ -314,6 +326,7 @@ func writeTarGzTree(w io.Writer, archive, wantSHA256 string) (int, error) {
 	}
 	bw := bufio.NewWriterSize(w, 256*1024)
 	t := newTreeWriter(bw)
+	t.sums = sums
 	tr := tar.NewReader(zr)
 	for {
 		hd, err := tr.Next()
