@@ -190,7 +190,8 @@ resource "sysctl" "hardening" {
 }
 `)
 		p := labtest.Apply(t, refused, labtest.Options{Limit: "host.h1"})
-		if msg := hostError(p, "h1"); !strings.Contains(msg, "net.ipv4.ip_local_port_range") || !strings.Contains(msg, "previous") {
+		if msg := hostError(p, "h1"); !strings.Contains(msg, `setting key "net.ipv4.ip_local_port_range": Invalid argument`) ||
+			!strings.Contains(msg, "the previous live values are restored") || !strings.Contains(msg, "previous content restored") {
 			t.Fatalf("want the refused key named and the restore said, got %q", msg)
 		}
 		if after := sh(t, h1, "cat "+file+"; sysctl -n net.ipv4.ip_default_ttl net.ipv4.ip_local_port_range"); after != before {
