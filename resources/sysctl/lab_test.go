@@ -203,6 +203,25 @@ resource "sysctl" "hardening" {
 		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{Limit: "host.h1"}))
 	})
 
+	t.Run("hostile values are written as data and never executed", func(t *testing.T) {
+		hostile := labtest.Write(t, inv, `
+resource "sysctl" "hostile" {
+  name   = "62-hostile"
+  values = { "net.ipv4.tcp_congestion_control" = "$(touch /tmp/pwned) `+"`touch /tmp/pwned`"+` ; touch /tmp/pwned ' ; touch /tmp/pwned ; '" }
+}
+`)
+		p := labtest.Apply(t, hostile, labtest.Options{Limit: "host.h1"})
+		if msg := hostError(p, "h1"); !strings.Contains(msg, "net.ipv4.tcp_congestion_control") {
+			t.Fatalf("the kernel has no such congestion control; want the refusal, got %q", msg)
+		}
+		if got := sh(t, h1, "ls /tmp/pwned 2>&1; ls -A /etc/sysctl.d; sysctl -n net.ipv4.tcp_congestion_control"); !strings.Contains(got, "No such file") || strings.Contains(got, "62-hostile") || strings.Contains(got, "pwned\n") {
+			t.Fatalf("h1: %q", got)
+		}
+		if _, err := os.Stat("/tmp/pwned"); err == nil {
+			t.Fatal("/tmp/pwned on the controller")
+		}
+	})
+
 	t.Run("ensure absent removes the file and leaves the live values", func(t *testing.T) {
 		gone := labtest.Write(t, inv, hardeningConfig(kptr, "absent"))
 		p := labtest.Apply(t, gone, labtest.Options{})

@@ -11,7 +11,7 @@ import (
 	"github.com/goprov/goprov/resources/sysctl"
 )
 
-func kind(t *testing.T) resources.Kind {
+func kind(t testing.TB) resources.Kind {
 	t.Helper()
 	k, ok := resources.Lookup(sysctl.KindName)
 	if !ok {
