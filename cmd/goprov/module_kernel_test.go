@@ -58,6 +58,9 @@ func TestKernelHardeningModuleInLab(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if r := goprov(t, "fmt", "-check", filepath.Join(repoRoot, "modules/kernel-hardening-baseline")); r.code != 0 {
+		t.Errorf("fmt -check modules/kernel-hardening-baseline: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := goprov(t, "validate", dir); r.code != 0 || strings.Contains(r.stderr, "warning") {
 		t.Fatalf("validate: exit %d (the module must lint clean)\n%s%s", r.code, r.stdout, r.stderr)
 	}
