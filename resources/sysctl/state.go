@@ -35,8 +35,14 @@ func isImage(h *resources.Host) bool { return h.Root != "" && h.Root != "/" }
 // Probe implements resources.Resource: the file, every file in the load
 // order, and (on a live host) each key's value in /proc/sys.
 func (f *File) Probe(h *resources.Host) string {
+	// No /proc/sys on an image root (the build machine's kernel), nor
+	// for a file being removed (its live values are left alone).
 	live := "echo image"
-	if !isImage(h) && f.Present {
+	switch {
+	case isImage(h):
+	case !f.Present:
+		live = "echo absent"
+	default:
 		live = liveProbe(f.Settings)
 	}
 	return resources.MultiProbe(resources.FileProbe(h.Path(f.Path())), loadOrderProbe(h), live)
@@ -116,7 +122,8 @@ func (f *File) parse(out []byte) (state, error) {
 	if st.other, err = ParseLoadOrder(parts[1]); err != nil {
 		return state{}, err
 	}
-	if strings.TrimSpace(string(parts[2])) == "image" {
+	switch strings.TrimSpace(string(parts[2])) {
+	case "image", "absent":
 		return st, nil
 	}
 	if st.live, err = ParseLive(parts[2], len(f.Settings)); err != nil {
