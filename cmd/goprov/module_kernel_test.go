@@ -10,32 +10,14 @@ import (
 	"github.com/goprov/goprov/testinfra"
 )
 
-// keepMachineSysctls saves machine-wide kernel settings (lab hosts share
-// the machine's kernel; only net.* is per host) and restores them when
-// the test ends. Keys this kernel lacks are skipped.
-func keepMachineSysctls(t *testing.T, rels ...string) {
-	t.Helper()
-	for _, rel := range rels {
-		p := filepath.Join("/proc/sys", rel)
-		old, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		t.Cleanup(func() {
-			if err := os.WriteFile(p, old, 0o644); err != nil {
-				t.Errorf("restore %s to %q: %v", p, old, err)
-			}
-		})
-	}
-}
-
 // TestKernelHardeningModuleInLab applies modules/kernel-hardening-baseline
-// to 2 lab hosts through the binary: validate clean, apply, every value
-// live on each host, the next plan empty.
+// to a lab host through the binary: validate clean, apply, every value
+// live, the next plan empty. One host: lab hosts share the machine's
+// kernel, so a second host's plan would go stale when the first applies.
 func TestKernelHardeningModuleInLab(t *testing.T) {
-	keepMachineSysctls(t, "kernel/kptr_restrict", "kernel/dmesg_restrict", "kernel/yama/ptrace_scope",
+	labtest.HoldMachineSysctls(t, "kernel/kptr_restrict", "kernel/dmesg_restrict", "kernel/yama/ptrace_scope",
 		"fs/suid_dumpable", "fs/protected_symlinks", "fs/protected_hardlinks")
-	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
 	tree := copyTree(t, "modules")
 	dir := filepath.Join(tree, "cfg")
 	// Kernels without the Yama LSM have no ptrace_scope: the module

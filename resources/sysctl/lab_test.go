@@ -48,23 +48,9 @@ func hostError(p *planner.Plan, host string) string {
 	return ""
 }
 
-// keepKernelSetting saves a machine-wide (kernel.*) setting and restores
-// it when the test ends: lab hosts share the machine's kernel.
-func keepKernelSetting(t *testing.T, rel string) string {
-	t.Helper()
-	p := filepath.Join("/proc/sys", rel)
-	old, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(p, old, 0o644); err != nil {
-			t.Errorf("restore %s to %q: %v", p, old, err)
-		}
-	})
-	return strings.TrimSpace(string(old))
-}
-
+// The kernel.* key is set on h1 only: every lab host shares the
+// machine's kernel, so applying it on h1 would change h2's state between
+// its plan and its apply (a stale plan there, rightly).
 const hardening = `
 resource "sysctl" "hardening" {
   name   = "60-hardening"
@@ -72,9 +58,15 @@ resource "sysctl" "hardening" {
     "net.ipv4.conf.all.rp_filter"  = 1
     "net.ipv4.ip_local_port_range" = "40000    50000"
     "net/ipv4/tcp_syncookies"      = 1
-    "kernel.kptr_restrict"         = %KPTR%
   }
   ensure = "%ENSURE%"
+}
+
+resource "sysctl" "kernel" {
+  targets = [host.h1]
+  name    = "61-kernel"
+  values  = { "kernel.kptr_restrict" = %KPTR% }
+  ensure  = "%ENSURE%"
 }
 `
 
@@ -84,14 +76,14 @@ func hardeningConfig(kptr, ensure string) string {
 
 // TestSysctlOnLabHosts: net.* keys are per network namespace, so each lab
 // host has its own; kernel.kptr_restrict is the machine's, saved and
-// restored around the test.
+// restored around the test under the machine-wide sysctl lock.
 func TestSysctlOnLabHosts(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})
 	inv := labtest.Inventory(lab, testinfra.UserDeploy)
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
-	oldKptr := keepKernelSetting(t, "kernel/kptr_restrict")
+	labtest.HoldMachineSysctls(t, "kernel/kptr_restrict")
 	kptr := "1"
-	if oldKptr == "1" {
+	if old, err := os.ReadFile("/proc/sys/kernel/kptr_restrict"); err == nil && strings.TrimSpace(string(old)) == "1" {
 		kptr = "0"
 	}
 	base := labtest.Write(t, inv, hardeningConfig(kptr, "present"))
@@ -113,6 +105,7 @@ func TestSysctlOnLabHosts(t *testing.T) {
 		}
 		labtest.RequireOK(t, labtest.Load(t, base, labtest.Options{}).Apply(p))
 		for _, h := range lab.Hosts {
+			// kernel.kptr_restrict is the machine's: h2 sees h1's setting.
 			if got, want := sh(t, h, values), "1\n40000\t50000\n1\n"+kptr+"\n"; got != want {
 				t.Errorf("%s: live values %q, want %q", h.Name, got, want)
 			}
@@ -120,6 +113,9 @@ func TestSysctlOnLabHosts(t *testing.T) {
 			if !strings.HasPrefix(got, "644 root root\n") || !strings.Contains(got, "\nnet.ipv4.tcp_syncookies = 1\n") || strings.Contains(got, ".goprov") {
 				t.Errorf("%s: %s", h.Name, got)
 			}
+		}
+		if got := sh(t, h1, "cat /etc/sysctl.d/61-kernel.conf"); !strings.Contains(got, "\nkernel.kptr_restrict = "+kptr+"\n") {
+			t.Errorf("h1: 61-kernel.conf: %q", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{}))
 	})
@@ -220,6 +216,52 @@ resource "sysctl" "hostile" {
 		if _, err := os.Stat("/tmp/pwned"); err == nil {
 			t.Fatal("/tmp/pwned on the controller")
 		}
+	})
+
+	t.Run("a connection cut between the write and the load is a reload on the next plan", func(t *testing.T) {
+		cut := labtest.Write(t, inv, strings.Replace(hardeningConfig(kptr, "present"), `"net.ipv4.conf.all.rp_filter"  = 1`, `"net.ipv4.conf.all.rp_filter"  = 2`, 1))
+		// sysctl that says it started, then hangs before loading anything:
+		// the cut (sshd and the session killed outright) lands in between.
+		sh(t, h1, `mv /usr/sbin/sysctl /usr/sbin/sysctl.real && printf '#!/bin/sh\ntouch /run/sysctl-started\nsleep 60\nexec /usr/sbin/sysctl.real "$@"\n' > /usr/sbin/sysctl && chmod 0755 /usr/sbin/sysctl`)
+		restore := func() {
+			sh(t, h1, "if [ -f /usr/sbin/sysctl.real ]; then mv -f /usr/sbin/sysctl.real /usr/sbin/sysctl; fi; rm -f /run/sysctl-started")
+		}
+		t.Cleanup(restore)
+		s := labtest.Load(t, cut, labtest.Options{Limit: "host.h1"})
+		p := s.Plan()
+		labtest.RequireOK(t, p)
+		done := make(chan *planner.Plan, 1)
+		go func() { done <- s.Apply(p) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(sh(t, h1, "ls /run/sysctl-started 2>/dev/null || true"), "started") {
+			if time.Now().After(deadline) {
+				t.Fatal("the load never started")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := h1.KillSSHD(); err != nil {
+			t.Fatal(err)
+		}
+		p = <-done
+		if err := h1.StartSSHD(); err != nil {
+			t.Fatal(err)
+		}
+		restore()
+		if hp := labtest.HostPlan(p, "h1"); hp.Status != planner.StatusFailed {
+			t.Fatalf("apply through a cut connection: status %s", hp.Status)
+		}
+		if got := sh(t, h1, "grep rp_filter "+file+"; cat /proc/sys/net/ipv4/conf/all/rp_filter"); got != "net.ipv4.conf.all.rp_filter = 2\n1\n" {
+			t.Fatalf("want the new file, the old live value: %q", got)
+		}
+		p = labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"})
+		c := change(t, p, "h1", addr)
+		if n := strings.Join(c.Notes, "; "); c.Action != resources.Update || c.Diff != "" || !strings.Contains(n, "reload: net.ipv4.conf.all.rp_filter is 1, file says 2") {
+			t.Fatalf("plan after the cut: %s %q %q", c.Action, n, c.Diff)
+		}
+		labtest.RequireOK(t, labtest.Load(t, cut, labtest.Options{Limit: "host.h1"}).Apply(p))
+		labtest.RequireEmpty(t, labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"}))
+		// Back to the shared configuration for the next subtest.
+		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
 	})
 
 	t.Run("ensure absent removes the file and leaves the live values", func(t *testing.T) {
