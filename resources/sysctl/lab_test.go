@@ -142,11 +142,12 @@ func TestSysctlOnLabHosts(t *testing.T) {
 		unknown := labtest.Write(t, inv, `
 resource "sysctl" "typo" {
   name   = "61-typo"
-  values = { "net.ipv4.tcp_syncookie" = 1, "net.ipv4.conf.all.rp_filter" = 1 }
+  values = { "net.ipv4.tcp_syncookie" = 1, "net.ipv4.conf.all.rp_filter" = 1, "kernel.ostype" = "Linux" }
 }
 `)
 		p := labtest.Plan(t, unknown, labtest.Options{Limit: "host.h1"})
-		if msg := hostError(p, "h1"); !strings.Contains(msg, "net.ipv4.tcp_syncookie") || !strings.Contains(msg, "no such key on this kernel") {
+		if msg := hostError(p, "h1"); !strings.Contains(msg, "net.ipv4.tcp_syncookie") || !strings.Contains(msg, "no such key on this kernel") ||
+			!strings.Contains(msg, "kernel.ostype: read-only here") {
 			t.Fatalf("want the unknown key named, got %q", msg)
 		}
 		p = labtest.Apply(t, unknown, labtest.Options{Limit: "host.h1"})

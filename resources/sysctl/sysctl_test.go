@@ -211,6 +211,17 @@ func TestDiff(t *testing.T) {
 	}
 }
 
+// A key root may not write (kernel.ostype is 0444; in most containers
+// all of /proc/sys is mounted read-only) fails the plan, named.
+func TestDiffReadOnlyKey(t *testing.T) {
+	f := decode(t, recordedConfig)
+	ok := "ok " + base64.StdEncoding.EncodeToString([]byte("1")) + "\n"
+	_, err := f.Diff(&live, parts(t, "absent\n", ok+"readonly\n"+ok+ok))
+	if err == nil || !strings.Contains(err.Error(), "net.ipv4.conf.all.rp_filter: read-only here") {
+		t.Fatalf("want the read-only key named, got %v", err)
+	}
+}
+
 func TestDiffAbsentAndImage(t *testing.T) {
 	gone := decode(t, "name = \"60-hardening\"\nensure = \"absent\"\n")
 	ch, err := gone.Diff(&live, parts(t, "file 644 0 0\nx = 1\n", ""))
