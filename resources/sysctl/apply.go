@@ -82,6 +82,8 @@ func (f *File) compare(live []Live) ([]drifted, error) {
 			errs = append(errs, fmt.Errorf("%s: no such key on this kernel (/proc/sys/%s does not exist); nothing was written", s.Key, s.Path))
 		case "dir":
 			errs = append(errs, fmt.Errorf("%s: a group of keys (/proc/sys/%s is a directory), not a key; nothing was written", s.Key, s.Path))
+		case "readonly":
+			errs = append(errs, fmt.Errorf("%s: read-only here (/proc/sys/%s cannot be written: a read-only key, or a /proc/sys mounted read-only as in most containers); nothing was written", s.Key, s.Path))
 		case "unreadable":
 			errs = append(errs, fmt.Errorf("%s: cannot be read back (a write-only key?), so goprov could never verify it; nothing was written", s.Key))
 		default:

@@ -68,13 +68,14 @@ one() {
 }
 
 // liveProbe prints, per setting in order, "ok BASE64(VALUE)", "missing",
-// "dir" or "unreadable".
+// "dir", "readonly" or "unreadable".
 func liveProbe(ss []Setting) string {
 	var b strings.Builder
 	for _, s := range ss {
 		fmt.Fprintf(&b, `p=%s
 if [ -d "$p" ]; then echo dir
 elif [ ! -e "$p" ]; then echo missing
+elif [ ! -w "$p" ]; then echo readonly
 elif v=$(cat -- "$p" 2>/dev/null); then printf 'ok %%s\n' "$(printf '%%s' "$v" | base64 | tr -d '\n')"
 else echo unreadable; fi
 `, shell.Quote("/proc/sys/"+s.Path))
@@ -100,7 +101,7 @@ func (o OtherFile) Path() string {
 
 // Live is one key's state in /proc/sys.
 type Live struct {
-	Status string // "ok", "missing", "dir", "unreadable"
+	Status string // "ok", "missing", "dir", "readonly", "unreadable"
 	Value  string // as read, for "ok"
 }
 
@@ -173,7 +174,7 @@ func ParseLive(out []byte, n int) ([]Live, error) {
 	for i, l := range lines {
 		st, v, _ := strings.Cut(l, " ")
 		switch st {
-		case "missing", "dir", "unreadable":
+		case "missing", "dir", "readonly", "unreadable":
 			live[i] = Live{Status: st}
 		case "ok":
 			b, err := base64.StdEncoding.DecodeString(v)
