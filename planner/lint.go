@@ -32,6 +32,8 @@ func Lint(cfg *dsl.Config) hcl.Diagnostics {
 			diags = append(diags, lintGoEnv(r, "go.env (env)")...)
 		case "profile_script":
 			diags = append(diags, lintGoEnv(r, "the login environment (env)")...)
+		case "sysctl":
+			diags = append(diags, lintSysctl(r)...)
 		}
 	}
 	return append(diags, lintEgress(cfg)...)
@@ -480,4 +482,40 @@ func portCovers(v cty.Value, port int) bool {
 	l, err1 := strconv.Atoi(strings.TrimSpace(lo))
 	h, err2 := strconv.Atoi(strings.TrimSpace(hi))
 	return err1 == nil && err2 == nil && l <= port && port <= h
+}
+
+// oneWay are kernel settings whose value the kernel refuses to change
+// again until reboot (Documentation/admin-guide/sysctl/kernel.rst, Yama).
+var oneWay = map[string]string{
+	"kernel.yama.ptrace_scope":         "3",
+	"kernel.modules_disabled":          "1",
+	"kernel.kexec_load_disabled":       "1",
+	"kernel.unprivileged_bpf_disabled": "1",
+}
+
+func lintSysctl(r *dsl.Resource) hcl.Diagnostics {
+	if !present(r.Value) {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	var locked []string
+	subject := rangeOf(r.Body, "values", r.DeclRange)
+	for k, v := range attrMap(r.Value, "values") {
+		// These keys have no dots inside a part: either spelling maps to
+		// the dotted one by swapping separators.
+		key, val := strings.ReplaceAll(k, "/", "."), strings.TrimSpace(v)
+		if oneWay[key] == val {
+			locked = append(locked, key+" = "+val)
+		}
+		if key == "kernel.yama.ptrace_scope" && val == "0" {
+			diags = append(diags, warn(subject, "Any process may debug its user's others",
+				fmt.Sprintf("%s: kernel.yama.ptrace_scope = 0 lets any process attach to (and read the memory of) every other process of the same user, so one compromised program reads the user's agent keys and tokens. 1 (Debian's default) still lets a user debug what they start (dlv debug, dlv test); use dlv attach as root.", r.Address)))
+		}
+	}
+	if len(locked) > 0 {
+		sort.Strings(locked)
+		diags = append(diags, warn(subject, "One-way kernel setting",
+			fmt.Sprintf("%s: %s cannot be changed again until the next reboot: the kernel refuses it, so a later apply of another value fails, and a failed load cannot put the previous value back. For ptrace_scope, 2 keeps debugging for root only and can be lowered.", r.Address, strings.Join(locked, ", "))))
+	}
+	return diags
 }

@@ -257,6 +257,39 @@ resource "go_toolchain" "onhost" {
 }`,
 			want: map[string]string{"Toolchain download blocked by the firewall": "# HERE"},
 		},
+		{
+			name: "sysctl one-way switch",
+			src: `resource "sysctl" "x" {
+  name   = "60-x"
+  values = { "kernel/yama/ptrace_scope" = 3, "kernel.modules_disabled" = 1 } # HERE
+}`,
+			want:   map[string]string{"One-way kernel setting": "# HERE"},
+			detail: `kernel.modules_disabled = 1, kernel.yama.ptrace_scope = 3`,
+		},
+		{
+			name: "sysctl ptrace_scope 0",
+			src: `resource "sysctl" "x" {
+  name   = "60-x"
+  values = { "kernel.yama.ptrace_scope" = "0" } # HERE
+}`,
+			want:   map[string]string{"Any process may debug its user's others": "# HERE"},
+			detail: "kernel.yama.ptrace_scope = 0",
+		},
+		{
+			name: "sysctl hardening values are not linted",
+			src: `resource "sysctl" "x" {
+  name   = "60-x"
+  values = { "kernel.yama.ptrace_scope" = 2, "kernel.unprivileged_bpf_disabled" = 2, "kernel.kexec_load_disabled" = 0 }
+}`,
+		},
+		{
+			name: "absent sysctl is not linted",
+			src: `resource "sysctl" "x" {
+  name   = "60-x"
+  values = { "kernel.yama.ptrace_scope" = 3 }
+  ensure = "absent"
+}`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,6 +347,9 @@ module "sudo" {
 }
 module "fw" {
   source = "`+abs(t, "../modules/firewall-baseline")+`"
+}
+module "kernel" {
+  source = "`+abs(t, "../modules/kernel-hardening-baseline")+`"
 }
 `)
 	for _, d := range diags {

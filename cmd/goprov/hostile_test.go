@@ -101,6 +101,28 @@ func TestHostileInputThroughPipeline(t *testing.T) {
   name  = "nl"
   rules = ["-w /etc/passwd -p wa -k x\n-e 2"]
 }`, true},
+		{"sysctl name with ../", `resource "sysctl" "x" {
+  name   = "../../etc/cron.d/x"
+  values = { "kernel.domainname" = "x" }
+}`, true},
+		{"sysctl key with ../", `resource "sysctl" "x" {
+  name   = "k"
+  values = { "kernel/../../../etc/shadow" = "x" }
+}`, true},
+		{"sysctl key with ;", `resource "sysctl" "x" {
+  name   = "k"
+  values = { "kernel.x;touch /tmp/pwned" = "1" }
+}`, true},
+		{"sysctl value with newline", `resource "sysctl" "x" {
+  name   = "k"
+  values = { "kernel.domainname" = "x\nkernel.modules_disabled = 1" }
+}`, true},
+		// kernel.domainname belongs to the host's UTS namespace and takes
+		// any text: the value is stored and read back, never run.
+		{"sysctl value with metacharacters", `resource "sysctl" "x" {
+  name   = "uts"
+  values = { "kernel.domainname" = "$(touch /tmp/pwned)` + "`touch /tmp/pwned`" + `';touch /tmp/pwned;'" }
+}`, false},
 		{"host address with ;", `host "evil" {
   address = "10.0.0.1;touch /tmp/pwned"
 }`, true},
