@@ -39,6 +39,8 @@ func TestOneOwnerPerFile(t *testing.T) {
 			"profile_script.all (", "profile_script.web (", "main.hcl:11:1)", `on host "web1"`}},
 		{"two-firewalls", []string{"main.hcl:5:1: error: Two resources manage the host's firewall",
 			"firewall.strict (", "firewall.main (", "main.hcl:1:1)"}},
+		{"sysctl-same-key", []string{"main.hcl:8:12: error: Two resources manage the kernel setting net.ipv4.conf.all.rp_filter",
+			"sysctl.site (", "main.hcl:6:1)", "sysctl.base (", "main.hcl:1:1)"}},
 		{"ok-disjoint-hosts", nil},
 		{"ok-for-each-names", nil},
 	}

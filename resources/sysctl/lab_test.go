@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
+
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
@@ -285,12 +287,7 @@ resource "sysctl" "hostile" {
 // TestSysctlImageRoot: into an image root only the file is written;
 // nothing is loaded into the kernel of the machine building the image.
 func TestSysctlImageRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if testinfra.CI() {
-			t.Fatal("needs root: the local transport runs privileged steps through sudo otherwise")
-		}
-		t.Skip("needs root")
-	}
+	ci.RequireRoot(t, "the local transport runs privileged steps through sudo otherwise")
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "etc/sysctl.d"), 0o755); err != nil {
 		t.Fatal(err)
