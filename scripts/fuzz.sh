@@ -13,6 +13,8 @@ targets=(
 	"FuzzBatchParse ./planner"
 	"FuzzVerify ./planner/journal"
 	"FuzzProbeParsers ./resources"
+	"FuzzSettings ./resources/sysctl"
+	"FuzzText ./internal/inert"
 )
 for target in "${targets[@]}"; do
 	set -- $target
