@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/testinfra"
+)
+
+// hostJournalConfig manages one profile script whose content changes with
+// variant, so every apply writes one journal record.
+func hostJournalConfig(variant int) string {
+	return fmt.Sprintf("resource \"profile_script\" \"j\" {\n  name = \"journaled\"\n  env = {\n    V = \"%d\"\n  }\n}\n", variant)
+}
+
+type journalAnchor struct {
+	Head    string `json:"head"`
+	Records int    `json:"records"`
+}
+
+// applyJSON runs `apply -auto-approve -json` with extra flags and returns
+// the journal anchor it reports for host.
+func applyJSON(t *testing.T, cfg, host string, extra ...string) journalAnchor {
+	t.Helper()
+	r := goprov(t, append([]string{"apply", "-auto-approve", "-json"}, append(extra, cfg)...)...)
+	if r.code != 0 {
+		t.Fatalf("apply: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var doc struct {
+		Hosts []struct {
+			Name    string         `json:"name"`
+			Journal *journalAnchor `json:"journal"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("apply -json: %v\n%s", err, r.stdout)
+	}
+	for _, h := range doc.Hosts {
+		if h.Name == host {
+			if h.Journal == nil || len(h.Journal.Head) != 64 {
+				t.Fatalf("apply -json reports no journal head for %s:\n%s", host, r.stdout)
+			}
+			return *h.Journal
+		}
+	}
+	t.Fatalf("apply -json has no host %s:\n%s", host, r.stdout)
+	return journalAnchor{}
+}
+
+// copyHostJournal copies the host's journal directory (as a pipeline would
+// fetch it) and returns the path of journal.jsonl in the copy.
+func copyHostJournal(t *testing.T, h *testinfra.Host) string {
+	t.Helper()
+	src := filepath.Join(h.RootDir, "var/log/goprov")
+	dst := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dst, "journal.jsonl")
+}
+
+func verifyHead(t *testing.T, file string, a journalAnchor) result {
+	t.Helper()
+	return goprov(t, "journal", "verify", "-head", a.Head, "-records", fmt.Sprint(a.Records), file)
+}
+
+// The head that `apply -json` reports anchors the host journal: dropping
+// its last records, emptying it, or appending to it afterwards is detected
+// by `journal verify -head`, and said which.
+func TestHostJournalHeadDetectsCutInLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	var anchors []journalAnchor
+	for v := 0; v < 3; v++ {
+		anchors = append(anchors, applyJSON(t, labtest.Write(t, inv, hostJournalConfig(v)), h.Name))
+	}
+	if anchors[0].Records != 1 || anchors[2].Records != 3 {
+		t.Fatalf("records after three applies of one change each: %+v", anchors)
+	}
+	last := anchors[2]
+	if r := verifyHead(t, copyHostJournal(t, h), last); r.code != 0 || !strings.Contains(r.stdout, "chain intact") {
+		t.Fatalf("verify of the untouched journal against its head: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// An older anchor: the chain was extended after it.
+	if r := verifyHead(t, copyHostJournal(t, h), anchors[0]); r.code != 1 || !strings.Contains(r.stdout, "extended") {
+		t.Fatalf("verify against an older head: want exit 1 and \"extended\", got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct{ name, script, want string }{
+		{"last record dropped", "head -n -1 /var/log/goprov/journal.jsonl > /tmp/j && cat /tmp/j > /var/log/goprov/journal.jsonl", "truncated"},
+		{"emptied", ": > /var/log/goprov/journal.jsonl", "emptied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := h.MustExec(ctx, tc.script); err != nil {
+				t.Fatal(err)
+			}
+			file := copyHostJournal(t, h)
+			// The chain left behind is intact in itself: only the anchor shows the cut.
+			if r := goprov(t, "journal", "verify", file); r.code != 0 {
+				t.Fatalf("the cut journal is no longer a valid chain in itself (the test proves nothing): %d\n%s", r.code, r.stdout)
+			}
+			r := verifyHead(t, file, last)
+			if r.code != 1 || !strings.Contains(r.stdout, tc.want) {
+				t.Fatalf("verify -head after %s: want exit 1 and %q, got %d\n%s%s", tc.name, tc.want, r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// With -journal-max-size, the host journal rotates into journal.jsonl.1,
+// .2, …; the chain runs on across the files and verifies against the head.
+// A missing rotated file is named.
+func TestHostJournalRotationInLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	var last journalAnchor
+	for v := 0; v < 4; v++ {
+		last = applyJSON(t, labtest.Write(t, inv, hostJournalConfig(v)), h.Name, "-journal-max-size", "1")
+	}
+	if last.Records != 4 {
+		t.Fatalf("records after four applies: %+v", last)
+	}
+	for _, f := range []string{"journal.jsonl.1", "journal.jsonl.2", "journal.jsonl.3", "journal.jsonl"} {
+		b, err := os.ReadFile(filepath.Join(h.RootDir, "var/log/goprov", f))
+		if err != nil || strings.Count(string(b), "\n") != 1 {
+			t.Fatalf("%s: want one record per file with a 1-byte limit: %v %q", f, err, b)
+		}
+	}
+	// A cut mid-rotation, right after the current file was renamed away:
+	// the next apply chains on from the rotated file, never from scratch.
+	if _, err := h.MustExec(context.Background(), "mv /var/log/goprov/journal.jsonl /var/log/goprov/journal.jsonl.4"); err != nil {
+		t.Fatal(err)
+	}
+	last = applyJSON(t, labtest.Write(t, inv, hostJournalConfig(4)), h.Name, "-journal-max-size", "1")
+	if last.Records != 5 {
+		t.Fatalf("records after a cut mid-rotation and one more apply: %+v", last)
+	}
+	file := copyHostJournal(t, h)
+	if r := verifyHead(t, file, last); r.code != 0 || !strings.Contains(r.stdout, "5 records") {
+		t.Fatalf("verify across rotated files: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := os.Remove(file + ".2"); err != nil {
+		t.Fatal(err)
+	}
+	if r := verifyHead(t, file, last); r.code != 1 || !strings.Contains(r.stdout, "journal.jsonl.2 missing") {
+		t.Fatalf("verify with a rotated file missing: want exit 1 naming it, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
