@@ -17,7 +17,6 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/goprov/goprov/dsl"
-	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/resources"
 	"github.com/goprov/goprov/transport"
@@ -207,6 +206,9 @@ type Engine struct {
 	// JournalErr to why the controller journal could not be written.
 	JournalHead string
 	JournalErr  error
+	// JournalMaxSize is the size past which a host journal rotates (0:
+	// journal.DefaultMaxSize; negative: never).
+	JournalMaxSize int64
 	// LockTimeout bounds the wait for another apply's host lock (0:
 	// DefaultLockTimeout).
 	LockTimeout time.Duration
@@ -351,8 +353,7 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	}
 	tailIdx := -1
 	if apply {
-		jf := shell.Quote(h.Path(journal.HostPath))
-		tailIdx = b.add("if [ -f " + jf + " ]; then tail -n 1 -- " + jf + "; fi")
+		tailIdx = b.add(journalTailProbe(h))
 	}
 	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true})
 	if err != nil {
@@ -510,12 +511,15 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		}
 		recs := run.records(hp)
 		if len(recs) == 0 {
+			hp.Journal, _ = headOf(tail) // unreadable: no anchor to report
 			return
 		}
+		head, err := appendHostJournal(ctx, h, tail, recs, e.journalMaxSize())
+		hp.Journal = head
 		jmu.Lock()
-		byHost[hp.Name] = recs
+		byHost[hp.Name] = append(recs, run.headRecord(hp.Name, head, err))
 		jmu.Unlock()
-		if err := appendHostJournal(ctx, h, tail, recs); err != nil {
+		if err != nil {
 			hp.Status = StatusFailed
 			msg := fmt.Sprintf("%s: journal: %v (the changes above were made; the host's journal misses them)", hp.Name, err)
 			if hp.Error != "" {
@@ -539,6 +543,13 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		_, _, e.JournalHead, _ = journal.VerifyHead(f)
 		f.Close()
 	}
+}
+
+func (e *Engine) journalMaxSize() int64 {
+	if e.JournalMaxSize == 0 {
+		return journal.DefaultMaxSize
+	}
+	return e.JournalMaxSize
 }
 
 func appendNew(xs []string, more ...string) []string {
