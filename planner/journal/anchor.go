@@ -146,7 +146,7 @@ func (v *verifier) check() *AnchorCheck {
 		if a.Records >= 0 && a.Records != seq {
 			return &AnchorCheck{VerdictRecordsMismatch, fmt.Sprintf("the chain ends at the anchored head, which is record seq %d, not %d: the -records value does not belong to this head", seq, a.Records)}
 		}
-		return &AnchorCheck{VerdictOK, fmt.Sprintf("the chain ends at the anchored head (record seq %d)", seq)}
+		return &AnchorCheck{VerdictOK, fmt.Sprintf("it is the last record, seq %d", seq)}
 	case v.foundSeq >= 0:
 		n := seq - v.foundSeq
 		what := fmt.Sprintf("%d records appended", n)
