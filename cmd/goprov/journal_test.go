@@ -164,3 +164,49 @@ func TestHostJournalRotationInLab(t *testing.T) {
 		t.Fatalf("verify with a rotated file missing: want exit 1 naming it, got %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestSizeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"1", 1, true}, {"1048576", 1 << 20, true}, {"512K", 512 << 10, true}, {"512k", 512 << 10, true},
+		{"4M", 4 << 20, true}, {"4MiB", 4 << 20, true}, {"4MB", 4 << 20, true}, {"1G", 1 << 30, true}, {"2GiB", 2 << 30, true},
+		{"", 0, false}, {"-1", 0, false}, {"M", 0, false}, {"4T", 0, false}, {"1.5M", 0, false}, {"99999999999G", 0, false},
+	} {
+		var s sizeFlag
+		err := s.Set(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && int64(s) != tc.want) {
+			t.Errorf("Set(%q) = %d, %v; want %d, ok %v", tc.in, s, err, tc.want, tc.ok)
+		}
+	}
+	for v, want := range map[sizeFlag]string{4 << 20: "4MiB", 1 << 30: "1GiB", 1536: "1536", 0: "0", 2048: "2KiB"} {
+		if got := v.String(); got != want {
+			t.Errorf("String(%d) = %q, want %q", int64(v), got, want)
+		}
+	}
+}
+
+// Bad anchors are refused before anything is read.
+func TestJournalVerifyFlags(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "journal.jsonl")
+	os.WriteFile(f, nil, 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-head", "abc"}, "expected 64 lowercase hex digits"},
+		{[]string{"-head", strings.Repeat("A", 64)}, "expected 64 lowercase hex digits"},
+		{[]string{"-records", "3"}, "-records needs -head"},
+	} {
+		r := goprov(t, append([]string{"journal", "verify", f}, tc.args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("journal verify %v: want exit 1 and %q, got %d %s%s", tc.args, tc.want, r.code, r.stdout, r.stderr)
+		}
+	}
+	// An empty journal against the empty head: intact, at head.
+	if r := goprov(t, "journal", "verify", f, "-head", strings.Repeat("0", 64), "-records", "0"); r.code != 0 {
+		t.Errorf("empty journal against the empty head: %d %s", r.code, r.stdout)
+	}
+}
