@@ -509,23 +509,10 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		if !failed {
 			hp.Status = StatusApplied
 		}
-		recs := run.records(hp)
-		if len(recs) == 0 {
-			hp.Journal, _ = headOf(tail) // unreadable: no anchor to report
-			return
-		}
-		head, err := appendHostJournal(ctx, h, tail, recs, e.journalMaxSize())
-		hp.Journal = head
-		jmu.Lock()
-		byHost[hp.Name] = append(recs, run.headRecord(hp.Name, head, err))
-		jmu.Unlock()
-		if err != nil {
-			hp.Status = StatusFailed
-			msg := fmt.Sprintf("%s: journal: %v (the changes above were made; the host's journal misses them)", hp.Name, err)
-			if hp.Error != "" {
-				msg = hp.Error + "; " + msg
-			}
-			hp.Error = msg
+		if recs := e.journalHost(ctx, run, hp, h, tail); len(recs) > 0 {
+			jmu.Lock()
+			byHost[hp.Name] = recs
+			jmu.Unlock()
 		}
 	})
 	if e.JournalPath == "" {
@@ -543,13 +530,6 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		_, _, e.JournalHead, _ = journal.VerifyHead(f)
 		f.Close()
 	}
-}
-
-func (e *Engine) journalMaxSize() int64 {
-	if e.JournalMaxSize == 0 {
-		return journal.DefaultMaxSize
-	}
-	return e.JournalMaxSize
 }
 
 func appendNew(xs []string, more ...string) []string {

@@ -53,6 +53,33 @@ func (r runInfo) records(hp *HostPlan) []journal.Record {
 	return out
 }
 
+// journalHost appends hp's attempted changes to the host's journal, sets
+// hp.Journal to its new head, and returns the records for the controller
+// journal: the changes, then the host journal's head (or why it could not
+// be written).
+func (e *Engine) journalHost(ctx context.Context, run runInfo, hp *HostPlan, h *resources.Host, tail []byte) []journal.Record {
+	recs := run.records(hp)
+	if len(recs) == 0 {
+		hp.Journal, _ = headOf(tail) // unreadable: no anchor to report
+		return nil
+	}
+	maxSize := e.JournalMaxSize
+	if maxSize == 0 {
+		maxSize = journal.DefaultMaxSize
+	}
+	head, err := appendHostJournal(ctx, h, tail, recs, maxSize)
+	hp.Journal = head
+	if err != nil {
+		hp.Status = StatusFailed
+		msg := fmt.Sprintf("%s: journal: %v (the changes above were made; the host's journal misses them)", hp.Name, err)
+		if hp.Error != "" {
+			msg = hp.Error + "; " + msg
+		}
+		hp.Error = msg
+	}
+	return append(recs, run.headRecord(hp.Name, head, err))
+}
+
 // JournalHead is a host journal's head after an apply: the anchor that
 // apply -json reports, to be kept off the host and checked with
 // `goprov journal verify -head`.
