@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/testinfra"
 )
 
@@ -153,8 +157,16 @@ func TestHostJournalRotationInLab(t *testing.T) {
 	if last.Records != 5 {
 		t.Fatalf("records after a cut mid-rotation and one more apply: %+v", last)
 	}
+	// A cut after the new, still empty, file was created.
+	if _, err := h.MustExec(context.Background(), "cd /var/log/goprov && mv journal.jsonl journal.jsonl.5 && : > journal.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	last = applyJSON(t, labtest.Write(t, inv, hostJournalConfig(5)), h.Name, "-journal-max-size", "1")
+	if last.Records != 6 {
+		t.Fatalf("records after a cut right after the new file was created, and one more apply: %+v", last)
+	}
 	file := copyHostJournal(t, h)
-	if r := verifyHead(t, file, last); r.code != 0 || !strings.Contains(r.stdout, "5 records") {
+	if r := verifyHead(t, file, last); r.code != 0 || !strings.Contains(r.stdout, "6 records in 6 files") {
 		t.Fatalf("verify across rotated files: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if err := os.Remove(file + ".2"); err != nil {
@@ -208,5 +220,79 @@ func TestJournalVerifyFlags(t *testing.T) {
 	// An empty journal against the empty head: intact, at head.
 	if r := goprov(t, "journal", "verify", f, "-head", strings.Repeat("0", 64), "-records", "0"); r.code != 0 {
 		t.Errorf("empty journal against the empty head: %d %s", r.code, r.stdout)
+	}
+}
+
+// Applies that rotate the host journal at every write are cut (network or
+// sshd) at random moments, weighted to the end of the apply where the
+// journal is written. After every cut the host journal, all files of it,
+// is still one intact chain (never half a record, a fork or a lost file);
+// the next apply chains on, and the journal ends at the head it reports.
+func TestHostJournalCutAtRandomInLab(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	apply := func(variant int, timeout time.Duration) *planner.Plan {
+		s := labtest.Load(t, labtest.Write(t, inv, hostJournalConfig(variant)), labtest.Options{Timeout: timeout})
+		s.Engine.JournalMaxSize = 1 // rotate at every write
+		return s.Apply(s.Plan())
+	}
+	var full time.Duration
+	for v := 0; v < 2; v++ {
+		start := time.Now()
+		labtest.RequireOK(t, apply(v, 0))
+		full = time.Since(start)
+	}
+	t.Logf("a full apply takes %s", full.Round(time.Millisecond))
+	verify := func(trial int, a *journal.Anchor) journal.Report {
+		t.Helper()
+		rep, err := journal.VerifyPath(copyHostJournal(t, h), a)
+		if err != nil || !rep.OK() {
+			t.Fatalf("trial %d: host journal: %v %+v %+v", trial, err, rep.Problems, rep.Anchor)
+		}
+		return rep
+	}
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	const trials = 12
+	failed, variant := 0, 2
+	for i := 0; i < trials; i++ {
+		before := verify(i, nil).Records
+		delay := full/2 + time.Duration(rng.Int63n(int64(full/2)))
+		cutNet := i%2 == 0
+		done := make(chan *planner.Plan, 1)
+		go func(v int) { done <- apply(v, 4*time.Second) }(variant)
+		variant++
+		time.Sleep(delay)
+		fault, restore := h.KillSSHD, h.StartSSHD
+		if cutNet {
+			fault, restore = h.CutNetwork, h.RestoreNetwork
+		}
+		if err := fault(); err != nil {
+			t.Fatalf("trial %d: fault: %v", i, err)
+		}
+		p := <-done
+		if err := restore(); err != nil {
+			t.Fatalf("trial %d: restore: %v", i, err)
+		}
+		waitReachable(t, h)
+		if labtest.HostPlan(p, h.Name).Status == planner.StatusFailed {
+			failed++
+		}
+		after := verify(i, nil).Records // intact after the cut, whatever it hit
+		if after != before && after != before+1 {
+			t.Fatalf("trial %d: %d records before, %d after one apply", i, before, after)
+		}
+		p = apply(variant, time.Minute)
+		variant++
+		labtest.RequireOK(t, p)
+		j := labtest.HostPlan(p, h.Name).Journal
+		if j == nil {
+			t.Fatalf("trial %d: no journal head after the converging apply", i)
+		}
+		verify(i, &journal.Anchor{Head: j.Head, Records: j.Records})
+	}
+	t.Logf("%d of %d applies were cut before they finished", failed, trials)
+	if failed < trials/4 {
+		t.Fatalf("only %d of %d trials interrupted an apply: the faults came too late to test anything", failed, trials)
 	}
 }
