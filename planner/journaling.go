@@ -163,6 +163,9 @@ func appendHostJournal(ctx context.Context, h *resources.Host, tail []byte, recs
 	if maxSize < 0 {
 		maxSize = 0
 	}
+	// The records land in a temp file first and are appended only when they
+	// arrived whole: a cut connection ends stdin early, and half a record
+	// would break the chain for good.
 	script := fmt.Sprintf(`set -eu
 f=%s
 max=%d
@@ -171,19 +174,24 @@ d=$(dirname -- "$f")
 mkdir -p -- "$d"
 chmod 0700 -- "$d"
 %s
-[ "$(last | sha256sum | cut -d' ' -f1)" = %s ] || { echo "journal changed since it was read" >&2; exit 7; }
+rm -f -- "$d"/.journal.??????
+t=$(mktemp -- "$d/.journal.XXXXXX")
+cat > "$t"
+if [ "$(wc -c < "$t")" -ne "$add" ] || [ "$(sha256sum < "$t" | cut -d' ' -f1)" != %s ]; then rm -f -- "$t"; echo "journal records arrived incomplete" >&2; exit 7; fi
+[ "$(last | sha256sum | cut -d' ' -f1)" = %s ] || { rm -f -- "$t"; echo "journal changed since it was read" >&2; exit 7; }
 if [ "$max" -gt 0 ] && [ -s "$f" ] && [ $(( $(wc -c < "$f") + add )) -gt "$max" ]; then
   n=$(( $(newest) + 1 ))
-  if [ -e "$f.$n" ] || [ -L "$f.$n" ]; then echo "journal: cannot rotate, $f.$n is in the way" >&2; exit 7; fi
+  if [ -e "$f.$n" ] || [ -L "$f.$n" ]; then rm -f -- "$t"; echo "journal: cannot rotate, $f.$n is in the way" >&2; exit 7; fi
   mv -- "$f" "$f.$n"
   sync -- "$d" 2>/dev/null || sync
 fi
 if [ ! -e "$f" ]; then (umask 077; : > "$f"); fi
 chown 0:0 -- "$f"
 chmod 0600 -- "$f"
-cat >> "$f"
+cat -- "$t" >> "$f"
+rm -f -- "$t"
 sync -- "$f" 2>/dev/null || sync
-`, shell.Quote(h.Path(journal.HostPath)), maxSize, buf.Len(), journalFuncs, expect)
+`, shell.Quote(h.Path(journal.HostPath)), maxSize, buf.Len(), journalFuncs, resources.SHA256(buf.Bytes()), expect)
 	res, err := h.Run(ctx, transport.Cmd{Script: script, Stdin: &buf, Sudo: true})
 	if err != nil {
 		return nil, err
