@@ -70,9 +70,10 @@ func Files(path string) ([]string, []Problem, error) {
 	nums := map[int]string{}
 	var order []int
 	for _, m := range matches {
-		n, err := strconv.Atoi(strings.TrimPrefix(m, path+"."))
-		if err != nil || n < 1 {
-			continue // not a rotated journal (a temp file, a compressed copy)
+		suffix := strings.TrimPrefix(m, path+".")
+		n, err := strconv.Atoi(suffix)
+		if err != nil || n < 1 || strconv.Itoa(n) != suffix {
+			continue // not a rotated journal (a temp file, a compressed copy); as the append script's newest()
 		}
 		nums[n] = m
 		order = append(order, n)

@@ -100,7 +100,7 @@ func TestVerifyAgainstAnchor(t *testing.T) {
 // and head run across the files.
 func TestVerifyPathAcrossRotatedFiles(t *testing.T) {
 	lines := chainLines(t, 5, "r1")
-	path := layout(t, lines, map[string][2]int{"journal.jsonl.1": {0, 2}, "journal.jsonl.2": {2, 4}, "journal.jsonl": {4, 5}, "journal.jsonl.tmp": {0, 1}})
+	path := layout(t, lines, map[string][2]int{"journal.jsonl.1": {0, 2}, "journal.jsonl.2": {2, 4}, "journal.jsonl": {4, 5}, "journal.jsonl.tmp": {0, 1}, "journal.jsonl.03": {0, 1}, "journal.jsonl.1.gz": {0, 1}})
 	rep, err := VerifyPath(path, nil)
 	if err != nil {
 		t.Fatal(err)
