@@ -68,3 +68,48 @@ func TestHostJournalAppendIsWholeOrNothing(t *testing.T) {
 		t.Errorf("left behind in the journal directory: %v", ents)
 	}
 }
+
+// After a cut mid-rotation (no journal.jsonl), the chain goes on from the
+// newest rotated file, whatever else lies beside it.
+func TestHostJournalChainsFromNewestRotatedFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the host journal is root's: this test needs root, and CI runs as root")
+		}
+		t.Skip("needs root (the host journal is chowned to root)")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	h := &resources.Host{Name: "img", Root: root, T: transport.NewLocal()}
+	rec := []journal.Record{{Host: "img", Address: "profile_script.a", Action: "update", Outcome: OutcomeApplied}}
+	readTail := func() []byte {
+		t.Helper()
+		res, err := h.Run(ctx, transport.Cmd{Script: journalTailProbe(h), Sudo: true})
+		if err != nil || res.Err("tail") != nil {
+			t.Fatalf("tail probe: %v %v %s", err, res.Err("tail"), res.Stderr)
+		}
+		return res.Stdout
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := appendHostJournal(ctx, h, readTail(), rec, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(root, strings.TrimPrefix(journal.HostPath, "/"))
+	// The cut: journal.jsonl renamed away, the next one not yet created;
+	// beside the chain, files that are not part of it.
+	if err := os.Rename(path, path+".3"); err != nil {
+		t.Fatal(err)
+	}
+	for _, decoy := range []string{".x.9", ".007", ".3.gz"} {
+		os.WriteFile(path+decoy, []byte("{\"seq\":99}\n"), 0o600)
+	}
+	head, err := appendHostJournal(ctx, h, readTail(), rec, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := journal.VerifyPath(path, &journal.Anchor{Head: head.Head, Records: head.Records})
+	if err != nil || !rep.OK() || rep.Records != 4 {
+		t.Fatalf("chain after the cut and one more append: %v %+v %+v", err, rep.Problems, rep.Anchor)
+	}
+}
