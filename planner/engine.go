@@ -403,6 +403,10 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	}
 	var tail []byte
 	if tailIdx >= 0 {
+		// An unread tail would restart the chain from scratch: a fork.
+		if s := secs[tailIdx]; s.code != 0 {
+			return nil, nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
+		}
 		tail = secs[tailIdx].out
 	}
 	return h, tail, nil

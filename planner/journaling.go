@@ -121,7 +121,7 @@ func (r runInfo) headRecord(host string, head *JournalHead, err error) journal.R
 const journalFuncs = `newest() {
   m=0
   for g in "$f".*; do
-    n=${g##*.}
+    n=${g#"$f".}
     case $n in ''|0*|*[!0-9]*) continue ;; esac
     if [ -f "$g" ] && [ "$n" -gt "$m" ]; then m=$n; fi
   done
