@@ -60,6 +60,9 @@ type HostPlan struct {
 	Error   string            `json:"error,omitempty"`
 	Changes []*ResourceChange `json:"changes"`
 	Timings Timings           `json:"timings"`
+	// Journal is the host journal's head after an apply (nil when apply did
+	// not read or could not write it). Never saved in plan files.
+	Journal *JournalHead `json:"-"`
 }
 
 // Timings of the steps on a host, in milliseconds.

@@ -15,6 +15,7 @@ import (
 	"github.com/goprov/goprov/internal/connect"
 	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/planner/views"
 )
 
@@ -130,6 +131,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
 	lockTimeout := fs.Duration("lock-timeout", planner.DefaultLockTimeout, "wait at most `D` for another apply's lock on a host, then fail naming its holder")
 	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
+	maxSize := sizeFlag(journal.DefaultMaxSize)
+	fs.Var(&maxSize, "journal-max-size", "rotate a host's journal into journal.jsonl.N before it grows past `SIZE` (0: never)")
 	arg, code, ok := dirFlagArgs(fs, args, stderr)
 	if !ok {
 		return code
@@ -205,6 +208,10 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	e.JournalPath = *journalPath
+	e.JournalMaxSize = int64(maxSize)
+	if maxSize == 0 {
+		e.JournalMaxSize = -1
+	}
 	e.LockTimeout = *lockTimeout
 	e.Apply(ctx, p)
 	if e.JournalErr != nil {

@@ -245,6 +245,8 @@ type jsonHost struct {
 	Error   string          `json:"error,omitempty"`
 	Timings planner.Timings `json:"timings"`
 	Changes []jsonChange    `json:"changes"`
+	// Journal: the host journal's head after an apply's writes.
+	Journal *planner.JournalHead `json:"journal,omitempty"`
 }
 
 type jsonChange struct {
@@ -263,6 +265,9 @@ func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
 	doc := jsonDoc{FormatVersion: planner.FormatVersion, Kind: map[Mode]string{ModePlan: "plan", ModeSaved: "saved-plan", ModeApply: "apply"}[mode], Summary: p.Summary(), Hosts: []jsonHost{}}
 	for _, h := range p.Hosts {
 		jh := jsonHost{Name: h.Name, Status: h.Status, Error: h.Error, Timings: h.Timings, Changes: []jsonChange{}}
+		if mode == ModeApply {
+			jh.Journal = h.Journal
+		}
 		for _, c := range h.Changes {
 			if c.Action == "" {
 				continue // never read: the host failed first
