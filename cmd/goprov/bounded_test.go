@@ -48,7 +48,7 @@ resource "profile_script" "big" {
 		t.Fatalf("plan -json: %v\n%.2000s", err, r.stdout)
 	}
 	want := map[string]struct{ status, err string }{
-		"h1": {"failed", "h1: host printed more than 67108864 bytes in one command"},
+		"h1": {"failed", "host printed more than 67108864 bytes in one command"},
 		"h2": {"failed", "larger than 16777216 bytes"},
 		"h3": {"planned", ""},
 	}

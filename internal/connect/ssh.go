@@ -25,6 +25,7 @@ func (c *Connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 		BecomePassword:      c.BecomePassword,
 		SSHConfigFiles:      c.SSHConfigs,
 		UseDefaultSSHConfig: true,
+		MaxOutput:           c.MaxOutput,
 		Logf: func(format string, args ...any) {
 			if c.Warnings != nil {
 				fmt.Fprintf(c.Warnings, "goprov: warning: "+format+"\n", args...)

@@ -333,13 +333,12 @@ func TestInProcRunAndBecome(t *testing.T) {
 			if len(lines) != 23 {
 				t.Errorf("server saw %d execs, want 23", len(lines))
 			}
+			// One fixed exec line for every command, sudo or not: the
+			// script, the sudo stage and the password all travel on stdin.
 			for _, l := range lines {
-				if tc.password != "" && strings.Contains(l, tc.password) {
-					t.Errorf("password in exec line %q", l)
+				if l != execLine {
+					t.Errorf("exec line %q, want the fixed %q", l, execLine)
 				}
-			}
-			if sudoUsed := strings.HasPrefix(lines[0], "sudo "); sudoUsed != (tc.user != "root") {
-				t.Errorf("exec line %q: sudo used = %t for user %s", lines[0], sudoUsed, tc.user)
 			}
 			if _, err := os.Stat("/tmp/pwned"); err == nil {
 				t.Error("/tmp/pwned exists: the password was executed")
