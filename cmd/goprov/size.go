@@ -20,8 +20,8 @@ var sizeUnits = []struct {
 
 func (s *byteSize) String() string {
 	n := int64(*s)
-	for _, u := range sizeUnits[:3] {
-		if n >= u.mult && n%u.mult == 0 && (n/u.mult < 1024 || u.suffix == "GiB") {
+	for i := 2; i >= 0; i-- { // the largest binary unit that divides n
+		if u := sizeUnits[i]; n > 0 && n%u.mult == 0 {
 			return strconv.FormatInt(n/u.mult, 10) + u.suffix
 		}
 	}
