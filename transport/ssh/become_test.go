@@ -208,8 +208,8 @@ func TestMarkersAreRandomAndPlain(t *testing.T) {
 	}
 }
 
-// bigScript is over maxArgScript (and over Linux's 128 KiB argv string
-// limit), with quotes that quoting would expand.
+// bigScript is over Linux's 128 KiB argv string limit, with quotes that
+// quoting would expand.
 func bigScript() string {
 	var b strings.Builder
 	for b.Len() < 200<<10 {
