@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # bash), sudo for visudo in the sudoers fuzz target, and Debian's ansible
 # (ansible-core + community.general) for the bench harness's smoke test.
 need=()
-for p in zsh fish tcsh busybox sudo ansible; do
+for p in zsh fish tcsh csh busybox sudo ansible; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})) && [ "$(id -u)" = 0 ]; then

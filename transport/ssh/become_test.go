@@ -100,7 +100,7 @@ func TestBecomeWriter(t *testing.T) {
 
 // loginShells are the shells sshd may hand the exec line to. Outside CI a
 // missing one is skipped; in CI (scripts/test.sh installs them) it fails.
-var loginShells = []string{"sh", "dash", "bash", "zsh", "fish", "tcsh"}
+var loginShells = []string{"sh", "dash", "bash", "zsh", "fish", "tcsh", "bsd-csh"}
 
 func shellPath(t *testing.T, name string) string {
 	t.Helper()
