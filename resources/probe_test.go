@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A managed file larger than the probe's cap (16 MiB) is refused with a
@@ -56,5 +58,23 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Endless targets are never read: a FIFO nobody writes (cat would block
+// forever) and a symlink to /dev/zero (cat would never end) are reported
+// by kind, so the plan replaces them rather than reading them.
+func TestFileProbeDoesNotReadEndlessTargets(t *testing.T) {
+	h, root := testHost(t)
+	must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+	must(t, syscall.Mkfifo(filepath.Join(root, "etc", "fifo.conf"), 0o644))
+	must(t, os.Symlink("/dev/zero", filepath.Join(root, "etc", "zero.conf")))
+	for name, kind := range map[string]string{"/etc/fifo.conf": "other", "/etc/zero.conf": "symlink"} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		st, err := ReadFile(ctx, h, name)
+		cancel()
+		if err != nil || !st.Exists || st.Regular || st.Kind != kind || len(st.Content) != 0 {
+			t.Errorf("%s: %+v, %v; want kind %s, nothing read", name, st, err, kind)
+		}
 	}
 }
