@@ -13,13 +13,16 @@ import (
 // Privilege escalation, the Ansible way: sudo is told to prompt with a
 // random marker (-p) on stderr and to read the password from stdin (-S).
 // The command it runs first prints a second random marker to stderr and
-// only then execs the script. So the transport knows, from stderr alone:
+// only then reads the script from stdin. So the transport knows, from stderr
+// alone:
 //
 //   - prompt marker seen once: sudo wants the password → write it + "\n";
 //   - prompt marker seen twice: the password was wrong → abort;
-//   - success marker seen: sudo is done with stdin → stream Cmd.Stdin.
+//   - success marker seen: sudo is done with stdin → send the framed script,
+//     then stream Cmd.Stdin.
 //
-// Nothing is written to stdin before sudo asks, so with NOPASSWD or cached
+// Nothing but the sudo stage itself (read exactly, up to its frame's end)
+// is written to stdin before sudo asks, so with NOPASSWD or cached
 // credentials (when `sudo -S` reads nothing) the password can never leak
 // into the script's stdin; and it is never in argv, so never in
 // /proc/*/cmdline. The markers are removed from the Stderr returned.
