@@ -144,6 +144,15 @@ func Start(t testing.TB, opts Options) *Lab {
 	return lab
 }
 
+func isShellUser(u string) bool {
+	for _, s := range ShellUsers {
+		if s.Name == u {
+			return true
+		}
+	}
+	return false
+}
+
 func baseConfig() base.Config { return base.Config{OpsPassword: OpsPassword} }
 
 // BaseConfig is the base image description the lab uses (for the CLI).
@@ -172,7 +181,7 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		isFW[i] = true
 	}
 	for _, u := range opts.Users {
-		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps {
+		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps || isShellUser(u) {
 			return nil, fmt.Errorf("testinfra: user %q: want a new lower-case login name", u)
 		}
 	}
@@ -257,7 +266,11 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "init.sh"), initSh, 0o755); err != nil {
 		return err
 	}
-	l.users = append([]string{UserRoot, UserDeploy, UserOps}, opts.Users...)
+	l.users = []string{UserRoot, UserDeploy, UserOps}
+	for _, u := range ShellUsers {
+		l.users = append(l.users, u.Name)
+	}
+	l.users = append(l.users, opts.Users...)
 	if err := l.writeKeys(); err != nil {
 		return err
 	}
@@ -400,12 +413,20 @@ func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey,
 		{"home/deploy/.ssh/authorized_keys", l.authorizedKey(UserDeploy), 0o600, 1001},
 		{"home/ops/.ssh/authorized_keys", l.authorizedKey(UserOps), 0o600, 1002},
 	}
+	for _, u := range ShellUsers {
+		files = append(files, struct {
+			rel  string
+			data []byte
+			mode os.FileMode
+			uid  int
+		}{"home/" + u.Name + "/.ssh/authorized_keys", l.authorizedKey(u.Name), 0o600, u.UID})
+	}
 	for _, f := range files {
 		if err := write(f.rel, f.data, f.mode, f.uid); err != nil {
 			return nil, fmt.Errorf("%s: write %s: %w", h.Name, f.rel, err)
 		}
 	}
-	for _, u := range l.users[3:] {
+	for _, u := range l.users[3+len(ShellUsers):] {
 		// The host's own useradd, run from the controller before boot.
 		cmd := exec.Command("chroot", root, "/bin/sh", "-c", `set -e
 useradd -m -s /bin/bash "$1"

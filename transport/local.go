@@ -13,7 +13,9 @@ import (
 // Local runs commands on this machine with /bin/sh. The root directory a
 // golden-image host is built in is not the transport's business: resources
 // prefix their paths with the host's root; the commands themselves run here.
-type Local struct{}
+type Local struct {
+	MaxOutput int64 // bytes one command may print; 0: DefaultMaxOutput
+}
 
 // NewLocal returns a transport for this machine.
 func NewLocal() *Local { return &Local{} }
@@ -26,14 +28,20 @@ func (l *Local) Run(ctx context.Context, c Cmd) (Result, error) {
 		// with sudo by the operator.
 		argv = append([]string{"sudo", "-n", "--"}, argv...)
 	}
+	budget := NewBudget(l.MaxOutput)
+	ctx, cancel := limitContext(ctx, budget)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = c.Stdin
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = budget.Wrap(&stdout), budget.Wrap(&stderr)
 	if c.Stdout != nil {
-		cmd.Stdout = io.MultiWriter(&stdout, c.Stdout)
+		cmd.Stdout = budget.Wrap(io.MultiWriter(&stdout, c.Stdout))
 	}
 	err := cmd.Run()
+	if err := budget.Err(); err != nil {
+		return Result{}, fmt.Errorf("local: %w", err)
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var exitErr *exec.ExitError
 	switch {

@@ -17,6 +17,7 @@ import (
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/planner/views"
+	"github.com/goprov/goprov/transport"
 )
 
 // runFlags are the flags of commands that reach hosts.
@@ -26,6 +27,7 @@ type runFlags struct {
 	sshConfigs    multiFlag
 	askBecomePass bool
 	json          bool
+	maxOutput     byteSize
 }
 
 func (r *runFlags) register(fs *flag.FlagSet) {
@@ -34,6 +36,8 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.Var(&r.sshConfigs, "ssh-config", "read OpenSSH client settings from `FILE` before ~/.ssh/config (repeatable; e.g. the output of `vagrant ssh-config`)")
 	fs.BoolVar(&r.askBecomePass, "ask-become-pass", false, "ask once for the sudo password (else $GOPROV_BECOME_PASSWORD, else none: NOPASSWD)")
 	fs.BoolVar(&r.json, "json", false, "print one JSON document instead of text")
+	r.maxOutput = byteSize(transport.DefaultMaxOutput)
+	fs.Var(&r.maxOutput, "max-output", "fail a host whose command prints more than `SIZE` bytes (e.g. 64MiB), and stop that command")
 }
 
 func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
@@ -41,6 +45,7 @@ func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	conn.MaxOutput = int64(r.maxOutput)
 	e := &planner.Engine{Connector: conn, Parallel: r.parallel}
 	e.HostDone = progress(stderr)
 	return e, nil

@@ -26,6 +26,7 @@ func (c *Connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 		BecomePassword:      c.BecomePassword,
 		SSHConfigFiles:      c.SSHConfigs,
 		UseDefaultSSHConfig: true,
+		MaxOutput:           c.MaxOutput,
 		Logf: func(format string, args ...any) {
 			if c.Warnings != nil {
 				// Values may come from ssh_config files or the host: inert.

@@ -41,6 +41,27 @@ chroot "$target" usermod -p '*' deploy
 printf 'ops:%s\n' "$OPS_PASSWORD" | chroot "$target" chpasswd
 printf 'deploy ALL=(ALL) NOPASSWD:ALL\n' >"$target/etc/sudoers.d/deploy"
 chmod 0440 "$target/etc/sudoers.d/deploy"
+# Login-shell users: the same two sudo flavours with fish, tcsh and zsh as
+# login shell, since sshd hands the exec line to the login shell to parse.
+uid=1011
+for sh in fish tcsh zsh; do
+  for kind in deploy ops; do
+    u=$sh-$kind
+    chroot "$target" groupadd -g "$uid" "$u"
+    if [ "$kind" = deploy ]; then
+      chroot "$target" useradd -m -s "/usr/bin/$sh" -u "$uid" -g "$uid" "$u"
+      chroot "$target" usermod -p '*' "$u"
+      printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$u" >"$target/etc/sudoers.d/$u"
+      chmod 0440 "$target/etc/sudoers.d/$u"
+    else
+      chroot "$target" useradd -m -s "/usr/bin/$sh" -u "$uid" -g "$uid" -G sudo "$u"
+      printf '%s:%s\n' "$u" "$OPS_PASSWORD" | chroot "$target" chpasswd
+    fi
+    install -d -m 0700 "$target/home/$u/.ssh"
+    chroot "$target" chown "$u:" "/home/$u/.ssh"
+    uid=$((uid + 1))
+  done
+done
 chroot "$target" visudo -c >/dev/null
 for u in root:/root deploy:/home/deploy ops:/home/ops; do
   install -d -m 0700 "$target${u#*:}/.ssh"
