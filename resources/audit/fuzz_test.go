@@ -23,7 +23,7 @@ func FuzzRules(f *testing.F) {
 		if diags.HasErrors() {
 			return
 		}
-		text := string(res.(*Rules).desired().Content)
+		text := res.(*Rules).Render(nil)
 		var rules []string
 		for _, l := range strings.Split(text, "\n") {
 			if l != "" && !strings.HasPrefix(l, "#") {
