@@ -72,7 +72,10 @@ type Rules struct {
 }
 
 func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
-	r := &Rules{Address: address, Name: v.GetAttr("name").AsString(), SkipMissing: v.GetAttr("skip_missing_paths").True()}
+	r := &Rules{Address: address, Name: v.GetAttr("name").AsString()}
+	if v.Type().HasAttribute("skip_missing_paths") { // absent from plans saved before it existed
+		r.SkipMissing = v.GetAttr("skip_missing_paths").True()
+	}
 	var diags hcl.Diagnostics
 	bad := func(rng *hcl.Range, summary, detail string) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng})
