@@ -252,12 +252,15 @@ func Missing(want []Listed, loaded []string) []Listed {
 	return out
 }
 
-// ParseLoaded splits `auditctl -l` output into rule lines.
+// ParseLoaded splits `auditctl -l` output into rule lines, kept as they
+// are: a rule whose perm comes before its path is listed with a leading
+// blank (" -p x-w /usr/bin/yum -k k": auditctl prints a watch's fields in
+// their order).
 func ParseLoaded(out string) []string {
 	var rules []string
 	for _, line := range strings.Split(out, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line == "No rules" {
+		line = strings.TrimRight(line, " \r")
+		if strings.TrimSpace(line) == "" || line == "No rules" {
 			continue
 		}
 		rules = append(rules, line)

@@ -99,14 +99,7 @@ func recordFile(ctx context.Context, h *testinfra.Host, f, dir string) error {
 		log.Printf("%s: control lines only, left out", name)
 		return nil
 	}
-	var listed, refused, created []string
-	// Paths made for one file are removed before the next: each file's
-	// .refused tells what a bare host lacks.
-	defer func() {
-		for _, p := range created {
-			os.RemoveAll(filepath.Join(h.RootDir, p))
-		}
-	}()
+	var listed, refused []string
 	for i, r := range rules {
 		res, err := loadOne(ctx, h, r)
 		if err != nil {
@@ -116,7 +109,8 @@ func recordFile(ctx context.Context, h *testinfra.Host, f, dir string) error {
 			// A missing path: record why, create it, and record the
 			// listing the kernel gives once it exists.
 			p := neededPath(r)
-			if p == "" {
+			if _, err := os.Stat(filepath.Join(h.RootDir, p)); p == "" || err == nil {
+				// No path, or it exists: refused for another reason.
 				listed = append(listed, "!refused "+oneLine(res.msg))
 				continue
 			}
@@ -128,11 +122,16 @@ func recordFile(ctx context.Context, h *testinfra.Host, f, dir string) error {
 				}
 				top = filepath.Dir(top)
 			}
-			created = append(created, top)
 			if err := os.MkdirAll(filepath.Join(h.RootDir, p), 0o755); err != nil {
 				return err
 			}
-			if res, err = loadOne(ctx, h, r); err != nil {
+			res, err = loadOne(ctx, h, r)
+			// Each rule meets a bare host: .refused names every rule
+			// that needs a missing path.
+			if rerr := os.RemoveAll(filepath.Join(h.RootDir, top)); err == nil {
+				err = rerr
+			}
+			if err != nil {
 				return err
 			}
 			if res.rc != 0 {
