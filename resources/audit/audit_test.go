@@ -459,3 +459,29 @@ rules = ["-w /etc/sudoers -p wa -k sudoers", "-a always,exit -F dir=/etc/Network
 func multi5(file, mark, status, boot, deps string) []byte {
 	return multi(file, mark, status, boot, bookwormFacts, deps)
 }
+
+// The dependency probe, run by a real shell: directories, missing paths,
+// and names resolved as the host resolves them (getent).
+func TestDepsProbeInAShell(t *testing.T) {
+	r, diags := decode(t, `name = "x"
+rules = ["-w /etc/passwd -p wa", "-a always,exit -F dir=/nonexistent-goprov/ -F perm=wa", "-a always,exit -F arch=b64 -S open -F uid=root -F gid=root -F euid=nosuchuser-goprov"]`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	h := &resources.Host{Root: "/"}
+	out, err := exec.Command("/bin/sh", "-c", depsProbe(h, r.dependencyPaths(), r.names())).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseFacts([]byte(bookwormFacts), out, len(r.dependencies()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.kinds, " ") != "d -" || f.listing.IDs["u:root"] != "0" || f.listing.IDs["g:root"] != "0" || len(f.listing.IDs) != 2 {
+		t.Fatalf("kinds %q, ids %v (probe output %q)", f.kinds, f.listing.IDs, out)
+	}
+	v := r.judge(f)
+	if len(v.refused) != 2 || !strings.Contains(v.refused[1], "Unknown user: nosuchuser-goprov") {
+		t.Fatalf("refused: %q", v.refused)
+	}
+}

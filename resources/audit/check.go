@@ -39,9 +39,10 @@ func depsProbe(h *resources.Host, paths, names []string) string {
 			db, file = "group", "/etc/group"
 		}
 		name := n[2:]
-		lookup := fmt.Sprintf("getent %s %s", db, shell.Quote(name))
+		files := fmt.Sprintf("awk -F: -v n=%s '$1 == n' %s", shell.Quote(name), shell.Quote(h.Path(file)))
+		lookup := fmt.Sprintf("{ getent %s %s || %s; }", db, shell.Quote(name), files)
 		if h.Root != "" && h.Root != "/" {
-			lookup = fmt.Sprintf("awk -F: -v n=%s '$1 == n' %s", shell.Quote(name), shell.Quote(h.Path(file)))
+			lookup = files
 		}
 		fmt.Fprintf(&b, "id=$(%s 2>/dev/null | head -n 1 | cut -d: -f3); [ -z \"$id\" ] || printf '%%s %%s\\n' %s \"$id\"\n", lookup, shell.Quote(n))
 	}
