@@ -210,6 +210,7 @@ func (r *Rules) Probe(h *resources.Host) string {
 		boot,
 		facts,
 		depsProbe(h, r.dependencyPaths(), r.names()),
+		othersProbe(h, r.Path()),
 	)
 }
 
@@ -267,7 +268,7 @@ type state struct {
 }
 
 func (r *Rules) parseProbe(out []byte) (state, error) {
-	parts, err := resources.SplitMulti(out, 6)
+	parts, err := resources.SplitMulti(out, 7)
 	if err != nil {
 		return state{}, err
 	}
@@ -285,6 +286,7 @@ func (r *Rules) parseProbe(out []byte) (state, error) {
 	if st.facts, err = parseFacts(parts[4], parts[5], len(r.dependencies())); err != nil {
 		return state{}, err
 	}
+	st.facts.others = string(parts[6])
 	return st, nil
 }
 

@@ -199,6 +199,9 @@ func multi(parts ...string) []byte {
 	if len(parts) == 4 {
 		parts = append(parts, bookwormFacts, "d\nd\n")
 	}
+	if len(parts) == 6 {
+		parts = append(parts, "@@file audit.rules\n-D\n-b 8192\n-f 1\n--backlog_wait_time 60000\n")
+	}
 	var b strings.Builder
 	for _, p := range parts {
 		b.WriteString(base64.StdEncoding.EncodeToString([]byte(p)) + "\n")
@@ -458,6 +461,17 @@ rules = ["-w /etc/sudoers -p wa -k sudoers", "-a always,exit -F dir=/etc/Network
 
 func multi5(file, mark, status, boot, deps string) []byte {
 	return multi(file, mark, status, boot, bookwormFacts, deps)
+}
+
+// A rule another file in rules.d already holds stops augenrules' load at
+// that line ("Rule exists"): refused at plan, naming the other file.
+func TestPlanRefusesARuleAnotherFileHolds(t *testing.T) {
+	r := sudoRules(t)
+	others := "@@file 10-base.rules\n-D\n-b 8192\n\n@@file 60-other.rules\n## x\n-w /etc/sudoers -p aw -k sudoers_change\n"
+	_, err := r.Diff(&resources.Host{Root: "/"}, multi("absent\n", "absent\n", "enabled 1\nNo rules\n", boot1, bookwormFacts, "d\nd\n", others))
+	if err == nil || !strings.Contains(err.Error(), `line 2: "-w /etc/sudoers -p wa -k sudoers_change" is already a rule of 60-other.rules line 2 in /etc/audit/rules.d`) {
+		t.Fatalf("want the duplicate refused, got %v", err)
+	}
 }
 
 // The dependency probe, run by a real shell: directories, missing paths,

@@ -49,6 +49,38 @@ func depsProbe(h *resources.Host, paths, names []string) string {
 	return b.String()
 }
 
+// othersProbe prints the other rules files augenrules reads with this one,
+// each after a line "@@file NAME": the kernel refuses a rule that one of
+// them already holds ("Rule exists"), and the load stops there.
+func othersProbe(h *resources.Host, own string) string {
+	return fmt.Sprintf(`for f in %s/*.rules; do [ -f "$f" ] && [ "$f" != %s ] || continue; printf '@@file %%s\n' "${f##*/}"; cat "$f"; echo; done`,
+		shell.Quote(h.Path(RulesDir)), shell.Quote(h.Path(own)))
+}
+
+// otherRules maps the kernel listing of each rule in the other files to
+// where it is ("60-x.rules line 4").
+func otherRules(l *Listing, others string) map[string]string {
+	where := map[string]string{}
+	file, n := "", 0
+	for _, line := range strings.Split(others, "\n") {
+		if f, ok := strings.CutPrefix(line, "@@file "); ok {
+			file, n = f, 0
+			continue
+		}
+		n++
+		p, err := ParseRule(strings.TrimSpace(line))
+		if err != nil {
+			continue
+		}
+		if x, err := l.Of(p); err == nil {
+			if _, seen := where[x.Line]; !seen {
+				where[x.Line] = fmt.Sprintf("%s line %d", file, n)
+			}
+		}
+	}
+	return where
+}
+
 // names lists the user and group names the rules use, once each.
 func (r *Rules) names() []string {
 	seen := map[string]bool{}
@@ -105,6 +137,7 @@ type facts struct {
 	listing *Listing // nil: syscalls cannot be checked (image root, no ausyscall)
 	why     string   // why listing is nil
 	kinds   []string // per dependency: "d", "f" or "-"
+	others  string   // othersProbe's output
 }
 
 func parseFacts(factsOut, depsOut []byte, ndeps int) (facts, error) {
@@ -193,6 +226,10 @@ func (r *Rules) judge(f facts) verdict {
 		}
 	}
 	seen := map[string]int{}
+	var elsewhere map[string]string
+	if f.listing != nil {
+		elsewhere = otherRules(f.listing, f.others)
+	}
 	line := 2 // the header is line 1
 	for i, p := range r.Parsed {
 		if why, ok := missing[i]; ok {
@@ -214,6 +251,11 @@ func (r *Rules) judge(f facts) verdict {
 			}
 			if j, dup := seen[l.Line]; dup {
 				v.refused = append(v.refused, fmt.Sprintf("line %d: %q is the same kernel rule as %q (auditctl: Rule exists)", line, r.Lines[i], r.Lines[j]))
+				line++
+				continue
+			}
+			if w, dup := elsewhere[l.Line]; dup {
+				v.refused = append(v.refused, fmt.Sprintf("line %d: %q is already a rule of %s in %s (auditctl: Rule exists; the load would stop there)", line, r.Lines[i], w, RulesDir))
 				line++
 				continue
 			}

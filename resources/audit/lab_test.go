@@ -227,6 +227,22 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 		}
 	})
 
+	t.Run("a rule another rules file already holds is refused at plan", func(t *testing.T) {
+		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
+		sh(t, h1, "printf '%s\\n' '-w /etc/group -p wa -k group_change' >/etc/audit/rules.d/60-other.rules")
+		t.Cleanup(func() { sh(t, h1, "rm -f /etc/audit/rules.d/60-other.rules") })
+		before := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules")
+		dup := labtest.Write(t, inv, config(`
+    "-w /etc/group -p aw -k group_change",`, "present"))
+		msg := hostError(labtest.Apply(t, dup, labtest.Options{Limit: "host.h1"}), "h1")
+		if want := `line 5: "-w /etc/group -p aw -k group_change" is already a rule of 60-other.rules line 1 in /etc/audit/rules.d (auditctl: Rule exists`; !strings.Contains(msg, want) {
+			t.Fatalf("want %q, got %q", want, msg)
+		}
+		if after := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules"); after != before {
+			t.Fatalf("a refused apply changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+
 	t.Run("a load that fails anyway is undone: previous file, previous rules", func(t *testing.T) {
 		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
 		before := sh(t, h1, "auditctl -l")
