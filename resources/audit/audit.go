@@ -329,6 +329,9 @@ func (r *Rules) Diff(h *resources.Host, probe []byte) (resources.Change, error) 
 		// Nothing goprov (or anyone on this host) can load: say so, every
 		// time, and do not pretend the plan has work it cannot do.
 		ch.Notes = append(ch.Notes, "written, NOT loaded: "+st.status.Reason)
+		if r.Present && !v.exact {
+			ch.Notes = append(ch.Notes, "syscall names, user and group names not checked ("+v.why+"): the kernel that loads the file decides")
+		}
 		return ch, nil
 	case Immutable:
 		if fileChanges {
