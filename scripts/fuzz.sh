@@ -10,6 +10,7 @@ targets=(
 	"FuzzWord ./resources/profilescript"
 	"FuzzRule ./resources/sudoers"
 	"FuzzRules ./resources/audit"
+	"FuzzListing ./resources/audit"
 	"FuzzBatchParse ./planner"
 	"FuzzVerify ./planner/journal"
 	"FuzzProbeParsers ./resources"

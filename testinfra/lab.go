@@ -65,6 +65,9 @@ type Options struct {
 	// Users are extra login users created on every host (no sudo), each with
 	// its own lab key (KeyPath, Signer), besides root, deploy and ops.
 	Users []string
+	// Suite is the hosts' Debian release: base.Bookworm (default, "") or
+	// base.Trixie. Each has its own cached base image.
+	Suite string
 	// Log, if set, hears about slow steps (building the base image, waiting
 	// for another lab's hold on kernel audit). Start sets it to t.Logf.
 	Log func(format string, args ...any)
@@ -158,6 +161,13 @@ func baseConfig() base.Config { return base.Config{OpsPassword: OpsPassword} }
 // BaseConfig is the base image description the lab uses (for the CLI).
 func BaseConfig() base.Config { return baseConfig() }
 
+// SuiteBaseConfig is the base image of a lab with Options.Suite = suite.
+func SuiteBaseConfig(suite string) base.Config {
+	c := baseConfig()
+	c.Suite = suite
+	return c
+}
+
 // StartLab starts a lab named name ("" picks "gpl<id>"). The caller must
 // Close it (unless opts.Detached, where Down removes it).
 func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
@@ -198,10 +208,11 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		// Not fatal for this lab, which gets fresh names anyway.
 		opts.Log("testinfra: sweeping stale labs: %v", err)
 	}
-	if !baseConfig().Ready() {
-		opts.Log("testinfra: building (or waiting for) the lab's base image in %s; once per machine, about a minute", baseConfig().Dir())
+	bc := SuiteBaseConfig(opts.Suite)
+	if !bc.Ready() {
+		opts.Log("testinfra: building (or waiting for) the lab's base image in %s; once per machine, about a minute", bc.Dir())
 	}
-	baseDir, err := base.Ensure(ctx, baseConfig())
+	baseDir, err := base.Ensure(ctx, bc)
 	if err != nil {
 		return nil, fmt.Errorf("testinfra: base image: %w", err)
 	}

@@ -1,16 +1,16 @@
 #!/bin/bash
 # Builds the lab's base root filesystem into TARGET (a fresh directory).
-# Usage: build.sh TARGET MIRROR SOURCES_FILE PACKAGES_FILE
+# Usage: build.sh TARGET MIRROR SOURCES_FILE PACKAGES_FILE [SUITE]
 # OPS_PASSWORD (environment) is the password of the sudo-with-password user.
 # Called by testinfra/base (Go), which makes it atomic and cached.
 set -euo pipefail
-target=$1 mirror=$2 sources=$3 packages=$4
+target=$1 mirror=$2 sources=$3 packages=$4 suite=${5:-bookworm}
 : "${OPS_PASSWORD:?OPS_PASSWORD must be set}"
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
 # debootstrap's resolver fails on firewalld's alternatives, so it only lays
 # down minbase; apt inside the chroot installs the real package list.
-debootstrap --variant=minbase bookworm "$target" "$mirror"
+debootstrap --variant=minbase "$suite" "$target" "$mirror"
 
 install -m 0644 "$sources" "$target/etc/apt/sources.list"
 cp -L /etc/resolv.conf "$target/etc/resolv.conf"
