@@ -1,0 +1,210 @@
+package main
+
+// Golden images (-root DIR) are hostile input: their links must not lead
+// goprov out of the root, their binaries must not reach the build machine,
+// and no child goprov starts may see the controller's secrets.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	escapeOnce sync.Once
+	escapeBin  string
+	escapeErr  error
+	canaryPath string
+)
+
+// escapeBinary builds testdata/escape, a static hostile "visudo" that tries
+// to write canaryPath on the build machine. One build per test binary.
+func escapeBinary(t *testing.T) (bin, canary string) {
+	t.Helper()
+	escapeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "goprov-escape-")
+		if err != nil {
+			escapeErr = err
+			return
+		}
+		canaryPath = filepath.Join(dir, "canary")
+		escapeBin = filepath.Join(dir, "visudo")
+		cmd := exec.Command("go", "build", "-o", escapeBin, "-ldflags", "-X main.canary="+canaryPath, "./testdata/escape")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			escapeErr = fmt.Errorf("build escape: %v\n%s", err, out)
+		}
+	})
+	if escapeErr != nil {
+		t.Fatal(escapeErr)
+	}
+	_ = os.Remove(canaryPath)
+	t.Cleanup(func() { _ = os.Remove(canaryPath) })
+	return escapeBin, canaryPath
+}
+
+// hostileImage is a root with a static shell (the machine's busybox) and
+// the escape binary as /usr/sbin/visudo.
+func hostileImage(t *testing.T) (root, canary string) {
+	t.Helper()
+	bin, canary := escapeBinary(t)
+	root = t.TempDir()
+	for _, d := range []string{"bin", "usr/sbin", "etc/sudoers.d", "tmp", "dev", "proc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, "/bin/busybox", filepath.Join(root, "bin/busybox"), 0o755)
+	if err := os.Symlink("busybox", filepath.Join(root, "bin/sh")); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, bin, filepath.Join(root, "usr/sbin/visudo"), 0o755)
+	return root, canary
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const dropinHCL = `
+resource "sudoers_dropin" "ops" {
+  name = "ops"
+  rule {
+    users    = ["%ops"]
+    commands = ["/usr/bin/true"]
+  }
+}
+`
+
+// TestImageBinariesCannotReachBuildMachine: a static binary in the image
+// that goprov runs at plan time (visudo) tries the chroot escape and
+// /proc/1/root; the canary outside the root must never appear.
+func TestImageBinariesCannotReachBuildMachine(t *testing.T) {
+	requireRoot(t)
+	root, canary := hostileImage(t)
+	cfg := writeConfig(t, dropinHCL)
+	for _, cmd := range [][]string{{"plan", cfg, "-root", root}, {"apply", "-auto-approve", cfg, "-root", root}} {
+		r := goprov(t, cmd...)
+		if b, err := os.ReadFile(canary); err == nil {
+			t.Fatalf("%s: the image's visudo wrote %s on the build machine: %q\nstdout: %s\nstderr: %s", cmd[0], canary, b, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout+r.stderr, "ENV PATH=") {
+			t.Fatalf("%s: the image's visudo did not run (exit %d)\nstdout: %s\nstderr: %s", cmd[0], r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestImageChildrenGetNoSecrets: the controller's secrets never reach a
+// process goprov starts; the image's visudo prints its environment.
+func TestImageChildrenGetNoSecrets(t *testing.T) {
+	requireRoot(t)
+	root, _ := hostileImage(t)
+	cfg := writeConfig(t, dropinHCL)
+	secrets := map[string]string{
+		"GOPROV_BECOME_PASSWORD": "s3cret-become-Zq81",
+		"SSH_AUTH_SOCK":          "/run/agent-Zq81.sock",
+		"AWS_SECRET_ACCESS_KEY":  "aws-Zq81-secret",
+	}
+	for _, cmd := range [][]string{{"plan", cfg, "-root", root}, {"apply", "-auto-approve", cfg, "-root", root}} {
+		c := exec.Command(goprovBin, cmd...)
+		c.Env = os.Environ()
+		for k, v := range secrets {
+			c.Env = append(c.Env, k+"="+v)
+		}
+		r := runCmd(t, c, cmd)
+		out := r.stdout + r.stderr
+		if !strings.Contains(out, "ENV PATH=") {
+			t.Fatalf("%s: the image's visudo did not print its environment (exit %d)\n%s", cmd[0], r.code, out)
+		}
+		for k, v := range secrets {
+			if strings.Contains(out, v) || strings.Contains(out, "ENV "+k+"=") {
+				t.Errorf("%s: a child of goprov was given %s", cmd[0], k)
+			}
+		}
+	}
+}
+
+// TestImageLinksStayInRoot: links in the image (absolute, and relative
+// ones climbing above the root) at the paths goprov writes — a resource's
+// directory, the lock's directory, the journal — never lead outside the
+// root: the canary directory outside stays as it was.
+func TestImageLinksStayInRoot(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	canary := t.TempDir()
+	for _, d := range []string{"profile.d", "lock"} {
+		if err := os.Mkdir(filepath.Join(canary, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(canary, "journal.jsonl"), []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := strings.Repeat("../", 16)
+	links := map[string]string{
+		"etc/profile.d":                 filepath.Join(canary, "profile.d"),
+		"var/lib/goprov":                up + strings.TrimPrefix(filepath.Join(canary, "lock"), "/"),
+		"var/log/goprov/journal.jsonl":  filepath.Join(canary, "journal.jsonl"),
+		"var/lib/goprov-unused/dangles": "/nonexistent",
+	}
+	for at, to := range links {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, at)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(to, filepath.Join(root, at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := writeConfig(t, goScript)
+	r := goprov(t, "apply", "-auto-approve", cfg, "-root", root)
+	var changed []string
+	_ = filepath.Walk(canary, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && p != filepath.Join(canary, "journal.jsonl") {
+			changed = append(changed, p)
+		}
+		return nil
+	})
+	if b, _ := os.ReadFile(filepath.Join(canary, "journal.jsonl")); string(b) != "keep\n" {
+		changed = append(changed, "journal.jsonl")
+	}
+	if len(changed) > 0 {
+		t.Fatalf("apply on -root wrote outside the root: %v\nstdout: %s\nstderr: %s", changed, r.stdout, r.stderr)
+	}
+	if r.code == 0 {
+		// Success is fine only if the write landed inside the root, where
+		// the link leads when the root is "/".
+		if _, err := os.Stat(filepath.Join(root, canary, "profile.d/go.sh")); err != nil {
+			t.Fatalf("apply succeeded but the file is not inside the root: %v\n%s", err, r.stdout)
+		}
+	}
+}
+
+// TestImageLargeBatch: six 30 KB sudoers drop-ins on -root make a batched
+// read of about 180 KB, beyond one argv string's limit (128 KiB).
+func TestImageLargeBatch(t *testing.T) {
+	requireRoot(t)
+	var b strings.Builder
+	for i := 0; i < 6; i++ {
+		fmt.Fprintf(&b, "resource \"sudoers_dropin\" \"big%d\" {\n  name = \"big%d\"\n  content = <<EOT\n", i, i)
+		for b.Len() < (i+1)*30_000 {
+			b.WriteString("# a comment line that makes this drop-in large, on purpose\n")
+		}
+		b.WriteString("EOT\n}\n")
+	}
+	cfg := writeConfig(t, b.String())
+	r := goprov(t, "plan", cfg, "-root", t.TempDir(), "-detailed-exitcode")
+	if r.code != 2 || !strings.Contains(r.stdout, "6 to add") {
+		t.Fatalf("plan of six 30 KB drop-ins on -root: exit %d, want 2 with 6 to add\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
