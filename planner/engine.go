@@ -354,7 +354,7 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 		jf := shell.Quote(h.Path(journal.HostPath))
 		tailIdx = b.add("if [ -f " + jf + " ]; then tail -n 1 -- " + jf + "; fi")
 	}
-	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true})
+	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
 	if err != nil {
 		return nil, nil, prefixHost(hp.Name, "read", err)
 	}

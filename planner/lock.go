@@ -43,6 +43,9 @@ func (e *LockError) Error() string {
 // the connection is cut, when the session dies: the kernel drops an flock
 // with its process, so a crashed apply never leaves a stale lock behind.
 func lockHost(ctx context.Context, h *resources.Host, holder string, timeout time.Duration) (release func(), err error) {
+	if fs, ok := h.T.(imageFS); ok && h.Sandboxed() {
+		return lockImage(ctx, fs, holder, timeout)
+	}
 	token := newBatch().marker // random, unguessable by a config
 	secs := int(timeout.Round(time.Second) / time.Second)
 	dir := h.Path(LockDir)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,23 @@ func TestLocalChildEnvIsMinimal(t *testing.T) {
 	}
 	if strings.Contains(string(res.Stdout), "Zq81") {
 		t.Errorf("a secret value reached the child:\n%s", res.Stdout)
+	}
+}
+
+// TestLocalRootSandbox: scripts on an image root see the image as "/",
+// including an empty one (static busybox) and read-only runs.
+func TestLocalRootSandbox(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	for _, ro := range []bool{false, true} {
+		root := t.TempDir()
+		l := NewLocalRoot(root)
+		res, err := l.Run(context.Background(), Cmd{Script: "echo $$; ls -a /; id -u; cat; echo x > /probe 2>/dev/null && echo wrote", Stdin: strings.NewReader("in\n"), ReadOnly: ro})
+		t.Logf("ro=%v err=%v exit=%d\n%s\n%s", ro, err, res.ExitCode, res.Stdout, res.Stderr)
+		entries, _ := os.ReadDir(root)
+		for _, e := range entries {
+			t.Logf("  in root: %s", e.Name())
+		}
 	}
 }

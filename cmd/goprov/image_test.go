@@ -138,55 +138,85 @@ func TestImageChildrenGetNoSecrets(t *testing.T) {
 // TestImageLinksStayInRoot: links in the image (absolute, and relative
 // ones climbing above the root) at the paths goprov writes — a resource's
 // directory, the lock's directory, the journal — never lead outside the
-// root: the canary directory outside stays as it was.
+// root: they resolve as if the root were "/", or the apply is refused
+// naming the link. A canary directory outside the root stays as it was.
 func TestImageLinksStayInRoot(t *testing.T) {
 	requireRoot(t)
-	root := t.TempDir()
-	canary := t.TempDir()
-	for _, d := range []string{"profile.d", "lock"} {
-		if err := os.Mkdir(filepath.Join(canary, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(canary, "journal.jsonl"), []byte("keep\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	up := strings.Repeat("../", 16)
-	links := map[string]string{
-		"etc/profile.d":                 filepath.Join(canary, "profile.d"),
-		"var/lib/goprov":                up + strings.TrimPrefix(filepath.Join(canary, "lock"), "/"),
-		"var/log/goprov/journal.jsonl":  filepath.Join(canary, "journal.jsonl"),
-		"var/lib/goprov-unused/dangles": "/nonexistent",
-	}
-	for at, to := range links {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, at)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(to, filepath.Join(root, at)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := writeConfig(t, goScript)
-	r := goprov(t, "apply", "-auto-approve", cfg, "-root", root)
-	var changed []string
-	_ = filepath.Walk(canary, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() && p != filepath.Join(canary, "journal.jsonl") {
-			changed = append(changed, p)
-		}
-		return nil
-	})
-	if b, _ := os.ReadFile(filepath.Join(canary, "journal.jsonl")); string(b) != "keep\n" {
-		changed = append(changed, "journal.jsonl")
-	}
-	if len(changed) > 0 {
-		t.Fatalf("apply on -root wrote outside the root: %v\nstdout: %s\nstderr: %s", changed, r.stdout, r.stderr)
-	}
-	if r.code == 0 {
-		// Success is fine only if the write landed inside the root, where
-		// the link leads when the root is "/".
-		if _, err := os.Stat(filepath.Join(root, canary, "profile.d/go.sh")); err != nil {
-			t.Fatalf("apply succeeded but the file is not inside the root: %v\n%s", err, r.stdout)
-		}
+	for _, tc := range []struct {
+		name string
+		// links maps a path in the image to its target; "C" in a target
+		// is the canary directory's absolute path without its leading "/".
+		links map[string]string
+		// inRoot: the targets also exist inside the root, so the apply
+		// succeeds and writes there.
+		inRoot bool
+	}{
+		{name: "targets only outside", links: map[string]string{
+			"etc/profile.d":                "/C/profile.d",
+			"var/lib/goprov":               up + "C/lock",
+			"var/log/goprov/journal.jsonl": "/C/journal.jsonl",
+		}},
+		{name: "targets inside too", inRoot: true, links: map[string]string{
+			"etc/profile.d":                "/C/profile.d",
+			"var/lib/goprov":               "../../C/lock",
+			"var/log/goprov/journal.jsonl": up + "C/journal.jsonl",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, canary := t.TempDir(), t.TempDir()
+			mkCanary := func(base string) {
+				for _, d := range []string{"profile.d", "lock"} {
+					if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			mkCanary(canary)
+			if err := os.WriteFile(filepath.Join(canary, "journal.jsonl"), []byte("keep\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.inRoot {
+				mkCanary(filepath.Join(root, canary))
+			}
+			for at, to := range tc.links {
+				to = strings.ReplaceAll(to, "C/", strings.TrimPrefix(canary, "/")+"/")
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(root, at)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(to, filepath.Join(root, at)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := goprov(t, "apply", "-auto-approve", writeConfig(t, goScript), "-root", root)
+			var changed []string
+			_ = filepath.Walk(canary, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && !fi.IsDir() && p != filepath.Join(canary, "journal.jsonl") {
+					changed = append(changed, p)
+				}
+				return nil
+			})
+			if b, _ := os.ReadFile(filepath.Join(canary, "journal.jsonl")); string(b) != "keep\n" {
+				changed = append(changed, "journal.jsonl")
+			}
+			if len(changed) > 0 {
+				t.Fatalf("apply on -root wrote outside the root: %v\nstdout: %s\nstderr: %s", changed, r.stdout, r.stderr)
+			}
+			if !tc.inRoot {
+				if r.code != 1 || !strings.Contains(r.stdout, "/var/lib/goprov is a link") {
+					t.Fatalf("apply: exit %d, want 1 naming the link /var/lib/goprov\n%s", r.code, r.stdout)
+				}
+				return
+			}
+			if r.code != 0 {
+				t.Fatalf("apply: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			for _, f := range []string{"profile.d/go.sh", "lock/apply.lock", "journal.jsonl"} {
+				if _, err := os.Stat(filepath.Join(root, canary, f)); err != nil {
+					t.Errorf("%s not written inside the root, where the link leads: %v", f, err)
+				}
+			}
+		})
 	}
 }
 

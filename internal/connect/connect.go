@@ -35,7 +35,7 @@ func New(sshConfigs []string, askBecomePass bool, warnings io.Writer) (*Connecto
 func (c *Connector) Connect(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
 	switch h.Connection {
 	case "local":
-		return transport.NewLocal(), nil
+		return transport.NewLocalRoot(h.Root), nil
 	case "ssh":
 		return c.dialSSH(ctx, h)
 	}

@@ -68,7 +68,13 @@ func (c *Connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.
 // else none (NOPASSWD sudo, or root logins).
 func becomePassword(ask bool) (string, error) {
 	if !ask {
-		return os.Getenv("GOPROV_BECOME_PASSWORD"), nil
+		// Read once, then gone from goprov's own environment: no child
+		// inherits it and /proc/PID/environ no longer shows it.
+		pw := os.Getenv("GOPROV_BECOME_PASSWORD")
+		if err := os.Unsetenv("GOPROV_BECOME_PASSWORD"); err != nil {
+			return "", fmt.Errorf("unset GOPROV_BECOME_PASSWORD: %w", err)
+		}
+		return pw, nil
 	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {

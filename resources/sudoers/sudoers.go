@@ -318,15 +318,10 @@ elif o=$(printf '%%s' %s | %s -c -f - 2>&1 >/dev/null); then echo ok
 else echo rejected; printf '%%s\n' "$o"; fi`, shell.Quote(h.Path(Visudo)), Visudo, visudo(h), shell.Quote(content), visudo(h))
 }
 
-// visudo is how to call the host's visudo: for an image built under a root
-// directory, the image's own, through chroot (the controller's sudo, if it
-// has one, is not the image's).
-func visudo(h *resources.Host) string {
-	if isLive(h) {
-		return shell.Quote(Visudo)
-	}
-	return "chroot " + shell.Quote(h.Root) + " " + shell.Quote(Visudo)
-}
+// visudo is how to call the host's visudo: on an image root, the image's
+// own, in the local transport's sandbox (the controller's sudo, if it has
+// one, is not the image's).
+func visudo(h *resources.Host) string { return h.Tool(Visudo) }
 
 // Probe implements resources.Resource: the file, and visudo's verdict on
 // the candidate content.
