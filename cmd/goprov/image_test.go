@@ -5,10 +5,16 @@ package main
 // and no child goprov starts may see the controller's secrets.
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -236,5 +242,87 @@ func TestImageLargeBatch(t *testing.T) {
 	r := goprov(t, "plan", cfg, "-root", t.TempDir(), "-detailed-exitcode")
 	if r.code != 2 || !strings.Contains(r.stdout, "6 to add") {
 		t.Fatalf("plan of six 30 KB drop-ins on -root: exit %d, want 2 with 6 to add\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// fakeGoArchive is a go1.22.5 release archive (official layout) whose
+// bin/go is a script printing what a real one would; it returns its path
+// and SHA-256.
+func fakeGoArchive(t *testing.T) (string, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, e := range []struct {
+		name, body string
+		typ        byte
+		mode       int64
+	}{
+		{name: "go/", typ: tar.TypeDir, mode: 0o755},
+		{name: "go/VERSION", body: "go1.22.5\ntime 2024-06-27T20:11:12Z\n", mode: 0o644},
+		{name: "go/go.env", body: "GOTOOLCHAIN=auto\n", mode: 0o644},
+		{name: "go/bin/", typ: tar.TypeDir, mode: 0o755},
+		{name: "go/bin/go", body: "#!/bin/sh\necho 'go version go1.22.5 linux/" + runtime.GOARCH + "'\n", mode: 0o755},
+	} {
+		typ := e.typ
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: typ, Mode: e.mode, Size: int64(len(e.body))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "go1.22.5.linux-"+runtime.GOARCH+".tar.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return p, hex.EncodeToString(sum[:])
+}
+
+// TestImageToolchainLinkStaysInRoot: an image whose install_root is a link
+// to a directory of the build machine gets its toolchain tree inside the
+// root (where the link leads when the root is "/"), never there.
+func TestImageToolchainLinkStaysInRoot(t *testing.T) {
+	requireRoot(t)
+	archive, sum := fakeGoArchive(t)
+	root, canary := t.TempDir(), t.TempDir()
+	for _, d := range []string{"bin", "opt", filepath.Join(canary[1:])} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, "/bin/busybox", filepath.Join(root, "bin/sh"), 0o755) // for bin/go's #!/bin/sh
+	if err := os.Symlink(canary, filepath.Join(root, "opt/go")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf(`
+resource "go_toolchain" "go" {
+  version      = "1.22.5"
+  source       = "file"
+  path         = %q
+  sha256       = %q
+  install_root = "/opt/go"
+  link         = "/opt/go-current"
+}
+`, archive, sum))
+	r := goprov(t, "apply", "-auto-approve", cfg, "-root", root)
+	if ents, _ := os.ReadDir(canary); len(ents) > 0 {
+		t.Fatalf("apply on -root wrote the toolchain outside the root, into %s: %v\nstdout: %s\nstderr: %s", canary, ents, r.stdout, r.stderr)
+	}
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, canary, "go-1.22.5/bin/go")); err != nil {
+		t.Fatalf("the toolchain is not inside the root, where install_root's link leads: %v", err)
 	}
 }
