@@ -225,7 +225,7 @@ func TestApplyHostilePaths(t *testing.T) {
 	if ch := tc.planOn(t, h); ch.Action != resources.NoOp {
 		t.Errorf("second plan: %+v", ch)
 	}
-	if l, err := os.Readlink(hostPath(h, root + "/go \" link")); err != nil || l != root+"/go-1.22.5" {
+	if l, err := os.Readlink(hostPath(h, root+"/go \" link")); err != nil || l != root+"/go-1.22.5" {
 		t.Errorf("link: %q %v", l, err)
 	}
 	a4, s4 := fakeArchive(t, "1.22.4", "")
