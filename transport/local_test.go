@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // BigBatch is a script of about size bytes (a batched read of many
@@ -67,20 +69,82 @@ func TestLocalChildEnvIsMinimal(t *testing.T) {
 	}
 }
 
-// TestLocalRootSandbox: scripts on an image root see the image as "/",
-// including an empty one (static busybox) and read-only runs.
+// TestLocalRootSandbox: on an image root, scripts see the image as "/"
+// (an empty one too, through the static busybox), as root of a user
+// namespace with a fresh PID namespace and no network; device nodes of the
+// image cannot be opened; read-only runs write nothing, not even a missing
+// root.
 func TestLocalRootSandbox(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the sandbox needs root; CI runs as root")
+		}
+		t.Skip("the sandbox needs root")
 	}
-	for _, ro := range []bool{false, true} {
+	run := func(t *testing.T, root string, ro bool, script string) Result {
+		t.Helper()
+		res, err := NewLocalRoot(root).Run(context.Background(), Cmd{Script: script, Stdin: strings.NewReader("in\n"), ReadOnly: ro})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	t.Run("empty root", func(t *testing.T) {
 		root := t.TempDir()
-		l := NewLocalRoot(root)
-		res, err := l.Run(context.Background(), Cmd{Script: "echo $$; ls -a /; id -u; cat; echo x > /probe 2>/dev/null && echo wrote", Stdin: strings.NewReader("in\n"), ReadOnly: ro})
-		t.Logf("ro=%v err=%v exit=%d\n%s\n%s", ro, err, res.ExitCode, res.Stdout, res.Stderr)
-		entries, _ := os.ReadDir(root)
-		for _, e := range entries {
-			t.Logf("  in root: %s", e.Name())
+		// The processes are the shell, ls and grep; the one interface, lo.
+		res := run(t, root, false, `echo "pid $$ uid $(id -u)"; cat; ls /proc | grep -c '^[0-9]'; grep -c : /proc/net/dev; echo x > /written`)
+		if got, want := string(res.Stdout), "pid 1 uid 0\nin\n3\n1\n"; got != want || res.ExitCode != 0 {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want %q (own PID namespace, only lo)", res.ExitCode, got, res.Stderr, want)
+		}
+		if b, err := os.ReadFile(root + "/written"); err != nil || string(b) != "x\n" {
+			t.Fatalf("write did not land in the root: %q %v", b, err)
+		}
+	})
+	t.Run("read-only", func(t *testing.T) {
+		root := t.TempDir()
+		res := run(t, root, true, "echo x > /written")
+		if res.ExitCode == 0 || !strings.Contains(string(res.Stderr), "Read-only") {
+			t.Fatalf("write in a read-only run: exit %d, stderr %q", res.ExitCode, res.Stderr)
+		}
+		if ents, _ := os.ReadDir(root); len(ents) != 0 {
+			t.Fatalf("a read-only run left %v in the root", ents)
+		}
+		missing := root + "/not-yet"
+		if res := run(t, missing, true, "ls -A /"); res.ExitCode != 0 {
+			t.Fatalf("read-only run on a missing root: exit %d, %s", res.ExitCode, res.Stderr)
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatal("a read-only run created the missing root")
+		}
+	})
+	t.Run("device nodes are inert", func(t *testing.T) {
+		root := t.TempDir()
+		// A copy of /dev/null's node stands for a disk's planted in an image.
+		if err := unix.Mknod(root+"/node", unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+			t.Fatal(err)
+		}
+		res := run(t, root, false, "echo x > /node && echo opened")
+		if res.ExitCode == 0 || strings.Contains(string(res.Stdout), "opened") {
+			t.Fatalf("a device node in the image was opened: exit %d, %s", res.ExitCode, res.Stdout)
+		}
+	})
+}
+
+// BenchmarkLocalRun and BenchmarkLocalRootRun: what the sandbox adds to
+// one script (the docs quote the difference).
+func BenchmarkLocalRun(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := NewLocal().Run(context.Background(), Cmd{Script: "true"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLocalRootRun(b *testing.B) {
+	root := b.TempDir()
+	for i := 0; i < b.N; i++ {
+		if _, err := NewLocalRoot(root).Run(context.Background(), Cmd{Script: "true", ReadOnly: true}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

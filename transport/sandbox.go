@@ -65,6 +65,13 @@ func sandboxCommand(ctx context.Context, root string, readOnly bool, script *os.
 	if os.Geteuid() != 0 {
 		return nil, nil, errors.New("image roots need goprov to run as root: the sandbox maps the image's owners 1:1 in a user namespace")
 	}
+	if !readOnly {
+		// A root that does not exist yet is an empty image (the README's
+		// first command); a run that writes creates it, a plan never.
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("create image root: %w", err)
+		}
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, fmt.Errorf("sandbox: %w", err)
@@ -119,6 +126,14 @@ func setupSandbox(root string, readOnly bool) (string, error) {
 	}
 	busybox := openStaticShell() // before the pivot: it lives on this machine
 	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) && readOnly {
+		// A plan of an image that does not exist yet reads an empty one:
+		// a tmpfs in this private mount namespace stands in.
+		root = os.TempDir()
+		if err = unix.Mount("tmpfs", root, "tmpfs", 0, "mode=0755,size=64k"); err == nil {
+			rootFD, err = unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("open image root: %w", err)
 	}
@@ -411,7 +426,8 @@ func (l *Local) MkdirAllInRoot(dir string, perm os.FileMode) error {
 	}
 	clean := path.Clean("/" + dir)
 	if clean == "/" {
-		return nil
+		// The image root itself: created when missing (an empty image).
+		return os.MkdirAll(l.root, 0o755)
 	}
 	if err := l.MkdirAllInRoot(path.Dir(clean), 0o755); err != nil {
 		return err
