@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -325,4 +326,54 @@ resource "go_toolchain" "go" {
 	if _, err := os.Stat(filepath.Join(root, canary, "go-1.22.5/bin/go")); err != nil {
 		t.Fatalf("the toolchain is not inside the root, where install_root's link leads: %v", err)
 	}
+}
+
+// TestBecomePasswordLeavesGoprovEnviron: goprov reads GOPROV_BECOME_PASSWORD
+// once; while it then works, its /proc/PID/environ no longer holds it.
+// The image's visudo (a script) holds the apply until the test has looked.
+func TestBecomePasswordLeavesGoprovEnviron(t *testing.T) {
+	requireRoot(t)
+	root, _ := hostileImage(t)
+	// Read-only (the plan's read): return at once. Apply: say so, then
+	// wait for the test's release.
+	hold := "#!/bin/sh\ncat >/dev/null\ntouch /started 2>/dev/null || exit 0\nwhile [ ! -e /release ]; do sleep 0.1; done\n"
+	if err := os.WriteFile(filepath.Join(root, "usr/sbin/visudo"), []byte(hold), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "pw-environ-Zq81"
+	cmd := exec.Command(goprovBin, "apply", "-auto-approve", writeConfig(t, dropinHCL), "-root", root)
+	cmd.Env = append(os.Environ(), "GOPROV_BECOME_PASSWORD="+secret)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	release := func() { _ = os.WriteFile(filepath.Join(root, "release"), nil, 0o644) }
+	defer func() { release(); _ = cmd.Wait() }()
+	for {
+		if _, err := os.Stat(filepath.Join(root, "started")); err == nil {
+			break
+		}
+		if cmd.ProcessState != nil || !processAlive(cmd.Process.Pid) {
+			t.Fatalf("goprov ended before the image's visudo ran:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling, not a timed assertion
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(env, []byte(secret)) {
+		t.Error("goprov's /proc/PID/environ still holds GOPROV_BECOME_PASSWORD's value while it applies")
+	}
+}
+
+// processAlive: pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
 }

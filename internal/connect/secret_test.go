@@ -6,8 +6,9 @@ import (
 )
 
 // TestBecomePasswordLeavesEnvironment: the password is read once, then gone
-// from goprov's own environment, so no child can inherit it and
-// /proc/PID/environ of goprov no longer shows it to later readers.
+// from goprov's own environment, so no child can inherit it. (That
+// /proc/PID/environ no longer shows it is TestBecomePasswordLeavesGoprovEnviron
+// in cmd/goprov: only a real process start puts it in the initial block.)
 func TestBecomePasswordLeavesEnvironment(t *testing.T) {
 	t.Setenv("GOPROV_BECOME_PASSWORD", "pw-Zq81")
 	c, err := New(nil, false, nil)
