@@ -35,9 +35,10 @@ const (
 	Visudo = "/usr/sbin/visudo"
 )
 
-// maxProbeContent bounds the content embedded in the plan-time probe: the
-// whole batched probe travels as one argv string, which Linux caps at
-// 128 KiB. Larger content is checked by visudo at apply only.
+// maxProbeContent bounds the content embedded in the plan-time probe (it
+// travels inside the host's batched read, which both transports send off
+// argv, so this is about keeping reads small, not a limit of the shell).
+// Larger content is checked by visudo at apply only.
 const maxProbeContent = 32 << 10
 
 func init() { resources.Register(KindName, kind{}) }
