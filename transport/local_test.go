@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -115,6 +116,17 @@ func TestLocalRootSandbox(t *testing.T) {
 		}
 		if _, err := os.Stat(missing); err == nil {
 			t.Fatal("a read-only run created the missing root")
+		}
+	})
+	t.Run("mount points that are links are refused", func(t *testing.T) {
+		root := t.TempDir()
+		if err := os.Symlink("/etc", root+"/dev"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := NewLocalRoot(root).Run(context.Background(), Cmd{Script: "true"})
+		var se *SandboxError
+		if !errors.As(err, &se) || !strings.Contains(se.Msg, "/dev is a link") {
+			t.Fatalf("image with /dev -> /etc: %v, want a sandbox error naming /dev", err)
 		}
 	})
 	t.Run("device nodes are inert", func(t *testing.T) {

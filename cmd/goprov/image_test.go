@@ -377,3 +377,31 @@ func processAlive(pid int) bool {
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
+
+// TestImagePlanWritesNothing: README's first command on a root that does
+// not exist yet, preceded by plans: a plan creates neither the root nor
+// anything in an empty one (not even the sandbox's mount points); the
+// apply then creates it.
+func TestImagePlanWritesNothing(t *testing.T) {
+	requireRoot(t)
+	empty := t.TempDir()
+	root := filepath.Join(t.TempDir(), "goprov-demo")
+	dir := filepath.Join(repoRoot, "examples/quickstart")
+	for _, r := range []string{root, empty} {
+		if res := goprov(t, "plan", "-detailed-exitcode", "-root", r, dir); res.code != 2 {
+			t.Fatalf("plan on %s: exit %d, want 2\n%s%s", r, res.code, res.stdout, res.stderr)
+		}
+	}
+	if _, err := os.Stat(root); err == nil {
+		t.Fatal("plan created the missing root")
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) > 0 {
+		t.Fatalf("plan wrote into the empty root: %v", ents)
+	}
+	if res := goprov(t, "apply", "-auto-approve", "-root", root, dir); res.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/profile.d/go.sh")); err != nil {
+		t.Fatal(err)
+	}
+}
