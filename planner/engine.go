@@ -358,7 +358,7 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	if apply {
 		tailIdx = b.add(journalTailProbe(h))
 	}
-	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true})
+	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
 	if err != nil {
 		return nil, nil, prefixHost(hp.Name, "read", err)
 	}

@@ -36,7 +36,7 @@ func New(sshConfigs []string, askBecomePass bool, warnings io.Writer) (*Connecto
 func (c *Connector) Connect(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
 	switch h.Connection {
 	case "local":
-		l := transport.NewLocal()
+		l := transport.NewLocalRoot(h.Root)
 		l.MaxOutput = c.MaxOutput
 		return l, nil
 	case "ssh":
