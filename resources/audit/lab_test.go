@@ -158,31 +158,10 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
     "-w /etc/group -p wa -k group_change",`, "present"))
 		// augenrules that says it started, then hangs: the cut lands while
 		// the reload runs, before it has loaded anything.
-		sh(t, h1, `mv /usr/sbin/augenrules /usr/sbin/augenrules.real && printf '#!/bin/sh\ntouch /run/augenrules-started\nsleep 60\nexec /usr/sbin/augenrules.real "$@"\n' > /usr/sbin/augenrules && chmod 0755 /usr/sbin/augenrules`)
-		restore := func() {
-			sh(t, h1, "if [ -f /usr/sbin/augenrules.real ]; then mv -f /usr/sbin/augenrules.real /usr/sbin/augenrules; fi; rm -f /run/augenrules-started")
-		}
-		t.Cleanup(restore)
 		s := labtest.Load(t, cut, labtest.Options{Limit: "host.h1"})
 		p := s.Plan()
 		labtest.RequireOK(t, p)
-		done := make(chan *planner.Plan, 1)
-		go func() { done <- s.Apply(p) }()
-		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(sh(t, h1, "ls /run/augenrules-started 2>/dev/null || true"), "started") {
-			if time.Now().After(deadline) {
-				t.Fatal("the reload never started")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err := h1.KillSSHD(); err != nil {
-			t.Fatal(err)
-		}
-		p = <-done
-		if err := h1.StartSSHD(); err != nil {
-			t.Fatal(err)
-		}
-		restore()
+		p = labtest.ApplyCutDuring(t, s, p, h1, "/usr/sbin/augenrules")
 		if hp := labtest.HostPlan(p, "h1"); hp.Status != planner.StatusFailed {
 			t.Fatalf("apply through a cut connection: status %s", hp.Status)
 		}

@@ -225,31 +225,10 @@ resource "sysctl" "hostile" {
 		cut := labtest.Write(t, inv, strings.Replace(hardeningConfig(kptr, "present"), `"net.ipv4.conf.all.rp_filter"  = 1`, `"net.ipv4.conf.all.rp_filter"  = 2`, 1))
 		// sysctl that says it started, then hangs before loading anything:
 		// the cut (sshd and the session killed outright) lands in between.
-		sh(t, h1, `mv /usr/sbin/sysctl /usr/sbin/sysctl.real && printf '#!/bin/sh\ntouch /run/sysctl-started\nsleep 60\nexec /usr/sbin/sysctl.real "$@"\n' > /usr/sbin/sysctl && chmod 0755 /usr/sbin/sysctl`)
-		restore := func() {
-			sh(t, h1, "if [ -f /usr/sbin/sysctl.real ]; then mv -f /usr/sbin/sysctl.real /usr/sbin/sysctl; fi; rm -f /run/sysctl-started")
-		}
-		t.Cleanup(restore)
 		s := labtest.Load(t, cut, labtest.Options{Limit: "host.h1"})
 		p := s.Plan()
 		labtest.RequireOK(t, p)
-		done := make(chan *planner.Plan, 1)
-		go func() { done <- s.Apply(p) }()
-		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(sh(t, h1, "ls /run/sysctl-started 2>/dev/null || true"), "started") {
-			if time.Now().After(deadline) {
-				t.Fatal("the load never started")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err := h1.KillSSHD(); err != nil {
-			t.Fatal(err)
-		}
-		p = <-done
-		if err := h1.StartSSHD(); err != nil {
-			t.Fatal(err)
-		}
-		restore()
+		p = labtest.ApplyCutDuring(t, s, p, h1, "/usr/sbin/sysctl")
 		if hp := labtest.HostPlan(p, "h1"); hp.Status != planner.StatusFailed {
 			t.Fatalf("apply through a cut connection: status %s", hp.Status)
 		}
