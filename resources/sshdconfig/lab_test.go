@@ -172,6 +172,19 @@ func testRefusals(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Hos
 			}
 		})
 	}
+	// A main config that does not include sshd_config.d: the drop-in
+	// would be ignored, so the plan says so and writes nothing.
+	t.Run("main config without the drop-in include", func(t *testing.T) {
+		sh(t, h, "cp -p /etc/ssh/sshd_config /root/sshd_config.orig && sed -i 's/^Include /#Include /' /etc/ssh/sshd_config")
+		t.Cleanup(func() { sh(t, h, "mv -f /root/sshd_config.orig /etc/ssh/sshd_config") })
+		p := labtest.Apply(t, labtest.Write(t, inv, resource(`MaxAuthTries = 3`, "present")), limit)
+		if e := hostError(p, h.Name); !strings.Contains(e, "does not include /etc/ssh/sshd_config.d/*.conf") {
+			t.Errorf("want the missing include named, got %q", e)
+		}
+		if got := sh(t, h, "ls -A /etc/ssh/sshd_config.d"); strings.Contains(got, "50-hardening") {
+			t.Errorf("written: %s", got)
+		}
+	})
 }
 
 func testRollback(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Host) {
