@@ -14,6 +14,7 @@ targets=(
 	"FuzzVerify ./planner/journal"
 	"FuzzProbeParsers ./resources"
 	"FuzzSettings ./resources/sysctl"
+	"FuzzSettings ./resources/sshdconfig"
 	"FuzzText ./internal/inert"
 )
 for target in "${targets[@]}"; do

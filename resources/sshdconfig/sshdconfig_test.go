@@ -48,6 +48,7 @@ func TestValidate(t *testing.T) {
 		{"ok", map[string]string{"X11Forwarding": "true"}, "present", "write yes or no"},
 		{"ok", map[string]string{"Banner": "  "}, "present", "empty value"},
 		{"ok", map[string]string{"Banner": "#x"}, "present", "comment"},
+		{"ok", map[string]string{"AllowGroups": "ssh-users #sudo"}, "present", "comment"},
 		{"ok", map[string]string{"UsePAM": "yes", "usepam": "no"}, "present", "Duplicate sshd keyword"},
 		{"ok", nil, "present", "No settings"},
 		{"ok", nil, "absent", ""},
