@@ -154,8 +154,12 @@ func checkValue(v string) (string, error) {
 	case "true", "false":
 		return "", fmt.Errorf("%q is not a value sshd takes: write yes or no", n)
 	}
-	if strings.HasPrefix(n, "#") {
-		return "", fmt.Errorf("a value starting with '#' is a comment to sshd")
+	for _, w := range strings.Fields(n) {
+		// sshd ends a line at a word starting with '#': the rest would
+		// be silently dropped.
+		if strings.HasPrefix(w, "#") {
+			return "", fmt.Errorf("a word starting with '#' starts a comment for sshd, which ignores the rest of the line")
+		}
 	}
 	return n, nil
 }
