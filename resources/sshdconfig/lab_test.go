@@ -125,6 +125,24 @@ func testApply(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Host) 
 	}
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, limit))
 
+	// A reload that never ran (the mark an apply leaves when it loses the
+	// host between the write and the reload) is an update, and the next
+	// apply reloads: the listener opens new sockets.
+	sh(t, h, "mkdir -p /var/lib/goprov/pending && echo 'sshd change started earlier' > /var/lib/goprov/pending/sshd-reload")
+	socks := "ls -l /proc/$(cat /run/sshd.pid)/fd | grep -o 'socket:.*' | sort"
+	before := sh(t, h, socks)
+	p = labtest.Plan(t, cfg, limit)
+	labtest.RequireOK(t, p)
+	c = labtest.Change(p, h.Name, "sshd_config.hardening")
+	if n := strings.Join(c.Notes, "; "); c.Action != resources.Update || c.Diff != "" || !strings.Contains(n, "reload pending") {
+		t.Fatalf("pending reload: %s %q %q", c.Action, n, c.Diff)
+	}
+	labtest.RequireOK(t, labtest.Load(t, cfg, limit).Apply(p))
+	if after := sh(t, h, socks); after == before {
+		t.Errorf("sshd not reloaded: listener sockets unchanged %q", after)
+	}
+	labtest.RequireEmpty(t, labtest.Plan(t, cfg, limit))
+
 	// A setting that an earlier file sets first is noted, not silently ignored.
 	sh(t, h, "printf 'MaxAuthTries 5\\n' > /etc/ssh/sshd_config.d/10-early.conf")
 	p = labtest.Plan(t, cfg, limit)
