@@ -345,6 +345,12 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	if p, ok := t.(interface{ Port() int }); ok {
 		h.SSHPort = p.Port()
 	}
+	if u, ok := t.(interface{ User() string }); ok {
+		h.LoginUser = u.User()
+	}
+	if m, ok := t.(interface{ AuthMethod() string }); ok {
+		h.AuthMethod = m.AuthMethod()
+	}
 	spec := hp.Spec
 	h.Reconnect = func(ctx context.Context) (transport.Transport, error) {
 		return e.Connector.Connect(ctx, spec)

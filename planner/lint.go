@@ -34,6 +34,8 @@ func Lint(cfg *dsl.Config) hcl.Diagnostics {
 			diags = append(diags, lintGoEnv(r, "the login environment (env)")...)
 		case "sysctl":
 			diags = append(diags, lintSysctl(r)...)
+		case "sshd_config":
+			diags = append(diags, lintSSHD(r)...)
 		}
 	}
 	return append(diags, lintEgress(cfg)...)
@@ -518,4 +520,30 @@ func lintSysctl(r *dsl.Resource) hcl.Diagnostics {
 			fmt.Sprintf("%s: %s cannot be changed again until the next reboot: the kernel refuses it, so a later apply of another value fails, and a failed load cannot put the previous value back. For ptrace_scope, 2 keeps debugging for root only and can be lowered.", r.Address, strings.Join(locked, ", "))))
 	}
 	return diags
+}
+
+// weakSSHD are sshd settings every hardening guide (CIS, Mozilla) turns
+// off, by lower-case keyword, in sshd's spelling.
+var weakSSHD = map[string]string{
+	"permitrootlogin":        "PermitRootLogin",
+	"permitemptypasswords":   "PermitEmptyPasswords",
+	"passwordauthentication": "PasswordAuthentication",
+}
+
+func lintSSHD(r *dsl.Resource) hcl.Diagnostics {
+	if !present(r.Value) {
+		return nil
+	}
+	var weak []string
+	for k, v := range attrMap(r.Value, "settings") {
+		if kw, ok := weakSSHD[strings.ToLower(k)]; ok && strings.EqualFold(strings.TrimSpace(v), "yes") {
+			weak = append(weak, kw+" yes")
+		}
+	}
+	if len(weak) == 0 {
+		return nil
+	}
+	sort.Strings(weak)
+	return hcl.Diagnostics{warn(rangeOf(r.Body, "settings", r.DeclRange), "sshd setting weakens logins",
+		fmt.Sprintf("%s: %s: passwords (empty ones, root's) can be guessed from anywhere sshd is reachable; keys only (PasswordAuthentication no, PermitRootLogin prohibit-password) is what the hardening guides ask.", r.Address, strings.Join(weak, ", ")))}
 }

@@ -283,6 +283,22 @@ resource "go_toolchain" "onhost" {
 }`,
 		},
 		{
+			name: "sshd_config weakening settings",
+			src: `resource "sshd_config" "x" {
+  name     = "50-x"
+  settings = { permitrootlogin = "yes", PermitEmptyPasswords = "Yes", PasswordAuthentication = "yes" } # HERE
+}`,
+			want:   map[string]string{"sshd setting weakens logins": "# HERE"},
+			detail: "PasswordAuthentication yes, PermitEmptyPasswords yes, PermitRootLogin yes",
+		},
+		{
+			name: "sshd_config hardening is not linted",
+			src: `resource "sshd_config" "x" {
+  name     = "50-x"
+  settings = { PermitRootLogin = "prohibit-password", PasswordAuthentication = "no", MaxAuthTries = 3 }
+}`,
+		},
+		{
 			name: "absent sysctl is not linted",
 			src: `resource "sysctl" "x" {
   name   = "60-x"

@@ -55,6 +55,10 @@ type Host struct {
 	// SSHPort is the port of the sshd goprov is logged in through (0 for
 	// local hosts): a firewall change must never close it.
 	SSHPort int
+	// LoginUser is the user goprov logged in as over SSH, and AuthMethod
+	// how sshd authenticated it ("publickey"): an sshd change must never
+	// exclude them. Both "" for local hosts.
+	LoginUser, AuthMethod string
 	// Reconnect opens a NEW connection to the host, separate from T, to
 	// prove that access still works after a risky change. The caller
 	// closes it. nil when the planner cannot offer it.

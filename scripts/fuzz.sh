@@ -15,6 +15,7 @@ targets=(
 	"FuzzVerify ./planner/journal"
 	"FuzzProbeParsers ./resources"
 	"FuzzSettings ./resources/sysctl"
+	"FuzzSettings ./resources/sshdconfig"
 	"FuzzText ./internal/inert"
 )
 for target in "${targets[@]}"; do

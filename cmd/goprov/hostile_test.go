@@ -123,6 +123,24 @@ func TestHostileInputThroughPipeline(t *testing.T) {
   name   = "uts"
   values = { "kernel.domainname" = "$(touch /tmp/pwned)` + "`touch /tmp/pwned`" + `';touch /tmp/pwned;'" }
 }`, false},
+		{"sshd_config name with ../", `resource "sshd_config" "x" {
+  name     = "../../cron.d/x"
+  settings = { MaxAuthTries = 3 }
+}`, true},
+		{"sshd_config keyword with ;", `resource "sshd_config" "x" {
+  name     = "k"
+  settings = { "MaxAuthTries;touch /tmp/pwned" = 3 }
+}`, true},
+		{"sshd_config value with newline", `resource "sshd_config" "x" {
+  name     = "nl"
+  settings = { MaxAuthTries = "3\nPermitRootLogin yes" }
+}`, true},
+		// VersionAddendum takes free text: the value is written, checked
+		// by sshd -t and reloaded, never run.
+		{"sshd_config value with metacharacters", `resource "sshd_config" "x" {
+  name     = "va"
+  settings = { VersionAddendum = "$(touch /tmp/pwned)` + "`touch /tmp/pwned`" + `;touch_/tmp/pwned" }
+}`, false},
 		{"host address with ;", `host "evil" {
   address = "10.0.0.1;touch /tmp/pwned"
 }`, true},

@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -167,121 +166,52 @@ func verify(ctx context.Context, h *resources.Host, d decl) error {
 }
 
 // proveAccess logs in again over a NEW connection and runs `true` with
-// sudo: established sessions survive most firewall changes, new ones are
-// what a lockout stops.
+// sudo (resources.ProveAccess); tests may replace the connection.
 func proveAccess(ctx context.Context, h *resources.Host) error {
-	ctx, cancel := context.WithTimeout(ctx, accessTimeout)
-	defer cancel()
 	reconnect := h.Reconnect
 	if hook := testHookReconnect.Load(); hook != nil {
 		reconnect = func(ctx context.Context) (transport.Transport, error) { return (*hook)(ctx, h) }
 	}
-	if reconnect == nil {
-		return errors.New("the planner offers no way to open a new connection to prove access")
-	}
-	t, err := reconnect(ctx)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	res, err := t.Run(ctx, transport.Cmd{Script: "true", Sudo: true})
-	if err != nil {
-		return err
-	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("`true` exited %d over the new connection: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	return nil
+	return resources.ProveAccess(ctx, reconnect, accessTimeout)
 }
 
-// ---- the dead-man rollback ----
+// ---- the dead-man rollback (resources.DeadMan) ----
 
-// restoreScript puts the saved config back and reloads. It takes the
-// firewall lock, so it never runs while a change does, and it does
-// nothing once the saved copy is gone (cancelled, or already restored).
-func restoreScript(backend string) string {
-	d := shell.Quote(rollbackDir)
-	var reload string
+// deadMan saves the backend's config; its restore reloads the backend.
+// The restore removes saved.tar too: the firewall probe reads its
+// presence without a timer as "an unconfirmed change, timer gone".
+func deadMan(backend string) resources.DeadMan {
+	d := resources.DeadMan{Tag: "firewall", Dir: rollbackDir, Lock: lockPath}
 	if backend == "ufw" {
+		d.Save = `tar -C / -cpf "$d/saved.tar" etc/ufw etc/default/ufw`
 		// Stop first: the restored ufw.conf decides whether it starts again.
-		reload = `ufw disable >/dev/null 2>&1
+		d.Restore = `ufw disable >/dev/null 2>&1
 tar -C / -xpf "$d/saved.tar"
-if grep -qx 'ENABLED=yes' /etc/ufw/ufw.conf; then ufw --force enable; fi`
+if grep -qx 'ENABLED=yes' /etc/ufw/ufw.conf; then ufw --force enable; fi
+rm -f "$d/saved.tar"`
 	} else {
-		reload = `rm -rf /etc/firewalld.goprov-old && mv /etc/firewalld /etc/firewalld.goprov-old
+		d.Save = `tar -C / -cpf "$d/saved.tar" etc/firewalld`
+		d.Restore = `rm -rf /etc/firewalld.goprov-old && mv /etc/firewalld /etc/firewalld.goprov-old
 tar -C / -xpf "$d/saved.tar" && rm -rf /etc/firewalld.goprov-old
-firewall-cmd --reload`
+firewall-cmd --reload
+rm -f "$d/saved.tar"`
 	}
-	return fmt.Sprintf(`PATH=/usr/sbin:/usr/bin:/sbin:/bin
-d=%s
-exec 9>%s
-flock -w 300 9
-[ -f "$d/saved.tar" ] || exit 0
-%s
-rm -f "$d/saved.tar" "$d/pid"
-echo "restored $(date -u +%%FT%%TZ)" >"$d/restored"
-`, d, shell.Quote(lockPath), reload)
+	return d
 }
 
-// arm saves the firewall config and starts the detached timer that
-// restores it after timeout seconds unless disarmed. The timer runs in
-// its own session (setsid), so neither the SSH session ending nor sudo
-// exiting stops it; its PID is recorded for disarm.
+// restoreScript puts the saved config back and reloads.
+func restoreScript(backend string) string { return deadMan(backend).RestoreScript() }
+
 func arm(ctx context.Context, h *resources.Host, backend string, timeout int) error {
-	saved := "etc/ufw etc/default/ufw"
-	if backend == "firewalld" {
-		saved = "etc/firewalld"
-	}
-	s := fmt.Sprintf(`set -eu
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
-d=%s
-if [ -f "$d/pid" ]; then
-  pid=$(cat "$d/pid")
-  if [ -d "/proc/$pid" ] && grep -q goprov-firewall-rollback "/proc/$pid/cmdline" 2>/dev/null; then
-    echo "a firewall rollback is already armed on this host (pid $pid): another goprov change is in flight or its rollback is pending" >&2; exit 9
-  fi
-fi
-rm -rf "$d"; mkdir -p -m 700 "$d"
-tar -C / -cpf "$d/saved.tar" %s
-cat >"$d/restore.sh" <<'GOPROV_EOF'
-%sGOPROV_EOF
-setsid sh -c 'sleep "$1"; exec sh "$2"' goprov-firewall-rollback %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
-echo $! >"$d/pid"
-`, shell.Quote(rollbackDir), saved, restoreScript(backend), timeout)
-	if err := run(ctx, h, s); err != nil {
-		return fmt.Errorf("arm the firewall rollback: %w", err)
-	}
-	return nil
+	return deadMan(backend).Arm(ctx, h, timeout)
 }
 
-// killTimer stops the timer if it has not fired yet; it fails when the
-// timer already fired (the rollback ran or is running).
-const killTimer = `pid=$(cat "$d/pid" 2>/dev/null) || { echo "the rollback timer already fired" >&2; exit 8; }
-if [ -d "/proc/$pid" ] && grep -q goprov-firewall-rollback "/proc/$pid/cmdline" 2>/dev/null; then
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
-else
-  echo "the rollback timer already fired" >&2; exit 8
-fi
-`
-
-// disarm cancels the rollback once access is proven.
+// disarm and rollbackNow do not depend on the backend: the restore script
+// saved at arm time knows it.
 func disarm(ctx context.Context, h *resources.Host) error {
-	s := fmt.Sprintf("d=%s\n%srm -rf \"$d\"\n", shell.Quote(rollbackDir), killTimer)
-	if err := run(ctx, h, s); err != nil {
-		return fmt.Errorf("cancel the firewall rollback: %w (the previous firewall may have been restored: plan again)", err)
-	}
-	return nil
+	return deadMan("").Disarm(ctx, h)
 }
 
-// rollbackNow restores the saved config at once, then stops the timer.
 func rollbackNow(ctx context.Context, h *resources.Host) error {
-	s := fmt.Sprintf(`d=%s
-pid=$(cat "$d/pid" 2>/dev/null || true)
-sh "$d/restore.sh" || exit 1
-if [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -q goprov-firewall-rollback "/proc/$pid/cmdline" 2>/dev/null; then
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
-fi
-rm -rf "$d"
-`, shell.Quote(rollbackDir))
-	return run(ctx, h, s)
+	return deadMan("").RollbackNow(ctx, h)
 }

@@ -15,3 +15,7 @@ func (c *Client) Port() int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
+
+// AuthMethod is how sshd authenticated this client: goprov offers public
+// keys only (an sshd change that disables them would lock it out).
+func (c *Client) AuthMethod() string { return "publickey" }

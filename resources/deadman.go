@@ -1,0 +1,178 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/goprov/goprov/internal/shell"
+	"github.com/goprov/goprov/transport"
+)
+
+// DeadMan guards a change that can cut goprov's own SSH access (a
+// firewall, sshd's configuration). Arm saves what the change touches and
+// starts a detached timer on the host that puts it back after a timeout;
+// the caller changes the host, proves a NEW login works (ProveAccess) and
+// then disarms. If the controller dies or the proof fails, the host
+// restores itself: RollbackNow at once, or the timer later.
+type DeadMan struct {
+	// Tag names the timer process ("goprov-TAG-rollback"), so that probes
+	// and disarm recognise it and never signal anything else.
+	Tag string
+	// Dir holds the saved state, the restore script and the timer's PID.
+	Dir string
+	// Lock serialises the change and the restore on the host.
+	Lock string
+	// Save is sh run at arm time with "$d" the directory: it saves there
+	// what Restore needs.
+	Save string
+	// Restore is sh run with "$d": it puts the saved state back and
+	// reloads whatever reads it.
+	Restore string
+}
+
+// Process is the timer's process name, as it shows in /proc/PID/cmdline.
+func (d DeadMan) Process() string { return "goprov-" + d.Tag + "-rollback" }
+
+// RestoreScript is the complete restore: under the lock, only while the
+// saved state is there (once restored or cancelled it does nothing).
+func (d DeadMan) RestoreScript() string {
+	return fmt.Sprintf(`PATH=/usr/sbin:/usr/bin:/sbin:/bin
+d=%s
+exec 9>%s
+flock -w 300 9
+[ -f "$d/saved" ] || exit 0
+%s
+rm -f "$d/saved" "$d/pid"
+echo "restored $(date -u +%%FT%%TZ)" >"$d/restored"
+`, shell.Quote(d.Dir), shell.Quote(d.Lock), d.Restore)
+}
+
+// Arm saves the state and starts the detached timer that restores it
+// after timeout seconds unless disarmed. The timer runs in its own session
+// (setsid), so neither the SSH session ending nor sudo exiting stops it;
+// its PID is recorded for Disarm.
+func (d DeadMan) Arm(ctx context.Context, h *Host, timeout int) error {
+	s := fmt.Sprintf(`set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+d=%s
+if [ -f "$d/pid" ]; then
+  pid=$(cat "$d/pid")
+  if [ -d "/proc/$pid" ] && grep -q %s "/proc/$pid/cmdline" 2>/dev/null; then
+    echo "a %s rollback is already armed on this host (pid $pid): another goprov change is in flight or its rollback is pending" >&2; exit 9
+  fi
+fi
+rm -rf "$d"; mkdir -p -m 700 "$d"
+%s
+: >"$d/saved"
+cat >"$d/restore.sh" <<'GOPROV_EOF'
+%sGOPROV_EOF
+setsid sh -c 'sleep "$1"; exec sh "$2"' %s %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
+echo $! >"$d/pid"
+`, shell.Quote(d.Dir), d.Process(), d.Tag, d.Save, d.RestoreScript(), d.Process(), timeout)
+	if err := runScript(ctx, h, s); err != nil {
+		return fmt.Errorf("arm the %s rollback: %w", d.Tag, err)
+	}
+	return nil
+}
+
+// killTimer stops the timer if it has not fired yet; it fails when the
+// timer already fired (the rollback ran or is running).
+func (d DeadMan) killTimer() string {
+	return fmt.Sprintf(`pid=$(cat "$d/pid" 2>/dev/null) || { echo "the rollback timer already fired" >&2; exit 8; }
+if [ -d "/proc/$pid" ] && grep -q %s "/proc/$pid/cmdline" 2>/dev/null; then
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+else
+  echo "the rollback timer already fired" >&2; exit 8
+fi
+`, d.Process())
+}
+
+// Disarm cancels the rollback once access is proven.
+func (d DeadMan) Disarm(ctx context.Context, h *Host) error {
+	s := fmt.Sprintf("d=%s\n%srm -rf \"$d\"\n", shell.Quote(d.Dir), d.killTimer())
+	if err := runScript(ctx, h, s); err != nil {
+		return fmt.Errorf("cancel the %s rollback: %w (the previous state may have been restored: plan again)", d.Tag, err)
+	}
+	return nil
+}
+
+// RollbackNow restores the saved state at once, then stops the timer.
+func (d DeadMan) RollbackNow(ctx context.Context, h *Host) error {
+	s := fmt.Sprintf(`d=%s
+pid=$(cat "$d/pid" 2>/dev/null || true)
+sh "$d/restore.sh" || exit 1
+if [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -q %s "/proc/$pid/cmdline" 2>/dev/null; then
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+fi
+rm -rf "$d"
+`, shell.Quote(d.Dir), d.Process())
+	return runScript(ctx, h, s)
+}
+
+// ArmedProbe prints "armed PID" while a timer runs, "stale" when the
+// saved state is there without a timer (the host restarted), nothing
+// otherwise.
+func (d DeadMan) ArmedProbe(h *Host) string {
+	dir := shell.Quote(h.Path(d.Dir))
+	return fmt.Sprintf(`if [ -f %s/pid ]; then pid=$(cat %s/pid)
+if [ -d /proc/$pid ] && grep -q %s /proc/$pid/cmdline 2>/dev/null; then echo "armed $pid"; else echo stale; fi
+fi`, dir, dir, d.Process())
+}
+
+func runScript(ctx context.Context, h *Host, s string) error {
+	res, err := h.Run(ctx, transport.Cmd{Script: s, Sudo: true})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		msg := strings.TrimSpace(string(res.Stderr))
+		if msg == "" {
+			msg = strings.TrimSpace(string(res.Stdout))
+		}
+		return fmt.Errorf("exit %d: %s", res.ExitCode, msg)
+	}
+	return nil
+}
+
+// ProveAccess logs in again over a NEW connection (reconnect, normally
+// h.Reconnect) and runs `true` with sudo: established sessions survive
+// firewall changes and sshd reloads, new ones are what a lockout stops.
+// A refused connection is tried again until timeout (a reloading sshd
+// re-executes itself and is briefly not listening).
+func ProveAccess(ctx context.Context, reconnect func(context.Context) (transport.Transport, error), timeout time.Duration) error {
+	if reconnect == nil {
+		return errors.New("the planner offers no way to open a new connection to prove access")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := proveOnce(ctx, reconnect)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func proveOnce(ctx context.Context, reconnect func(context.Context) (transport.Transport, error)) error {
+	t, err := reconnect(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	res, err := t.Run(ctx, transport.Cmd{Script: "true", Sudo: true})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("`true` exited %d over the new connection: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
+}
