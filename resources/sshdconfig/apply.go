@@ -190,19 +190,15 @@ func (f *File) write(ctx context.Context, h *resources.Host, want *resources.Des
 
 // validateSh checks the temp file "$1" in the place of the live one.
 func (f *File) validateSh(h *resources.Host) string {
-	root := ""
-	if !isLive(h) {
-		root = h.Root
-	}
-	return fmt.Sprintf(`PATH=/usr/sbin:/usr/bin:/sbin:/bin
-R=%s N=%s cand=$1
+	return inPrivateRun(h, fmt.Sprintf(`PATH=/usr/sbin:/usr/bin:/sbin:/bin
+R=%s IMG=%s N=%s cand=$1
 %s
 sshd_tmp || exit 1
 trap 'rm -rf -- "$c"' EXIT
 sshd_cand "$c/x" "$cand" 0
 o=$(sshd_run -t -f "$ic/x/sshd_config" 2>&1); rc=$?
 printf '%%s\n' "$o" | sed -e "s|$ic/x/d/|/etc/ssh/sshd_config.d/|g" -e "s|$ic/x/sshd_config|/etc/ssh/sshd_config|g" -e "s|$ic|@CANDIDATE@|g"
-exit $rc`, shell.Quote(root), shell.Quote(f.Name+".conf"), candidateSh)
+exit $rc`, shell.Quote(imageRoot(h)), imgFlag(h), shell.Quote(f.Name+".conf"), candidateSh))
 }
 
 // reloadSh makes the running sshd read its configuration again and waits

@@ -38,6 +38,7 @@ const candidateSh = `sshd_cand() {
 # sshd_run ARGS: the host's sshd; on an image root the image's own, in a
 # sandbox (own mount namespace, a private /run) with a throwaway host key.
 sshd_run() {
+	if [ -n "$IMG" ]; then ` + SSHD + ` "$@" -h "$ic/hk"; return; fi
 	if [ -z "$R" ]; then ` + SSHD + ` "$@"; return; fi
 	unshare --mount --fork sh -c 'mount -t tmpfs tmpfs "$1/run" && mkdir -p "$1/run/sshd" && r=$1 && shift && exec chroot "$r" ` + SSHD + ` "$@"' sh "$R" "$@" -h "$ic/hk"
 }
@@ -45,7 +46,8 @@ sshd_run() {
 sshd_tmp() {
 	c=$(mktemp -d "$R/tmp/.goprov-sshd.XXXXXXXX") || return 1
 	ic=${c#"$R"}
-	if [ -n "$R" ]; then chroot "$R" ssh-keygen -q -t ed25519 -N '' -C goprov-check -f "$ic/hk" </dev/null >/dev/null || return 1; fi
+	if [ -n "$IMG" ]; then ssh-keygen -q -t ed25519 -N '' -C goprov-check -f "$c/hk" </dev/null >/dev/null || return 1
+	elif [ -n "$R" ]; then chroot "$R" ssh-keygen -q -t ed25519 -N '' -C goprov-check -f "$ic/hk" </dev/null >/dev/null || return 1; fi
 }
 `
 
@@ -84,15 +86,12 @@ done`
 // file read first), which earlier files set which keywords, the login
 // user's groups and the connection, and a pending reload.
 func (f *File) Probe(h *resources.Host) string {
-	root := ""
-	if !isLive(h) {
-		root = h.Root
-	}
+	root := imageRoot(h)
 	content := ""
 	if f.Present {
 		content = f.Render()
 	}
-	head := fmt.Sprintf("PATH=/usr/sbin:/usr/bin:/sbin:/bin\nR=%s N=%s CONTENT=%s\n%s", shell.Quote(root), shell.Quote(f.Name+".conf"), shell.Quote(content), candidateSh)
+	head := fmt.Sprintf("PATH=/usr/sbin:/usr/bin:/sbin:/bin\nR=%s IMG=%s N=%s CONTENT=%s\n%s", shell.Quote(root), imgFlag(h), shell.Quote(f.Name+".conf"), shell.Quote(content), candidateSh)
 	groups, conn, spec := "true", "true", "spec=\n"
 	if isLive(h) && h.LoginUser != "" {
 		groups = "id -Gn -- " + shell.Quote(h.LoginUser)
@@ -106,8 +105,8 @@ func (f *File) Probe(h *resources.Host) string {
 		head+`if [ -f "$R/etc/ssh/sshd_config" ]; then awk 'tolower($1)=="include" { $1 = ""; print }' "$R/etc/ssh/sshd_config"; else echo '!nomain'; fi`,
 		conn,
 		groups,
-		head+spec+checkPart(f.Present, "0"),
-		head+spec+checkPart(f.Present, "1"),
+		inPrivateRun(h, head+spec+checkPart(f.Present, "0")),
+		inPrivateRun(h, head+spec+checkPart(f.Present, "1")),
 		head+`for f in "$R/etc/ssh/sshd_config" "$R"/etc/ssh/sshd_config.d/*.conf; do
 	[ -f "$f" ] && [ "$f" != "$R/etc/ssh/sshd_config.d/$N" ] || continue
 	awk -v f="${f#"$R"}" '$1 !~ /^#/ && NF { print f "\t" tolower($1) }' "$f"
@@ -138,6 +137,37 @@ type verdict struct {
 }
 
 func isLive(h *resources.Host) bool { return h.Root == "" || h.Root == "/" }
+
+// imageRoot is $R of the scripts: the image directory for an image root
+// that is not sandboxed, else "" (live hosts, and sandboxed image roots,
+// whose scripts see the image as "/").
+func imageRoot(h *resources.Host) string {
+	if isLive(h) || h.Sandboxed() {
+		return ""
+	}
+	return h.Root
+}
+
+// imgFlag is $IMG of the scripts: "1" on a sandboxed image root, where
+// the image's own sshd runs with a throwaway host key.
+func imgFlag(h *resources.Host) string {
+	if h.Sandboxed() {
+		return "1"
+	}
+	return "''"
+}
+
+// inPrivateRun runs script, on a sandboxed image root, in a mount
+// namespace of its own with fresh tmpfs on /tmp and /run (sshd -t needs
+// /run/sshd; a plan sees the image read-only, and the check writes its
+// temp files and throwaway host key there), so nothing of it reaches the
+// image. Elsewhere script runs as is. Arguments pass through.
+func inPrivateRun(h *resources.Host, script string) string {
+	if !h.Sandboxed() {
+		return script
+	}
+	return "GOPROV_SSHD_CHECK=" + shell.Quote(script) + ` unshare --mount --fork sh -c 'mount -t tmpfs -o mode=1777 tmpfs /tmp && mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/sshd && eval "$GOPROV_SSHD_CHECK"' sh "$@"`
+}
 
 func (f *File) parse(out []byte) (*state, error) {
 	parts, err := resources.SplitMulti(out, 8)
