@@ -13,21 +13,23 @@ import (
 
 // Kali-like users whose login shell is zsh: one clean, one with a per-user
 // `go env -w GOPATH=…` file, one whose ~/.zshrc puts an old go first on
-// PATH. Both go binaries are tiny scripts: the check is about which one a
+// PATH, one that sets GOPATH in ~/.zshrc and ~/.bashrc. Both go binaries are tiny scripts: the check is about which one a
 // user's shell finds, not about Go.
 const verifySetup = `set -e
 mkdir -p /usr/local/go/bin /opt/old-go/bin
 printf '#!/bin/sh\necho go version go1.22.5 linux/amd64\n' > /usr/local/go/bin/go
 printf '#!/bin/sh\necho go version go1.19 linux/amd64\n' > /opt/old-go/bin/go
 chmod 0755 /usr/local/go/bin/go /opt/old-go/bin/go
-for u in kclean kgoenv kpath; do
+for u in kclean kgoenv kpath kenv; do
 	useradd -m -s /usr/bin/zsh "$u"
 	printf 'alias ll="ls -l"\nHISTFILE=~/.zsh_history\n' > /home/$u/.zshrc
 done
 mkdir -p /home/kgoenv/.config/go
 printf 'GOPATH=/home/kgoenv/other\n' > /home/kgoenv/.config/go/env
 printf 'export PATH=/opt/old-go/bin:$PATH\n' >> /home/kpath/.zshrc
-for u in kclean kgoenv kpath; do chown -R "$u:$u" /home/$u; done
+printf 'export GOPATH=$HOME/go\n' >> /home/kenv/.zshrc
+printf 'export GOPATH=$HOME/go\n' >> /home/kenv/.bashrc
+for u in kclean kgoenv kpath kenv; do chown -R "$u:$u" /home/$u; done
 `
 
 func verifyConfig(users string) string {
@@ -67,15 +69,18 @@ func TestVerifyLoginEnvironmentsOnLabHost(t *testing.T) {
 
 	// With the file in place, users whose own files override it are drift,
 	// each named with the shell and the file.
-	drift := labtest.Write(t, inv, verifyConfig(`"kclean", "kgoenv", "kpath"`))
+	drift := labtest.Write(t, inv, verifyConfig(`"kclean", "kgoenv", "kpath", "kenv"`))
 	p := labtest.Plan(t, drift, labtest.Options{})
 	labtest.RequireOK(t, p)
 	c := labtest.Change(p, h.Name, "profile_script.go")
 	notes := notesOf(c)
+	t.Logf("plan notes:\n%s", notes)
 	if c == nil || c.Action != resources.Update {
 		t.Fatalf("want an update for the users' drift, got %+v", c)
 	}
-	for _, want := range []string{"kgoenv", "~/.config/go/env", "GOPATH", "kpath zsh", "~/.zshrc", "/opt/old-go/bin/go"} {
+	for _, want := range []string{"kgoenv", "~/.config/go/env", "GOPATH", "kpath zsh", "~/.zshrc:3", "/opt/old-go/bin/go",
+		"kenv zsh: GOPATH is /home/kenv/go, profile_script sets /opt/go (GOPATH is set in ~/.zshrc:3)",
+		"kenv bash: GOPATH is /home/kenv/go, profile_script sets /opt/go (GOPATH is set in ~/.bashrc:"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("plan notes lack %q:\n%s", want, notes)
 		}
@@ -91,6 +96,7 @@ func TestVerifyLoginEnvironmentsOnLabHost(t *testing.T) {
 	before, _ := h.MustExec(context.Background(), "cat /etc/profile.d/go.sh /home/kpath/.zshrc /home/kgoenv/.config/go/env")
 	ap := labtest.Apply(t, drift, labtest.Options{})
 	hp := labtest.HostPlan(ap, h.Name)
+	t.Logf("apply: %s", hp.Error)
 	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "~/.zshrc") || !strings.Contains(hp.Error, "kgoenv") {
 		t.Fatalf("apply: want failed with the evidence, got %s: %s", hp.Status, hp.Error)
 	}
@@ -102,6 +108,7 @@ func TestVerifyLoginEnvironmentsOnLabHost(t *testing.T) {
 	// A user that does not exist is a plan error naming the user.
 	missing := labtest.Write(t, inv, verifyConfig(`"kclean", "nosuchuser"`))
 	mp := labtest.HostPlan(labtest.Plan(t, missing, labtest.Options{}), h.Name)
+	t.Logf("missing user: %s", mp.Error)
 	if mp.Status != planner.StatusFailed || !strings.Contains(mp.Error, `"nosuchuser"`) {
 		t.Fatalf("missing user: want a plan error naming it, got %s: %s", mp.Status, mp.Error)
 	}
