@@ -37,7 +37,8 @@ var (
 	commandRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
 	// plainValue is a value shown in evidence as it is; anything else (a
 	// token in GOPROXY, say) is never echoed.
-	plainValue = regexp.MustCompile(`^[A-Za-z0-9_./:@+=,-]{0,200}$`)
+	plainValue = regexp.MustCompile(`^[A-Za-z0-9_./:+=,-]{0,200}$`)
+	secretName = regexp.MustCompile(`(?i)TOKEN|SECRET|PASS|KEY|AUTH|CRED|NETRC|COOKIE`)
 	shellNames = map[string]bool{"bash": true, "zsh": true, "sh": true}
 )
 
@@ -400,10 +401,11 @@ func expandFor(v, user, home string) (string, bool) {
 	return b.String(), true
 }
 
-// show is a value as evidence: plain values as they are, others never
-// (they may hold a token).
-func show(v string) string {
-	if plainValue.MatchString(v) {
+// show is a user's value of key as evidence: plain values as they are;
+// never one that may hold a secret (a URL with user:password@, a variable
+// named like a token).
+func show(key, v string) string {
+	if plainValue.MatchString(v) && !secretName.MatchString(key) {
 		return v
 	}
 	return "(a value not shown)"
@@ -515,7 +517,7 @@ func (s *Script) goenvFindings(u, home string, r *shellResult, tilde func(string
 			continue
 		}
 		out = append(out, fmt.Sprintf("verify: %s: %s (go env -w) sets %s=%s, profile_script sets %s: go uses the file wherever %s is not exported (non-login shells, cron, IDEs) and over $GOROOT/go.env; `go env -u %s` as %s removes it",
-			u, tilde(r.goenvFile), k, show(got), show(s.Env[k]), k, k, u))
+			u, tilde(r.goenvFile), k, show(k, got), s.Env[k], k, k, u))
 	}
 	return out
 }
@@ -530,9 +532,9 @@ func (s *Script) envFindings(u, sh, home string, r *shellResult, where func(sh, 
 		got := r.env[k]
 		switch {
 		case got == nil:
-			out = append(out, fmt.Sprintf("verify: %s %s: %s is not set, profile_script sets %s%s", u, sh, k, show(want), where(sh, k, "")))
+			out = append(out, fmt.Sprintf("verify: %s %s: %s is not set, profile_script sets %s%s", u, sh, k, want, where(sh, k, "")))
 		case *got != want:
-			out = append(out, fmt.Sprintf("verify: %s %s: %s is %s, profile_script sets %s%s", u, sh, k, show(*got), show(want), where(sh, k, "")))
+			out = append(out, fmt.Sprintf("verify: %s %s: %s is %s, profile_script sets %s%s", u, sh, k, show(k, *got), want, where(sh, k, "")))
 		}
 	}
 	return out
@@ -581,9 +583,9 @@ func (s *Script) pathFindings(u, sh, home string, r *shellResult, where func(sh,
 			if i, j := index(path.Dir(got)), index(path.Dir(want)); i >= 0 && (j < 0 || i < j) {
 				why, needle = ": "+path.Dir(got)+" comes first on PATH", path.Dir(got)
 			}
-			out = append(out, fmt.Sprintf("verify: %s %s: %s resolves to %s, not %s%s%s", u, sh, c, show(got), want, why, where(sh, "PATH", needle)))
+			out = append(out, fmt.Sprintf("verify: %s %s: %s resolves to %s, not %s%s%s", u, sh, c, show("PATH", got), want, why, where(sh, "PATH", needle)))
 		default: // an alias or a function
-			out = append(out, fmt.Sprintf("verify: %s %s: %s is an alias or function (%s), not %s", u, sh, c, show(got), want))
+			out = append(out, fmt.Sprintf("verify: %s %s: %s is an alias or function (%s), not %s", u, sh, c, show("PATH", got), want))
 		}
 	}
 	return out
