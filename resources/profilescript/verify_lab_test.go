@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/planner"
@@ -20,7 +21,7 @@ mkdir -p /usr/local/go/bin /opt/old-go/bin
 printf '#!/bin/sh\necho go version go1.22.5 linux/amd64\n' > /usr/local/go/bin/go
 printf '#!/bin/sh\necho go version go1.19 linux/amd64\n' > /opt/old-go/bin/go
 chmod 0755 /usr/local/go/bin/go /opt/old-go/bin/go
-for u in kclean kgoenv kpath kenv; do
+for u in kclean kgoenv kpath kenv khang; do
 	useradd -m -s /usr/bin/zsh "$u"
 	printf 'alias ll="ls -l"\nHISTFILE=~/.zsh_history\n' > /home/$u/.zshrc
 done
@@ -28,8 +29,10 @@ mkdir -p /home/kgoenv/.config/go
 printf 'GOPATH=/home/kgoenv/other\n' > /home/kgoenv/.config/go/env
 printf 'export PATH=/opt/old-go/bin:$PATH\n' >> /home/kpath/.zshrc
 printf 'export GOPATH=$HOME/go\n' >> /home/kenv/.zshrc
+printf 'id -u > /tmp/kclean.uid; env > /tmp/kclean.env\n' >> /home/kclean/.zshrc
+printf 'sleep 600\n' >> /home/khang/.zshrc
 printf 'export GOPATH=$HOME/go\n' >> /home/kenv/.bashrc
-for u in kclean kgoenv kpath kenv; do chown -R "$u:$u" /home/$u; done
+for u in kclean kgoenv kpath kenv khang; do chown -R "$u:$u" /home/$u; done
 `
 
 func verifyConfig(users string) string {
@@ -66,6 +69,15 @@ func TestVerifyLoginEnvironmentsOnLabHost(t *testing.T) {
 	clean := labtest.Write(t, inv, verifyConfig(`"kclean"`))
 	labtest.RequireOK(t, labtest.Apply(t, clean, labtest.Options{}))
 	labtest.RequireEmpty(t, labtest.Plan(t, clean, labtest.Options{}))
+	// The check ran kclean's own ~/.zshrc as kclean, with a minimal
+	// environment (nothing of goprov's SSH session or sudo).
+	ran, err := h.MustExec(context.Background(), "echo $(cat /tmp/kclean.uid) $(id -u kclean); cat /tmp/kclean.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(ran); len(f) < 2 || f[0] != f[1] || strings.Contains(ran, "SUDO_") || strings.Contains(ran, "SSH_") || !strings.Contains(ran, "HOME=/home/kclean") {
+		t.Errorf("kclean's zsh did not run as kclean with a minimal environment:\n%s", ran)
+	}
 
 	// With the file in place, users whose own files override it are drift,
 	// each named with the shell and the file.
@@ -103,6 +115,19 @@ func TestVerifyLoginEnvironmentsOnLabHost(t *testing.T) {
 	after, _ := h.MustExec(context.Background(), "cat /etc/profile.d/go.sh /home/kpath/.zshrc /home/kgoenv/.config/go/env")
 	if before != after || !strings.Contains(after, "GOPATH") {
 		t.Errorf("apply changed files it must leave alone:\nbefore %q\nafter  %q", before, after)
+	}
+
+	// A startup file that never returns costs a bounded time and leaves
+	// nothing running; the plan says what was not checked.
+	hang := labtest.Write(t, inv, verifyConfig(`"khang"`))
+	hp2 := labtest.Plan(t, hang, labtest.Options{Timeout: 3 * time.Minute})
+	labtest.RequireOK(t, hp2)
+	hc := labtest.Change(hp2, h.Name, "profile_script.go")
+	if hc.Action != resources.Update || !strings.Contains(notesOf(hc), "khang zsh: the login shell gave no result") || strings.Contains(notesOf(hc), "khang bash") {
+		t.Errorf("hanging zshrc: want an update saying zsh gave no result, got %s:\n%s", hc.Action, notesOf(hc))
+	}
+	if ps, _ := h.MustExec(context.Background(), "ps -u khang -o pid=,args= || true"); strings.TrimSpace(ps) != "" {
+		t.Errorf("khang's processes outlived the check:\n%s", ps)
 	}
 
 	// A user that does not exist is a plan error naming the user.
