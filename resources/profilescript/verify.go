@@ -206,6 +206,9 @@ func (s *Script) verifyProbe() string {
 	inner := shell.Quote(s.innerScript())
 	var b strings.Builder
 	b.WriteString("b64() { base64 | tr -d '\\n'; }\n")
+	// runuser and timeout are util-linux and coreutils: say so when absent
+	// rather than report every shell as giving no result.
+	b.WriteString("for c in runuser timeout getent base64; do command -v $c >/dev/null 2>&1 || printf '@notool %s\\n' $c; done\n")
 	files := map[string]bool{}
 	for _, sh := range s.Verify.Shells {
 		for _, f := range systemFiles[sh] {
@@ -234,7 +237,7 @@ func (s *Script) verifyProbe() string {
 		}
 		for _, sh := range s.Verify.Shells {
 			fmt.Fprintf(&b, `if sp=$(command -v %s); then
-out=$(cd -- "$home" 2>/dev/null || cd /; timeout -k 2 %d runuser -u %s -- env -i HOME="$home" USER=%s LOGNAME=%s SHELL="$sp" PATH=/usr/local/bin:/usr/bin:/bin:/usr/games TERM=dumb "$sp" -l -i -c %s </dev/null 2>/dev/null | head -c 262144 | b64)
+out=$(cd -- "$home" 2>/dev/null || cd /; timeout -s KILL %d runuser -u %s -- env -i HOME="$home" USER=%s LOGNAME=%s SHELL="$sp" PATH=/usr/local/bin:/usr/bin:/bin:/usr/games TERM=dumb "$sp" -l -i -c %s </dev/null 2>/dev/null | head -c 262144 | b64)
 printf '@shell %s %s %%s\n' "$out"
 else printf '@noshell %s %s\n'; fi
 `, sh, verifyShellTimeout, q, q, q, inner, u, sh, u, sh)
@@ -270,6 +273,8 @@ func parseVerify(out []byte) (*verifyState, error) {
 		switch {
 		case len(f) >= 3 && f[0] == "@user":
 			st.home[f[1]] = strings.SplitN(line, " ", 3)[2]
+		case len(f) == 2 && f[0] == "@notool":
+			errs = append(errs, fmt.Sprintf("%s is not installed, which the check needs to start users' login shells", f[1]))
 		case len(f) == 2 && f[0] == "@nouser":
 			errs = append(errs, fmt.Sprintf("user %q does not exist on this host", f[1]))
 		case len(f) == 3 && f[0] == "@noshell":
