@@ -17,7 +17,7 @@ func TestVerifyValidation(t *testing.T) {
 	cases := []resourcetest.Case{
 		{v(`users = ["deploy", "kali"]`), ""},
 		{v(`users = ["deploy"]` + "\n" + `shells = ["bash", "zsh", "sh"]` + "\n" + `commands = { go = "/usr/local/go/bin/go", "gofmt" = "/usr/local/go/bin/gofmt" }`), ""},
-		{v(`users = []`), "No users to verify"},
+		{v(`users = []`), ""}, // checks nobody (a module's default)
 		{v(`users = ["a;b"]`), "Invalid user name"},
 		{v(`users = ["-rf"]`), "Invalid user name"},
 		{v(`users = ["$(id)"]`), "Invalid user name"},
@@ -31,6 +31,16 @@ func TestVerifyValidation(t *testing.T) {
 		{v(`users = ["kali"]`) + "\nensure = \"absent\"", `verify with ensure = "absent"`},
 	}
 	resourcetest.Validation(t, kind{}, "profile_script.go", cases)
+}
+
+func TestVerifyEmptyUsersChecksNobody(t *testing.T) {
+	s, diags := decode(t, "name = \"go\"\nverify {\n users = []\n}")
+	if diags.HasErrors() || s.Verify != nil {
+		t.Fatalf("diags %v, verify %+v", diags, s.Verify)
+	}
+	if strings.Contains(s.Probe(&resources.Host{Root: "/"}), "runuser") {
+		t.Fatal("probe starts shells for an empty users list")
+	}
 }
 
 // A plan saved to a file rebuilds the resource from its value alone.
