@@ -2,6 +2,7 @@ package profilescript_test
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,15 @@ func TestVerifyLoginEnvironmentsOnLabHost(t *testing.T) {
 	drift := labtest.Write(t, inv, verifyConfig(`"kclean", "kgoenv", "kpath", "kenv"`))
 	p := labtest.Plan(t, drift, labtest.Options{})
 	labtest.RequireOK(t, p)
+	// The same read carried the host's facts (over SSH, through sudo): lab
+	// hosts share this machine's kernel and have no SELinux.
+	uname, err := exec.Command("uname", "-r").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := labtest.HostPlan(p, h.Name).Facts; f == nil || f.Kernel != strings.TrimSpace(string(uname)) || f.SELinux != "disabled" || f.AppArmor == "" {
+		t.Errorf("facts %+v, want kernel %q, SELinux disabled, an AppArmor state", f, uname)
+	}
 	c := labtest.Change(p, h.Name, "profile_script.go")
 	notes := notesOf(c)
 	t.Logf("plan notes:\n%s", notes)
