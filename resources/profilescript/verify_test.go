@@ -165,3 +165,28 @@ func TestVerifySkippedOnImageRoots(t *testing.T) {
 		t.Fatal("probe on a running host does not start kali's shells")
 	}
 }
+
+// FuzzVerifyParse: the check's output comes from users' startup files; any
+// bytes parse without panicking, and findings never echo a secret-looking
+// value of a variable named like a token.
+func FuzzVerifyParse(f *testing.F) {
+	f.Add([]byte("@user kali /home/kali\n@shell kali zsh " + shellOut("x", "path", "/a:/b", "env", "GOPATH", "set", "/x") + "\n"))
+	f.Add([]byte("@grep kali PATH " + b64("/home/kali/.zshrc:1:PATH=/x\n") + "\n@nouser y\n"))
+	f.Add([]byte("@shell kali bash " + b64("\n@@goprov-begin\nenv\x00GOPATH\x00set\n@@goprov-end\n") + "\n"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		parseShell(out)
+		st, err := parseVerify(out)
+		if err != nil || st == nil {
+			return
+		}
+		s := testScript()
+		s.Env["API_TOKEN"] = "x"
+		for _, pending := range []bool{true, false} {
+			for _, line := range s.verifyFindings(st, pending) {
+				if strings.Contains(line, "API_TOKEN is ") && !strings.Contains(line, "API_TOKEN is (a value not shown)") && !strings.Contains(line, "API_TOKEN is not set") {
+					t.Fatalf("token value echoed: %q", line)
+				}
+			}
+		}
+	})
+}
