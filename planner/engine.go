@@ -17,7 +17,6 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/goprov/goprov/dsl"
-	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/resources"
 	"github.com/goprov/goprov/transport"
@@ -210,6 +209,9 @@ type Engine struct {
 	// JournalErr to why the controller journal could not be written.
 	JournalHead string
 	JournalErr  error
+	// JournalMaxSize is the size past which a host journal rotates (0:
+	// journal.DefaultMaxSize; negative: never).
+	JournalMaxSize int64
 	// LockTimeout bounds the wait for another apply's host lock (0:
 	// DefaultLockTimeout).
 	LockTimeout time.Duration
@@ -354,10 +356,9 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	}
 	tailIdx := -1
 	if apply {
-		jf := shell.Quote(h.Path(journal.HostPath))
-		tailIdx = b.add("if [ -f " + jf + " ]; then tail -n 1 -- " + jf + "; fi")
+		tailIdx = b.add(journalTailProbe(h))
 	}
-	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true})
+	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
 	if err != nil {
 		return nil, nil, prefixHost(hp.Name, "read", err)
 	}
@@ -407,6 +408,10 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	}
 	var tail []byte
 	if tailIdx >= 0 {
+		// An unread tail would restart the chain from scratch: a fork.
+		if s := secs[tailIdx]; s.code != 0 {
+			return nil, nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
+		}
 		tail = secs[tailIdx].out
 	}
 	return h, tail, nil
@@ -522,14 +527,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		if !failed {
 			hp.Status = StatusApplied
 		}
-		recs := run.records(hp)
-		if len(recs) == 0 {
-			return
-		}
-		jmu.Lock()
-		byHost[hp.Name] = recs
-		jmu.Unlock()
-		if lost == nil {
+		if lost == nil && len(run.records(hp)) > 0 {
 			if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
 				hp.Status = StatusFailed
 				msg := fmt.Sprintf("%s: journal: %v; stopped before writing the host's journal (the changes above were made; the host's journal misses them)", hp.Name, lost)
@@ -539,16 +537,16 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 				hp.Error = msg
 			}
 		}
+		var recs []journal.Record
 		if lost != nil {
-			return // no write without the lock, the journal's neither
+			recs = run.records(hp) // no write without the lock, the host journal's neither
+		} else {
+			recs = e.journalHost(ctx, run, hp, h, tail)
 		}
-		if err := appendHostJournal(ctx, h, tail, recs); err != nil {
-			hp.Status = StatusFailed
-			msg := fmt.Sprintf("%s: journal: %v (the changes above were made; the host's journal misses them)", hp.Name, err)
-			if hp.Error != "" {
-				msg = hp.Error + "; " + msg
-			}
-			hp.Error = msg
+		if len(recs) > 0 {
+			jmu.Lock()
+			byHost[hp.Name] = recs
+			jmu.Unlock()
 		}
 	})
 	if e.JournalPath == "" {

@@ -52,6 +52,9 @@ type hostLock struct {
 	why   string        // why it ended; set before ended is closed
 	stop  chan struct{}
 	once  sync.Once
+	// local releases a lock goprov itself holds (image roots): it lasts
+	// as long as this process, so it cannot be lost to a dead session.
+	local func()
 }
 
 // LostLockError says the host's lock was lost during an apply.
@@ -65,6 +68,13 @@ func (e *LostLockError) Error() string { return "lost the host lock: " + e.Reaso
 // the connection is cut, when the session dies: the kernel drops an flock
 // with its process, so a crashed apply never leaves a stale lock behind.
 func lockHost(ctx context.Context, h *resources.Host, holder string, timeout time.Duration) (*hostLock, error) {
+	if fs, ok := h.T.(imageFS); ok && h.Sandboxed() {
+		release, err := lockImage(ctx, fs, holder, timeout)
+		if err != nil {
+			return nil, err
+		}
+		return &hostLock{local: release}, nil
+	}
 	token := newBatch().marker // random, unguessable by a config
 	secs := int(timeout.Round(time.Second) / time.Second)
 	dir := h.Path(LockDir)
@@ -174,6 +184,9 @@ func (l *hostLock) heartbeat() {
 // its answer. An ended session, no answer within timeout, or ctx ending
 // is a LostLockError (ctx: its error).
 func (l *hostLock) check(ctx context.Context, timeout time.Duration) error {
+	if l.local != nil {
+		return nil
+	}
 	select {
 	case <-l.ended:
 		return &LostLockError{Reason: l.why}
@@ -199,6 +212,10 @@ func (l *hostLock) check(ctx context.Context, timeout time.Duration) error {
 
 // release gives the lock up: closing the holder's stdin ends its loop.
 func (l *hostLock) release() {
+	if l.local != nil {
+		l.once.Do(l.local)
+		return
+	}
 	l.once.Do(func() {
 		close(l.stop)
 		l.pw.Close()

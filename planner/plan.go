@@ -62,6 +62,9 @@ type HostPlan struct {
 	Timings Timings           `json:"timings"`
 	// Facts are what the last read learnt of the host (nil before a read).
 	Facts *resources.Facts `json:"facts,omitempty"`
+	// Journal is the host journal's head after an apply (nil when apply did
+	// not read or could not write it). Never saved in plan files.
+	Journal *JournalHead `json:"-"`
 }
 
 // Timings of the steps on a host, in milliseconds.

@@ -28,15 +28,28 @@ type FileState struct {
 	Content []byte
 }
 
+// MaxProbeFile is the largest managed file a probe reads. goprov manages
+// small configuration files; a bigger one (a compromised host's trap to
+// fill the controller's memory, or a mistake) is refused unread.
+const MaxProbeFile = 16 << 20
+
 // FileProbe returns a read-only snippet that prints a path's state: a header
-// line, then (for a regular file) its exact bytes.
+// line, then (for a regular file) its exact bytes. A file over MaxProbeFile
+// prints only its size; head also stops one that grows while read.
 func FileProbe(p string) string {
 	q := shell.Quote(p)
+	max := strconv.Itoa(MaxProbeFile)
 	return `f=` + q + `
 if [ -L "$f" ]; then printf 'symlink\n'
-elif [ -f "$f" ]; then printf 'file %s\n' "$(stat -c '%a %u %g' -- "$f")" && cat -- "$f"
+elif [ -f "$f" ]; then n=$(stat -c %s -- "$f") || exit
+  if [ "$n" -gt ` + max + ` ]; then printf 'toolarge %s\n' "$n"
+  else printf 'file %s\n' "$(stat -c '%a %u %g' -- "$f")" && head -c ` + strconv.Itoa(MaxProbeFile+1) + ` -- "$f"; fi
 elif [ -e "$f" ]; then printf 'other\n'
 else printf 'absent\n'; fi`
+}
+
+func errTooLarge(size string) error {
+	return fmt.Errorf("file probe: the file is %s bytes, larger than %d bytes; goprov manages small files and does not read it", size, MaxProbeFile)
 }
 
 // ParseFileState reads FileProbe's output.
@@ -54,6 +67,11 @@ func ParseFileState(out []byte) (FileState, error) {
 		return FileState{}, nil
 	case "symlink", "other":
 		return FileState{Exists: true, Kind: f[0]}, nil
+	case "toolarge":
+		if len(f) != 2 {
+			return FileState{}, fmt.Errorf("file probe: bad header %q", head)
+		}
+		return FileState{}, errTooLarge(f[1])
 	case "file":
 		if len(f) != 4 {
 			return FileState{}, fmt.Errorf("file probe: bad header %q", head)
@@ -63,6 +81,9 @@ func ParseFileState(out []byte) (FileState, error) {
 		gid, err3 := strconv.Atoi(f[3])
 		if err1 != nil || err2 != nil || err3 != nil {
 			return FileState{}, fmt.Errorf("file probe: bad header %q", head)
+		}
+		if len(rest) > MaxProbeFile {
+			return FileState{}, errTooLarge("over " + strconv.Itoa(MaxProbeFile))
 		}
 		return FileState{Exists: true, Regular: true, Kind: "file", Mode: uint32(mode), UID: uid, GID: gid, Content: rest}, nil
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/transport"
 )
 
@@ -60,13 +61,34 @@ type Host struct {
 	Reconnect func(ctx context.Context) (transport.Transport, error)
 }
 
-// Path maps an absolute path on the host to where it really lives (under
-// Root for image hosts).
+// Path maps an absolute path on the host to the path its scripts use. An
+// image host's scripts run in the local transport's sandbox, where the
+// image is "/": the path is the image's own, and the kernel resolves it
+// (links included) inside the image. Only a transport that does not
+// sandbox (a test double) gets it joined under Root.
 func (h *Host) Path(p string) string {
-	if h.Root == "" || h.Root == "/" {
+	if h.Root == "" || h.Root == "/" || h.Sandboxed() {
 		return path.Clean(p)
 	}
 	return path.Join(h.Root, p)
+}
+
+// Sandboxed reports whether h is an image host whose scripts run with the
+// image as "/" (transport.Local with that root).
+func (h *Host) Sandboxed() bool {
+	r, ok := h.T.(interface{ Root() string })
+	return ok && h.Root != "" && h.Root != "/" && r.Root() == h.Root
+}
+
+// Tool is how a script on h calls the host's own tool at absolute path p:
+// as is on a live host and in an image's sandbox. An image host without
+// the sandbox (test doubles only) gets a command that fails: the image's
+// binaries never run on this machine as real root.
+func (h *Host) Tool(p string) string {
+	if h.Root == "" || h.Root == "/" || h.Sandboxed() {
+		return shell.Quote(p)
+	}
+	return "false"
 }
 
 // Run runs a privileged script on the host.

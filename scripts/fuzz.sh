@@ -11,6 +11,7 @@ targets=(
 	"FuzzVerifyParse ./resources/profilescript"
 	"FuzzRule ./resources/sudoers"
 	"FuzzRules ./resources/audit"
+	"FuzzListing ./resources/audit"
 	"FuzzBatchParse ./planner"
 	"FuzzVerify ./planner/journal"
 	"FuzzProbeParsers ./resources"

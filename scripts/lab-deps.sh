@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs what the goprov SSH test lab (testinfra/) needs on the controller
-# and builds its cached host image. Idempotent: apt-get runs only when a
+# and builds its cached host images (bookworm and trixie). Idempotent: apt-get runs only when a
 # package is missing, and the image is built once per machine (cached in
 # /var/cache/goprov-lab, keyed by its package list and build script).
 #
@@ -33,3 +33,6 @@ if ((${#missing[@]})); then
 fi
 
 go run ./testinfra/cmd/goprov-lab build-base
+# A Debian 13 (trixie) image beside it, for the tests that run on both
+# releases (audit_rules: auditd 3.x and 4.x list rules differently).
+go run ./testinfra/cmd/goprov-lab build-base -suite trixie

@@ -6,11 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Shells the profile_script tests source their output in (besides dash and
-# bash), sudo for visudo in the sudoers fuzz target, and Debian's ansible
-# (ansible-core + community.general) for the bench harness's smoke test.
+# Shells the profile_script tests source their output in and the SSH
+# transport's exec line must survive as a login shell (besides dash and
+# bash; busybox-static is also the image sandbox's shell for roots without
+# /bin/sh, and replaces Debian's dynamic busybox), sudo for visudo in the
+# sudoers fuzz target, and Debian's ansible (ansible-core +
+# community.general) for the bench harness's smoke test.
 need=()
-for p in zsh busybox sudo ansible; do
+for p in zsh fish tcsh csh busybox-static sudo ansible; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})) && [ "$(id -u)" = 0 ]; then

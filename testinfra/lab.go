@@ -65,6 +65,9 @@ type Options struct {
 	// Users are extra login users created on every host (no sudo), each with
 	// its own lab key (KeyPath, Signer), besides root, deploy and ops.
 	Users []string
+	// Suite is the hosts' Debian release: base.Bookworm (default, "") or
+	// base.Trixie. Each has its own cached base image.
+	Suite string
 	// Log, if set, hears about slow steps (building the base image, waiting
 	// for another lab's hold on kernel audit). Start sets it to t.Logf.
 	Log func(format string, args ...any)
@@ -144,10 +147,26 @@ func Start(t testing.TB, opts Options) *Lab {
 	return lab
 }
 
+func isShellUser(u string) bool {
+	for _, s := range ShellUsers {
+		if s.Name == u {
+			return true
+		}
+	}
+	return false
+}
+
 func baseConfig() base.Config { return base.Config{OpsPassword: OpsPassword} }
 
 // BaseConfig is the base image description the lab uses (for the CLI).
 func BaseConfig() base.Config { return baseConfig() }
+
+// SuiteBaseConfig is the base image of a lab with Options.Suite = suite.
+func SuiteBaseConfig(suite string) base.Config {
+	c := baseConfig()
+	c.Suite = suite
+	return c
+}
 
 // StartLab starts a lab named name ("" picks "gpl<id>"). The caller must
 // Close it (unless opts.Detached, where Down removes it).
@@ -172,7 +191,7 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		isFW[i] = true
 	}
 	for _, u := range opts.Users {
-		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps {
+		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps || isShellUser(u) {
 			return nil, fmt.Errorf("testinfra: user %q: want a new lower-case login name", u)
 		}
 	}
@@ -189,10 +208,11 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		// Not fatal for this lab, which gets fresh names anyway.
 		opts.Log("testinfra: sweeping stale labs: %v", err)
 	}
-	if !baseConfig().Ready() {
-		opts.Log("testinfra: building (or waiting for) the lab's base image in %s; once per machine, about a minute", baseConfig().Dir())
+	bc := SuiteBaseConfig(opts.Suite)
+	if !bc.Ready() {
+		opts.Log("testinfra: building (or waiting for) the lab's base image in %s; once per machine, about a minute", bc.Dir())
 	}
-	baseDir, err := base.Ensure(ctx, baseConfig())
+	baseDir, err := base.Ensure(ctx, bc)
 	if err != nil {
 		return nil, fmt.Errorf("testinfra: base image: %w", err)
 	}
@@ -257,7 +277,11 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "init.sh"), initSh, 0o755); err != nil {
 		return err
 	}
-	l.users = append([]string{UserRoot, UserDeploy, UserOps}, opts.Users...)
+	l.users = []string{UserRoot, UserDeploy, UserOps}
+	for _, u := range ShellUsers {
+		l.users = append(l.users, u.Name)
+	}
+	l.users = append(l.users, opts.Users...)
 	if err := l.writeKeys(); err != nil {
 		return err
 	}
@@ -400,12 +424,20 @@ func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey,
 		{"home/deploy/.ssh/authorized_keys", l.authorizedKey(UserDeploy), 0o600, 1001},
 		{"home/ops/.ssh/authorized_keys", l.authorizedKey(UserOps), 0o600, 1002},
 	}
+	for _, u := range ShellUsers {
+		files = append(files, struct {
+			rel  string
+			data []byte
+			mode os.FileMode
+			uid  int
+		}{"home/" + u.Name + "/.ssh/authorized_keys", l.authorizedKey(u.Name), 0o600, u.UID})
+	}
 	for _, f := range files {
 		if err := write(f.rel, f.data, f.mode, f.uid); err != nil {
 			return nil, fmt.Errorf("%s: write %s: %w", h.Name, f.rel, err)
 		}
 	}
-	for _, u := range l.users[3:] {
+	for _, u := range l.users[3+len(ShellUsers):] {
 		// The host's own useradd, run from the controller before boot.
 		cmd := exec.Command("chroot", root, "/bin/sh", "-c", `set -e
 useradd -m -s /bin/bash "$1"

@@ -29,6 +29,10 @@ type Cmd struct {
 	// still holds all of it), for commands whose progress matters while
 	// they run, such as the host lock's holder.
 	Stdout io.Writer
+	// ReadOnly says the script only reads (a plan's batched read). On an
+	// image root the local transport then mounts the image read-only: the
+	// kernel itself keeps a plan from writing there.
+	ReadOnly bool
 }
 
 // Result of a command that ran.

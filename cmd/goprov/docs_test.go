@@ -286,14 +286,14 @@ func TestDocLinks(t *testing.T) {
 	}
 }
 
-var cmdLineRe = regexp.MustCompile(`goprov (validate|plan|apply|show|fmt)((?: +[^ \n|` + "`" + `#;"'()<>&]+)*)`)
+var cmdLineRe = regexp.MustCompile(`goprov (validate|plan|apply|show|fmt|journal verify)((?: +[^ \n|` + "`" + `#;"'()<>&]+)*)`)
 
 // TestDocCommandsUseRealFlags: every `goprov CMD ... -flag` written in the
 // docs, READMEs and the gitops workflow uses flags CMD has.
 func TestDocCommandsUseRealFlags(t *testing.T) {
 	flags := map[string]map[string]bool{}
-	for _, c := range []string{"validate", "plan", "apply", "show", "fmt"} {
-		flags[c] = helpFlags(t, c)
+	for _, c := range []string{"validate", "plan", "apply", "show", "fmt", "journal verify"} {
+		flags[c] = helpFlags(t, strings.Fields(c)...)
 	}
 	var files []string
 	for _, g := range []string{"README.md", "docs/*.md", "examples/*/README.md", "examples/*/*.hcl", "modules/*/*.hcl", "examples/gitops/.github/workflows/*.yml"} {

@@ -398,6 +398,9 @@ func TestJournal(t *testing.T) {
 		t.Fatalf("apply: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	host := filepath.Join(root, "var/log/goprov/journal.jsonl")
+	hostHead := goprov(t, "journal", "verify", host).stdout
+	// The controller journal holds the host's change records and, after
+	// each apply's, the head the host journal had then.
 	for _, f := range []string{ctl, host} {
 		st, err := os.Stat(f)
 		if err != nil {
@@ -408,6 +411,18 @@ func TestJournal(t *testing.T) {
 		}
 		b, _ := os.ReadFile(f)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if f == ctl {
+			if len(lines) != 4 {
+				t.Fatalf("%s: want 4 records (create, host head, update, host head), got %d:\n%s", f, len(lines), b)
+			}
+			var head map[string]any
+			json.Unmarshal([]byte(lines[3]), &head)
+			hh, _ := head["host_head"].(string)
+			if head["action"] != "journal-head" || head["host"] != "local" || head["host_records"] != 2.0 || hh == "" || !strings.Contains(hostHead, "head sha256 "+hh) {
+				t.Fatalf("controller journal's last record is not the host journal's head (%s):\n%s", hostHead, lines[3])
+			}
+			lines = []string{lines[0], lines[2]}
+		}
 		if len(lines) != 2 {
 			t.Fatalf("%s: want 2 records (create, update), got %d:\n%s", f, len(lines), b)
 		}
@@ -426,7 +441,7 @@ func TestJournal(t *testing.T) {
 		if strings.Contains(string(b), "GOPATH") {
 			t.Errorf("%s: the journal holds content, it must hold digests only", f)
 		}
-		if r := goprov(t, "journal", "verify", f); r.code != 0 || !strings.Contains(r.stdout, "2 records, chain intact") {
+		if r := goprov(t, "journal", "verify", f); r.code != 0 || !strings.Contains(r.stdout, " records, chain intact") {
 			t.Fatalf("verify %s: %d %s%s", f, r.code, r.stdout, r.stderr)
 		}
 		tampered := strings.Replace(string(b), `"outcome":"applied"`, `"outcome":"failed"`, 1)

@@ -260,6 +260,59 @@ func TestVagrantExampleInLab(t *testing.T) {
 	}
 }
 
+// workflowStep runs the `run:` script of the gitops workflow's step called
+// name with bash in dir, goprov first in PATH; `gh` (GitHub's API, which the
+// lab has not) answers as for a repository without artifacts yet.
+func workflowStep(t *testing.T, dir string, env []string, name string) (string, int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "examples/gitops/.github/workflows/goprov.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "- name: "+name {
+			start = i
+			break
+		}
+	}
+	var script []string
+	indent := ""
+	for i := start + 1; start >= 0 && i < len(lines); i++ {
+		l := lines[i]
+		if indent == "" {
+			if strings.TrimSpace(l) == "run: |" {
+				indent = l[:len(l)-len(strings.TrimLeft(l, " "))] + "  "
+			} else if strings.HasPrefix(strings.TrimSpace(l), "- ") {
+				break
+			}
+			continue
+		}
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, indent) {
+			break
+		}
+		script = append(script, strings.TrimPrefix(l, indent))
+	}
+	if len(script) == 0 {
+		t.Fatalf("workflow has no step %q with a run: | script", name)
+	}
+	bin := t.TempDir()
+	os.Symlink(goprovBin, filepath.Join(bin, "goprov"))
+	os.WriteFile(filepath.Join(bin, "gh"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	cmd := exec.Command("bash", "-e", "-c", strings.Join(script, "\n"))
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), env...), "PATH="+bin+":"+os.Getenv("PATH"), "GITHUB_REPOSITORY=example/fleet")
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
 // TestGitopsFlowInLab runs examples/gitops' pipeline steps, as the workflow
 // writes them, against two lab hosts: the login key only in an ssh-agent,
 // the sudo password (hostile on purpose) only in GOPROV_BECOME_PASSWORD.
@@ -327,11 +380,33 @@ func TestGitopsFlowInLab(t *testing.T) {
 		t.Error("plan.bin holds rendered file content")
 	}
 
-	r = goprovEnv(t, env, "apply", "-auto-approve", "-journal", journal, planBin)
-	if r.code != 0 {
-		t.Fatalf("apply plan.bin: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	// The apply job's steps as the workflow writes them: apply the saved
+	// plan, record the journal heads.
+	kh, _ := os.ReadFile(lab.KnownHostsPath)
+	os.WriteFile(filepath.Join(dir, "known_hosts"), kh, 0o644)
+	stepEnv := append(env, "CONFIG="+dir, "SSH_USER="+testinfra.UserOps,
+		fmt.Sprintf("JOURNAL_HOSTS=web1=%s web2=%s", lab.Hosts[0].Addr, lab.Hosts[1].Addr))
+	stepOut, code := workflowStep(t, work, stepEnv, "Apply the saved plan")
+	if code != 0 {
+		t.Fatalf("apply plan.bin: exit %d\n%s", code, stepOut)
 	}
-	noSecret("apply output", r.stdout+r.stderr)
+	noSecret("apply output", stepOut)
+	if out, code := workflowStep(t, work, stepEnv, "New journal heads"); code != 0 || strings.Count(out, `"head"`) != 2 {
+		t.Fatalf("new journal heads: exit %d, want a head per host:\n%s", code, out)
+	}
+	// The next run's check: both host journals end at their heads.
+	os.MkdirAll(filepath.Join(work, "prev"), 0o755)
+	heads, _ := os.ReadFile(filepath.Join(work, "heads.json"))
+	os.WriteFile(filepath.Join(work, "prev/heads.json"), heads, 0o644)
+	if out, code := workflowStep(t, work, stepEnv, "Check host journals against them"); code != 0 || strings.Count(out, "at the anchored head") != 2 {
+		t.Fatalf("journal check after the apply: exit %d\n%s", code, out)
+	}
+	// Someone drops web2's last journal record: the next run says so and fails.
+	hostOut(t, lab.Hosts[1], "head -n -1 /var/log/goprov/journal.jsonl > /tmp/j && cat /tmp/j > /var/log/goprov/journal.jsonl")
+	os.RemoveAll(filepath.Join(work, "journals"))
+	if out, code := workflowStep(t, work, stepEnv, "Check host journals against them"); code == 0 || !strings.Contains(out, "::error::web2: journal does not end at the head") || !strings.Contains(out, "truncated") || strings.Contains(out, "::error::web1") {
+		t.Fatalf("journal check after web2's journal was cut: want a failure naming web2 only, got exit %d\n%s", code, out)
+	}
 	if r := goprovEnv(t, env, "journal", "verify", journal); r.code != 0 {
 		t.Errorf("journal verify: %d %s", r.code, r.stdout)
 	}

@@ -15,7 +15,9 @@ import (
 	"github.com/goprov/goprov/internal/connect"
 	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/planner/views"
+	"github.com/goprov/goprov/transport"
 )
 
 // runFlags are the flags of commands that reach hosts.
@@ -25,6 +27,7 @@ type runFlags struct {
 	sshConfigs    multiFlag
 	askBecomePass bool
 	json          bool
+	maxOutput     byteSize
 }
 
 func (r *runFlags) register(fs *flag.FlagSet) {
@@ -33,6 +36,8 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.Var(&r.sshConfigs, "ssh-config", "read OpenSSH client settings from `FILE` before ~/.ssh/config (repeatable; e.g. the output of `vagrant ssh-config`)")
 	fs.BoolVar(&r.askBecomePass, "ask-become-pass", false, "ask once for the sudo password (else $GOPROV_BECOME_PASSWORD, else none: NOPASSWD)")
 	fs.BoolVar(&r.json, "json", false, "print one JSON document instead of text")
+	r.maxOutput = byteSize(transport.DefaultMaxOutput)
+	fs.Var(&r.maxOutput, "max-output", "fail a host whose command prints more than `SIZE` bytes (e.g. 64MiB), and stop that command")
 }
 
 func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
@@ -40,6 +45,7 @@ func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	conn.MaxOutput = int64(r.maxOutput)
 	e := &planner.Engine{Connector: conn, Parallel: r.parallel}
 	e.HostDone = progress(stderr)
 	return e, nil
@@ -130,6 +136,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
 	lockTimeout := fs.Duration("lock-timeout", planner.DefaultLockTimeout, "wait at most `D` for another apply's lock on a host, then fail naming its holder")
 	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
+	maxSize := sizeFlag(journal.DefaultMaxSize)
+	fs.Var(&maxSize, "journal-max-size", "rotate a host's journal into journal.jsonl.N before it grows past `SIZE` (0: never)")
 	arg, code, ok := dirFlagArgs(fs, args, stderr)
 	if !ok {
 		return code
@@ -205,6 +213,10 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	e.JournalPath = *journalPath
+	e.JournalMaxSize = int64(maxSize)
+	if maxSize == 0 {
+		e.JournalMaxSize = -1
+	}
 	e.LockTimeout = *lockTimeout
 	e.Apply(ctx, p)
 	if e.JournalErr != nil {

@@ -4,9 +4,9 @@
 #   goprov apply -auto-approve -var image_root=/srv/images/bookworm examples/golden-image
 #
 # A local host with root = DIR treats DIR as "/": files land under it,
-# sudoers is checked by the image's own visudo (chroot), ufw runs as the
-# image's ufw inside a throwaway network namespace, and nothing of this
-# machine changes. `-root DIR` on the command line does the same for every
+# sudoers is checked by the image's own visudo, ufw runs as the image's
+# ufw, all in a sandbox where the image is "/" (no network, no capability
+# on this machine), and nothing of this machine changes. `-root DIR` on the command line does the same for every
 # local host without the variable.
 variable "image_root" {
   default = "/srv/images/bookworm"

@@ -17,6 +17,7 @@ type Connector struct {
 	SSHConfigs     []string  // -ssh-config files, read before ~/.ssh/config
 	BecomePassword string    // sudo password; never printed
 	Warnings       io.Writer // where transport warnings go (nil: discarded)
+	MaxOutput      int64     // bytes one command may print (-max-output); 0: transport.DefaultMaxOutput
 }
 
 // New returns a connector; with askBecomePass it asks for the sudo password
@@ -35,7 +36,9 @@ func New(sshConfigs []string, askBecomePass bool, warnings io.Writer) (*Connecto
 func (c *Connector) Connect(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
 	switch h.Connection {
 	case "local":
-		return transport.NewLocal(), nil
+		l := transport.NewLocalRoot(h.Root)
+		l.MaxOutput = c.MaxOutput
+		return l, nil
 	case "ssh":
 		return c.dialSSH(ctx, h)
 	}

@@ -26,6 +26,7 @@ func (c *Connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 		BecomePassword:      c.BecomePassword,
 		SSHConfigFiles:      c.SSHConfigs,
 		UseDefaultSSHConfig: true,
+		MaxOutput:           c.MaxOutput,
 		Logf: func(format string, args ...any) {
 			if c.Warnings != nil {
 				// Values may come from ssh_config files or the host: inert.
@@ -69,8 +70,18 @@ func (c *Connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.
 // terminal (no echo) with -ask-become-pass, else $GOPROV_BECOME_PASSWORD,
 // else none (NOPASSWD sudo, or root logins).
 func becomePassword(ask bool) (string, error) {
+	// Read once, then gone from goprov's own environment (also when the
+	// terminal is asked instead): no child can inherit it, and
+	// /proc/PID/environ of goprov no longer shows it.
+	pw, set := os.LookupEnv("GOPROV_BECOME_PASSWORD")
+	if set {
+		if err := os.Unsetenv("GOPROV_BECOME_PASSWORD"); err != nil {
+			return "", fmt.Errorf("unset GOPROV_BECOME_PASSWORD: %w", err)
+		}
+		_ = scrubInitialEnv("GOPROV_BECOME_PASSWORD") // best effort, see there
+	}
 	if !ask {
-		return os.Getenv("GOPROV_BECOME_PASSWORD"), nil
+		return pw, nil
 	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {

@@ -39,8 +39,15 @@ type Record struct {
 	After      string `json:"after_sha256"`  // SHA-256 of the desired state ("" when absent)
 	Outcome    string `json:"outcome"`       // applied, failed, skipped
 	Error      string `json:"error,omitempty"`
-	Prev       string `json:"prev_sha256"`
+	// In a controller journal, a record with Action ActionHead holds a host
+	// journal's head after this run's append to it.
+	HostHead    string `json:"host_head,omitempty"`
+	HostRecords int64  `json:"host_records,omitempty"`
+	Prev        string `json:"prev_sha256"`
 }
+
+// ActionHead marks a controller journal record of a host journal's head.
+const ActionHead = "journal-head"
 
 // Hash is the SHA-256 of a record's line as written (without newline).
 func Hash(line []byte) string {
@@ -144,11 +151,20 @@ func lastLine(f *os.File) ([]byte, error) {
 
 // Problem is one break in a journal's chain.
 type Problem struct {
-	Line int // 1-based line of the record where the break shows
+	File string // the file (base name) when the chain spans rotated files
+	Line int    // 1-based line of the record where the break shows
 	What string
 }
 
-func (p Problem) String() string { return fmt.Sprintf("line %d: %s", p.Line, p.What) }
+func (p Problem) String() string {
+	if p.File != "" && p.Line == 0 {
+		return p.File + " " + p.What // the whole file
+	}
+	if p.File != "" {
+		return fmt.Sprintf("%s line %d: %s", p.File, p.Line, p.What)
+	}
+	return fmt.Sprintf("line %d: %s", p.Line, p.What)
+}
 
 // Verify checks a journal and returns every break, each saying which record
 // was edited, deleted, inserted or moved as precisely as the chain allows.
@@ -159,44 +175,83 @@ func Verify(r io.Reader) (records int, problems []Problem, err error) {
 
 // VerifyHead is Verify that also returns the hash of the last record. Each
 // record is protected by the one after it; the last one only by an anchor
-// kept elsewhere: apply prints the head after appending, and comparing it
-// with VerifyHead's detects an edited or truncated tail.
+// kept elsewhere (see Anchor and VerifyPath).
 func VerifyHead(r io.Reader) (records int, problems []Problem, head string, err error) {
+	v := newVerifier(nil)
+	if err := v.read("", r); err != nil {
+		return v.records, v.problems, "", err
+	}
+	return v.records, v.problems, v.prevHash, nil
+}
+
+// verifier follows a chain record by record, across files.
+type verifier struct {
+	prevHash string
+	prevSeq  int64
+	records  int
+	problems []Problem
+	last     []byte // the last record's line
+	// anchor, when set, is looked for among the records' hashes.
+	anchor   *Anchor
+	foundSeq int64 // seq of the record whose hash is the anchor's; -1: not seen
+}
+
+func newVerifier(a *Anchor) *verifier {
+	v := &verifier{prevHash: Genesis, anchor: a, foundSeq: -1}
+	if a != nil && a.Head == Genesis {
+		v.foundSeq = 0 // the anchor is the empty journal
+	}
+	return v
+}
+
+func (v *verifier) read(file string, r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	prevHash, prevSeq, line := Genesis, int64(0), 0
+	line := 0
 	for sc.Scan() {
 		line++
-		raw := sc.Bytes()
-		if len(bytes.TrimSpace(raw)) == 0 {
-			problems = append(problems, Problem{line, "blank line inserted"})
-			continue
-		}
-		var rec Record
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			problems = append(problems, Problem{line, "not a journal record (edited or inserted): " + err.Error()})
-			prevHash = Hash(raw)
-			continue
-		}
-		records++
-		switch {
-		case rec.Prev == prevHash && rec.Seq == prevSeq+1:
-			// intact
-		case rec.Seq == prevSeq+1:
-			problems = append(problems, Problem{line - 1, fmt.Sprintf("record seq %d was edited (record seq %d on line %d no longer matches its hash)", prevSeq, rec.Seq, line)})
-		case rec.Seq > prevSeq+1:
-			if prevSeq+1 == rec.Seq-1 {
-				problems = append(problems, Problem{line, fmt.Sprintf("record seq %d deleted before this line", prevSeq+1)})
-			} else {
-				problems = append(problems, Problem{line, fmt.Sprintf("records seq %d–%d deleted before this line", prevSeq+1, rec.Seq-1)})
-			}
-		default:
-			problems = append(problems, Problem{line, fmt.Sprintf("record seq %d inserted or moved here (expected seq %d)", rec.Seq, prevSeq+1)})
-		}
-		prevHash, prevSeq = Hash(raw), rec.Seq
+		v.record(file, line, sc.Bytes())
 	}
 	if err := sc.Err(); err != nil {
-		return records, problems, "", fmt.Errorf("journal: read: %w", err)
+		return fmt.Errorf("journal: read %s: %w", file, err)
 	}
-	return records, problems, prevHash, nil
+	return nil
+}
+
+func (v *verifier) record(file string, line int, raw []byte) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		v.problems = append(v.problems, Problem{file, line, "blank line inserted"})
+		return
+	}
+	var rec Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		v.problems = append(v.problems, Problem{file, line, "not a journal record (edited or inserted): " + err.Error()})
+		v.prevHash = Hash(raw)
+		return
+	}
+	v.records++
+	prevSeq := v.prevSeq
+	switch {
+	case rec.Prev == v.prevHash && rec.Seq == prevSeq+1:
+		// intact
+	case rec.Seq == prevSeq+1:
+		v.problems = append(v.problems, Problem{file, line - 1, fmt.Sprintf("record seq %d was edited (record seq %d on line %d no longer matches its hash)", prevSeq, rec.Seq, line)})
+	case rec.Seq > prevSeq+1:
+		v.problems = append(v.problems, Problem{file, line, seqRange(prevSeq+1, rec.Seq-1) + " deleted before this line"})
+	default:
+		v.problems = append(v.problems, Problem{file, line, fmt.Sprintf("record seq %d inserted or moved here (expected seq %d)", rec.Seq, prevSeq+1)})
+	}
+	v.prevHash, v.prevSeq = Hash(raw), rec.Seq
+	v.last = append(v.last[:0], raw...)
+	if v.anchor != nil && v.prevHash == v.anchor.Head {
+		v.foundSeq = rec.Seq
+	}
+}
+
+// seqRange names records by seq: "record seq 3", "records seq 3–5".
+func seqRange(from, to int64) string {
+	if from == to {
+		return fmt.Sprintf("record seq %d", from)
+	}
+	return fmt.Sprintf("records seq %d–%d", from, to)
 }

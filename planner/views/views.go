@@ -265,6 +265,8 @@ type jsonHost struct {
 	Timings planner.Timings `json:"timings"`
 	Facts   *jsonFacts      `json:"facts,omitempty"`
 	Changes []jsonChange    `json:"changes"`
+	// Journal: the host journal's head after an apply's writes.
+	Journal *planner.JournalHead `json:"journal,omitempty"`
 }
 
 // jsonFacts is what the read learnt of a host; documented in
@@ -296,6 +298,9 @@ func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
 		jh := jsonHost{Name: h.Name, Status: h.Status, Error: h.Error, Timings: h.Timings, Changes: []jsonChange{}}
 		if f := h.Facts; f != nil {
 			jh.Facts = &jsonFacts{OS: f.OS, Arch: f.Arch, Kernel: f.Kernel, SELinux: f.SELinux, AppArmor: f.AppArmor, AppArmorProfiles: f.AppArmorProfiles}
+		}
+		if mode == ModeApply {
+			jh.Journal = h.Journal
 		}
 		for _, c := range h.Changes {
 			if c.Action == "" {

@@ -52,6 +52,10 @@ func (kind) Spec() hcldec.Spec {
 			Primary: &hcldec.AttrSpec{Name: "ensure", Type: cty.String},
 			Default: &hcldec.LiteralSpec{Value: cty.StringVal("present")},
 		},
+		"skip_missing_paths": &hcldec.DefaultSpec{
+			Primary: &hcldec.AttrSpec{Name: "skip_missing_paths", Type: cty.Bool},
+			Default: &hcldec.LiteralSpec{Value: cty.False},
+		},
 	}
 }
 
@@ -62,10 +66,16 @@ type Rules struct {
 	Lines   []string // as written (whitespace-normalised)
 	Parsed  []Rule
 	Present bool
+	// SkipMissing leaves rules whose paths a host lacks out of the file
+	// written for that host (a rule set shared by a fleet), with a note.
+	SkipMissing bool
 }
 
 func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
 	r := &Rules{Address: address, Name: v.GetAttr("name").AsString()}
+	if v.Type().HasAttribute("skip_missing_paths") { // absent from plans saved before it existed
+		r.SkipMissing = v.GetAttr("skip_missing_paths").True()
+	}
 	var diags hcl.Diagnostics
 	bad := func(rng *hcl.Range, summary, detail string) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng})
@@ -139,21 +149,31 @@ func (r *Rules) pendingKey() string {
 	return k
 }
 
-// Render produces the rules file.
-func (r *Rules) Render() string {
+// Render produces the rules file with the rules of index keep (all when
+// keep is nil).
+func (r *Rules) Render(keep []int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Managed by goprov (%s). Local edits are overwritten on the next apply.\n", r.Address)
-	for _, l := range r.Lines {
-		b.WriteString(l + "\n")
+	if keep == nil {
+		for _, l := range r.Lines {
+			b.WriteString(l + "\n")
+		}
+	}
+	for _, i := range keep {
+		b.WriteString(r.Lines[i] + "\n")
 	}
 	return b.String()
 }
 
-func (r *Rules) desired() *resources.DesiredFile {
+func (r *Rules) desired(v verdict) *resources.DesiredFile {
 	if !r.Present {
 		return nil
 	}
-	return &resources.DesiredFile{Path: r.Path(), Content: []byte(r.Render()), Mode: 0o640}
+	keep := v.keep
+	if keep == nil {
+		keep = []int{}
+	}
+	return &resources.DesiredFile{Path: r.Path(), Content: []byte(r.Render(keep)), Mode: 0o640}
 }
 
 // findTools sets $a (auditctl) and $g (augenrules) by absolute path:
@@ -179,15 +199,18 @@ const imageStatus = `echo 'image an image root: the rules load when a system boo
 
 // Probe implements resources.Resource.
 func (r *Rules) Probe(h *resources.Host) string {
-	status, boot := statusProbe, "cat /proc/sys/kernel/random/boot_id"
+	status, boot, facts := statusProbe, "cat /proc/sys/kernel/random/boot_id", factsProbe
 	if h.Root != "" && h.Root != "/" {
-		status, boot = imageStatus, "echo image"
+		status, boot, facts = imageStatus, "echo image", "echo image"
 	}
 	return resources.MultiProbe(
 		resources.FileProbe(h.Path(r.Path())),
 		resources.PendingProbe(h, r.pendingKey()),
 		status,
 		boot,
+		facts,
+		depsProbe(h, r.dependencyPaths(), r.names()),
+		othersProbe(h, r.Path()),
 	)
 }
 
@@ -204,9 +227,9 @@ const (
 // Status is the kernel audit state the probe found.
 type Status struct {
 	Control Control
-	Enabled string // "0", "1", "2"
-	Reason  string // Refused: why
-	Loaded  []Rule
+	Enabled string   // "0", "1", "2"
+	Reason  string   // Refused: why
+	Loaded  []string // the lines of auditctl -l
 }
 
 // ParseStatus reads statusProbe's output.
@@ -241,10 +264,11 @@ type state struct {
 	why     string
 	status  Status
 	bootID  string
+	facts   facts
 }
 
-func parseProbe(h *resources.Host, out []byte) (state, error) {
-	parts, err := resources.SplitMulti(out, 4)
+func (r *Rules) parseProbe(out []byte) (state, error) {
+	parts, err := resources.SplitMulti(out, 7)
 	if err != nil {
 		return state{}, err
 	}
@@ -259,6 +283,10 @@ func parseProbe(h *resources.Host, out []byte) (state, error) {
 		return state{}, err
 	}
 	st.bootID = strings.TrimSpace(string(parts[3]))
+	if st.facts, err = parseFacts(parts[4], parts[5], len(r.dependencies())); err != nil {
+		return state{}, err
+	}
+	st.facts.others = string(parts[6])
 	return st, nil
 }
 
@@ -284,11 +312,16 @@ const (
 
 // Diff implements resources.Resource.
 func (r *Rules) Diff(h *resources.Host, probe []byte) (resources.Change, error) {
-	st, err := parseProbe(h, probe)
+	st, err := r.parseProbe(probe)
 	if err != nil {
 		return resources.Change{}, err
 	}
-	ch := resources.FileChange(st.file, r.desired(), r.Path())
+	v := r.judge(st.facts)
+	if r.Present && len(v.refused) > 0 {
+		return resources.Change{}, r.refusal(v)
+	}
+	ch := resources.FileChange(st.file, r.desired(v), r.Path())
+	ch.Notes = append(ch.Notes, v.notes...)
 	fileChanges := ch.Action != resources.NoOp
 	rebooted := st.pending && markBootID(st.why) != "" && markBootID(st.why) != st.bootID
 	switch st.status.Control {
@@ -296,27 +329,34 @@ func (r *Rules) Diff(h *resources.Host, probe []byte) (resources.Change, error) 
 		// Nothing goprov (or anyone on this host) can load: say so, every
 		// time, and do not pretend the plan has work it cannot do.
 		ch.Notes = append(ch.Notes, "written, NOT loaded: "+st.status.Reason)
+		if r.Present && !v.exact {
+			ch.Notes = append(ch.Notes, "syscall names, user and group names not checked ("+v.why+"): the kernel that loads the file decides")
+		}
 		return ch, nil
 	case Immutable:
 		if fileChanges {
 			ch.Notes = append(ch.Notes, noteImmutable)
 			return ch, nil
 		}
-		if st.pending && rebooted && (!r.Present || len(Missing(r.Parsed, st.status.Loaded)) == 0) {
+		missing := r.Present && (!v.exact || len(Missing(v.listed, st.status.Loaded)) > 0)
+		if st.pending && rebooted && !missing {
 			ch.Action = resources.Update
 			ch.Notes = append(ch.Notes, "rules loaded at boot since the change: the pending reboot mark is cleared")
 			return ch, nil
 		}
-		if st.pending || (r.Present && len(Missing(r.Parsed, st.status.Loaded)) > 0) {
+		if st.pending || missing {
 			ch.Notes = append(ch.Notes, "reboot required: kernel audit is immutable (enabled 2) and the rules in the file are not the loaded ones")
 		}
 		return ch, nil
+	}
+	if r.Present && !v.exact {
+		return resources.Change{}, fmt.Errorf("%s: cannot tell how the kernel lists these rules: %s", r.Path(), v.why)
 	}
 	if fileChanges {
 		if r.Present {
 			ch.Notes = append(ch.Notes, noteLoad)
 		} else {
-			ch.Notes = append(ch.Notes, "the kernel's rules are reloaded with augenrules --load")
+			ch.Notes = append(ch.Notes, "the kernel's rules are reloaded with augenrules --load, then checked with auditctl -l that the removed rules are gone")
 		}
 		if st.status.Enabled == "0" {
 			ch.Notes = append(ch.Notes, noteDisabled)
@@ -332,7 +372,7 @@ func (r *Rules) Diff(h *resources.Host, probe []byte) (resources.Change, error) 
 		return ch, nil
 	}
 	if r.Present {
-		if miss := Missing(r.Parsed, st.status.Loaded); len(miss) > 0 {
+		if miss := Missing(v.listed, st.status.Loaded); len(miss) > 0 {
 			ch.Action = resources.Update
 			ch.Notes = append(ch.Notes, "reload: "+describeMissing(miss)+" in the file but not loaded in the kernel")
 		}
@@ -340,26 +380,20 @@ func (r *Rules) Diff(h *resources.Host, probe []byte) (resources.Change, error) 
 	return ch, nil
 }
 
-func describeMissing(miss []Rule) string {
-	s := fmt.Sprintf("%q", miss[0].String())
-	if len(miss) > 1 {
-		s += fmt.Sprintf(" and %d more rules are", len(miss)-1)
-	} else {
-		s += " is"
-	}
-	return s
-}
-
 // Apply implements resources.Resource.
 func (r *Rules) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
 	if ch.Action == resources.NoOp {
 		return nil
 	}
-	st, err := parseProbe(h, ch.Current)
+	st, err := r.parseProbe(ch.Current)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Path(), err)
 	}
-	want := r.desired()
+	v := r.judge(st.facts)
+	if r.Present && len(v.refused) > 0 { // the plan refused already; never write
+		return r.refusal(v)
+	}
+	want := r.desired(v)
 	fileChanges := resources.FileChange(st.file, want, r.Path()).Action != resources.NoOp
 	switch st.status.Control {
 	case Refused:
@@ -377,18 +411,52 @@ func (r *Rules) Apply(ctx context.Context, h *resources.Host, ch resources.Chang
 		// Only planned when a reboot loaded the rules: drop the mark.
 		return resources.ClearPending(ctx, h, r.pendingKey())
 	}
-	// Marked before the write, cleared only after a verified load: a load
-	// that fails or never runs (cut connection) stays pending on the host.
+	// Marked before the write, cleared only after a verified load (or a
+	// verified restore): a load that fails or never runs (cut connection)
+	// and cannot be undone stays pending on the host.
 	if err := resources.MarkPending(ctx, h, r.pendingKey(), "augenrules --load after a change of "+r.Path()); err != nil {
 		return err
 	}
 	if err := r.writeOrRemove(ctx, h, want, fileChanges); err != nil {
 		return err
 	}
-	if err := r.load(ctx, h); err != nil {
-		return fmt.Errorf("%s: %w (the reload stays pending: the next plan shows it and the next apply retries it)", r.Path(), err)
+	loadErr := r.load(ctx, h, v, st)
+	if loadErr == nil {
+		return resources.ClearPending(ctx, h, r.pendingKey())
 	}
-	return resources.ClearPending(ctx, h, r.pendingKey())
+	if !fileChanges {
+		// Nothing of ours to undo (a retried reload): the mark stays.
+		return fmt.Errorf("%s: %w (the reload stays pending: the next plan shows it and the next apply retries it)", r.Path(), loadErr)
+	}
+	if rerr := r.restore(ctx, h, st); rerr != nil {
+		return fmt.Errorf("%s: %w; restoring the previous file failed too: %v (the reload stays pending: the next plan shows it and the next apply retries it)", r.Path(), loadErr, rerr)
+	}
+	if err := resources.ClearPending(ctx, h, r.pendingKey()); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w; the previous file is restored and the kernel holds the previous rules again (auditctl -l as before the apply)", r.Path(), loadErr)
+}
+
+// restore puts the file back as the probe found it, reloads, and checks
+// that the kernel lists exactly the rules it listed before the apply.
+func (r *Rules) restore(ctx context.Context, h *resources.Host, st state) error {
+	if st.file.Exists {
+		prev := resources.DesiredFile{Path: r.Path(), Content: st.file.Content, Mode: st.file.Mode & 0o7777}
+		if err := resources.WriteFile(ctx, h, prev, resources.WriteOptions{MkdirMode: 0o750}); err != nil {
+			return fmt.Errorf("write the previous file: %w", err)
+		}
+	} else if err := resources.RemoveFile(ctx, h, r.Path()); err != nil {
+		return fmt.Errorf("remove the new file: %w", err)
+	}
+	out, err := runLoad(ctx, h)
+	if err != nil {
+		return err
+	}
+	now := ParseLoaded(out.listed)
+	if strings.Join(now, "\n") != strings.Join(st.status.Loaded, "\n") {
+		return fmt.Errorf("after the restore the kernel lists %d rules, %d before the apply (%s)", len(now), len(st.status.Loaded), out.said)
+	}
+	return nil
 }
 
 func (r *Rules) writeOrRemove(ctx context.Context, h *resources.Host, want *resources.DesiredFile, changes bool) error {
@@ -405,38 +473,88 @@ func (r *Rules) writeOrRemove(ctx context.Context, h *resources.Host, want *reso
 }
 
 // loadScript runs augenrules --load and lists what the kernel then holds,
-// as two MultiProbe parts: augenrules' output with its exit code, and
-// auditctl -l.
+// and the rules of every file augenrules read, as three MultiProbe parts.
 var loadScript = findTools + `if [ ! -x "$g" ]; then echo "augenrules not found (or not executable) at $g" >&2; exit 20; fi
-` + resources.MultiProbe(`"$g" --load 2>&1; echo "exit $?"`, `"$a" -l 2>&1`)
+` + resources.MultiProbe(`"$g" --load 2>&1; echo "exit $?"`, `"$a" -l 2>&1`, `cat `+RulesDir+`/*.rules 2>/dev/null || true`)
+
+type loadOut struct {
+	said   string // augenrules' messages
+	listed string // auditctl -l
+	files  string // the rules files as augenrules read them
+}
+
+func runLoad(ctx context.Context, h *resources.Host) (loadOut, error) {
+	res, err := h.Run(ctx, transport.Cmd{Script: loadScript, Sudo: true})
+	if err != nil {
+		return loadOut{}, fmt.Errorf("augenrules --load: %w", err)
+	}
+	if err := res.Err("augenrules --load"); err != nil {
+		return loadOut{}, err
+	}
+	parts, err := resources.SplitMulti(res.Stdout, 3)
+	if err != nil {
+		return loadOut{}, fmt.Errorf("augenrules --load: %w", err)
+	}
+	return loadOut{LoadMessages(string(parts[0])), string(parts[1]), string(parts[2])}, nil
+}
 
 // load reloads the rules and checks the outcome in the kernel, not in exit
 // codes: augenrules --load exits 1 on "No change" with some versions, and
 // a load that stopped at a bad line can still exit 0 for its caller.
-func (r *Rules) load(ctx context.Context, h *resources.Host) error {
-	res, err := h.Run(ctx, transport.Cmd{Script: loadScript, Sudo: true})
+func (r *Rules) load(ctx context.Context, h *resources.Host, v verdict, st state) error {
+	out, err := runLoad(ctx, h)
 	if err != nil {
-		return fmt.Errorf("augenrules --load: %w", err)
-	}
-	if err := res.Err("augenrules --load"); err != nil {
 		return err
 	}
-	parts, err := resources.SplitMulti(res.Stdout, 2)
-	if err != nil {
-		return fmt.Errorf("augenrules --load: %w", err)
-	}
-	said := LoadMessages(string(parts[0]))
+	loaded := ParseLoaded(out.listed)
 	if r.Present {
-		if miss := Missing(r.Parsed, ParseLoaded(string(parts[1]))); len(miss) > 0 {
-			return fmt.Errorf("rules not loaded: %s missing from auditctl -l after augenrules --load (%s)", describeMissing(miss), said)
+		if miss := Missing(v.listed, loaded); len(miss) > 0 {
+			return fmt.Errorf("rules not loaded: %s missing from auditctl -l after augenrules --load (%s)", describeMissing(miss), out.said)
 		}
 		return nil
 	}
-	// Removed: the rules are unknown here; the load itself must be clean.
-	if strings.Contains(strings.ToLower(said), "error") {
-		return fmt.Errorf("augenrules --load: %s", said)
+	// Removed: its rules must be gone, unless another file still has them.
+	if gone := r.stillLoaded(st, loaded, out.files); len(gone) > 0 {
+		return fmt.Errorf("rules still loaded after the file was removed: %s (%s)", describeMissing(gone), out.said)
+	}
+	if strings.Contains(strings.ToLower(out.said), "error") {
+		return fmt.Errorf("augenrules --load: %s", out.said)
 	}
 	return nil
+}
+
+// stillLoaded returns the rules of the removed file (as the probe read it)
+// that the kernel still lists although no remaining file holds them.
+func (r *Rules) stillLoaded(st state, loaded []string, files string) []Listed {
+	if st.facts.listing == nil || !st.file.Exists {
+		return nil
+	}
+	l := *st.facts.listing
+	others := map[string]bool{}
+	for _, line := range strings.Split(files, "\n") {
+		if p, err := ParseRule(line); err == nil {
+			if x, err := l.Of(p); err == nil {
+				others[x.Line] = true
+			}
+		}
+	}
+	var removed []Listed
+	for _, line := range strings.Split(string(st.file.Content), "\n") {
+		p, err := ParseRule(strings.TrimSpace(line))
+		if err != nil {
+			continue
+		}
+		if x, err := l.Of(p); err == nil && !others[x.Line] {
+			removed = append(removed, x)
+		}
+	}
+	var still []Listed
+	for _, x := range removed {
+		if len(Missing([]Listed{x}, loaded)) == 0 {
+			still = append(still, x)
+		}
+	}
+	return still
 }
 
 // LoadMessages keeps what matters of augenrules --load's output: its

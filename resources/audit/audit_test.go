@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -33,21 +35,22 @@ var recorded = []struct{ written, listed string }{
 }
 
 func TestRulesMatchAuditctlListing(t *testing.T) {
+	l := corpusListing(t, "testdata/corpus/bookworm")
 	var listed strings.Builder
-	var want []Rule
+	var want []Listed
 	for _, rc := range recorded {
 		w, err := ParseRule(rc.written)
 		if err != nil {
 			t.Fatalf("%q: %v", rc.written, err)
 		}
-		l, err := ParseRule(rc.listed)
+		got, err := l.Of(w)
 		if err != nil {
-			t.Fatalf("%q: %v", rc.listed, err)
+			t.Fatalf("%q: %v", rc.written, err)
 		}
-		if !match(w, l) {
-			t.Errorf("written %q (%s) does not match listed %q (%s)", rc.written, w, rc.listed, l)
+		if !got.Matches(rc.listed) {
+			t.Errorf("written %q: goprov lists %q, the kernel %q", rc.written, got.Line, rc.listed)
 		}
-		want = append(want, w)
+		want = append(want, got)
 		listed.WriteString(rc.listed + "\n")
 	}
 	if miss := Missing(want, ParseLoaded(listed.String())); len(miss) != 0 {
@@ -65,14 +68,18 @@ func TestRulesMatchAuditctlListing(t *testing.T) {
 		{"-a always,exit -F arch=b64 -S execve,open -k x", "-a always,exit -F arch=b64 -S execve -F key=x"},
 		{"-a always,exit -F arch=b64 -S all -F uid=root", "-a always,exit -F arch=b64 -S all -F euid=0"},
 		{"-a always,exit -F arch=b64 -S all -F auid>=1000", "-a always,exit -F arch=b64 -S all -F auid>=1000 -F auid!=-1"},
+		{"-a always,exit -F arch=b64 -S all -F uid=root", "-a always,exit -F arch=b64 -S all -F uid=x0"},
 	}
 	for _, n := range near {
-		w, err1 := ParseRule(n.written)
-		l, err2 := ParseRule(n.listed)
-		if err1 != nil || err2 != nil {
-			t.Fatal(err1, err2)
+		w, err := ParseRule(n.written)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if match(w, l) {
+		got, err := l.Of(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Matches(n.listed) {
 			t.Errorf("%q wrongly matches %q", n.written, n.listed)
 		}
 	}
@@ -129,7 +136,7 @@ rules = ["-a always,exit -S execve -p wa"]`, "Invalid audit rule"},
 		{`name = "x"
 rules = ["-a always,exit -S execve ; rm -rf /"]`, "Invalid audit rule"},
 		{`name = "x"
-rules = ["-w /etc/x -p wa", "-w /etc/x/ -p aw"]`, "Duplicate audit rule"},
+rules = ["-w /etc/x -p wa", "-w /etc/x  -p wa"]`, "Duplicate audit rule"},
 	}
 	resourcetest.Validation(t, kind{}, "audit_rules.sudo", cases)
 }
@@ -185,13 +192,32 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+// multi builds a probe's output from its first four parts (file, mark,
+// status, boot id); the facts are bookworm's (from the corpus) and both
+// paths the sudo rules depend on (/etc, /usr/bin) exist.
 func multi(parts ...string) []byte {
+	if len(parts) == 4 {
+		parts = append(parts, bookwormFacts, "d\nd\n")
+	}
+	if len(parts) == 6 {
+		parts = append(parts, "@@file audit.rules\n-D\n-b 8192\n-f 1\n--backlog_wait_time 60000\n")
+	}
 	var b strings.Builder
 	for _, p := range parts {
 		b.WriteString(base64.StdEncoding.EncodeToString([]byte(p)) + "\n")
 	}
 	return []byte(b.String())
 }
+
+// bookwormFacts is factsProbe's output on the lab's bookworm audit host.
+var bookwormFacts = func() string {
+	dir := "testdata/corpus/bookworm/"
+	ver, _ := os.ReadFile(dir + "VERSION")
+	b64, _ := os.ReadFile(dir + "ausyscall-b64")
+	b32, _ := os.ReadFile(dir + "ausyscall-b32")
+	v, _, _ := strings.Cut(string(ver), "\n")
+	return v + "\nx86_64\n@@table b64\n" + string(b64) + "@@table b32\n" + string(b32)
+}()
 
 const (
 	boot1 = "b4b897a1-c18c-4cd9-b7bf-5812e3b26172"
@@ -213,7 +239,7 @@ const loadedSudo = "-w /etc/sudoers -p wa -k sudoers_change\n-a always,exit -F a
 func TestDiff(t *testing.T) {
 	r := sudoRules(t)
 	h := &resources.Host{Root: "/"}
-	file := "file 640 0 0\n" + r.Render()
+	file := "file 640 0 0\n" + r.Render(nil)
 	noMark := "absent\n"
 	mark := func(why string) string { return "file 600 0 0\n" + why + "\n" }
 	cases := []struct {
@@ -226,7 +252,7 @@ func TestDiff(t *testing.T) {
 		{"create, auditing off", multi("absent\n", noMark, "enabled 0\nNo rules\n", boot1), resources.Create, noteDisabled},
 		{"in sync", multi(file, noMark, "enabled 1\n"+loadedSudo, boot1), resources.NoOp, ""},
 		{"written but not loaded", multi(file, noMark, "enabled 1\n-w /etc/sudoers -p wa -k sudoers_change\n", boot1), resources.Update,
-			`reload: "-a always,exit -S execve -F arch=b64 -F path=/usr/bin/sudo -F key=sudo_exec" is in the file but not loaded`},
+			`reload: "-a always,exit -F arch=b64 -S execve -F path=/usr/bin/sudo -F key=sudo_exec" is in the file but not loaded`},
 		{"reload pending", multi(file, mark("augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules"), "enabled 1\n"+loadedSudo, boot1), resources.Update,
 			"reload pending: augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules"},
 		{"immutable, new file", multi("absent\n", noMark, statusImmutableProbe, boot1), resources.Create, noteImmutable},
@@ -319,7 +345,13 @@ func TestImageRootNeverTouchesTheKernel(t *testing.T) {
 	if p := r.Probe(h); strings.Contains(p, "auditctl") || strings.Contains(p, "/proc/sys/kernel") {
 		t.Fatalf("image probe reads the build machine's kernel:\n%s", p)
 	}
-	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Script: r.Probe(&resources.Host{Root: t.TempDir(), T: transport.NewLocal()})})
+	root := t.TempDir()
+	for _, d := range []string{"etc", "usr/bin"} { // what the rules depend on
+		if err := os.MkdirAll(root+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Script: r.Probe(&resources.Host{Root: root, T: transport.NewLocal()})})
 	if err != nil || res.ExitCode != 0 {
 		t.Fatal(err, string(res.Stderr))
 	}
@@ -329,7 +361,8 @@ func TestImageRootNeverTouchesTheKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Action != resources.Create || !strings.Contains(strings.Join(ch.Notes, " "), "image root") {
+	if ch.Action != resources.Create || !strings.Contains(strings.Join(ch.Notes, " "), "image root") ||
+		!strings.Contains(strings.Join(ch.Notes, " "), "syscall names, user and group names not checked (an image root (its tools are not run))") {
 		t.Fatalf("want a create noting the image root, got %s %v", ch.Action, ch.Notes)
 	}
 	ch.Current = res.Stdout
@@ -355,5 +388,115 @@ func TestPendingKey(t *testing.T) {
 	b := (&Rules{Name: "50-Sudo"}).pendingKey()
 	if a != "audit_rules.50-sudo" || b == a || !strings.HasPrefix(b, "audit_rules.50-sudo.") {
 		t.Errorf("keys %q %q", a, b)
+	}
+}
+
+// The plan refuses, before anything is written, the rules the kernel would
+// refuse on this host, naming each with its line in the file and why; with
+// skip_missing_paths the watches on missing paths are left out instead.
+func TestPlanPredictsRefusals(t *testing.T) {
+	src := `name = "50-x"
+rules = [
+  "-w /etc/sudoers -p wa -k sudoers",
+  "-a always,exit -F dir=/etc/NetworkManager/ -F perm=wa -F key=nm",
+  "-a always,exit -F arch=b64 -S nosuchcall -k bad",
+  "-w /etc/nm/conf.d/x -p wa",
+  "-a always,exit -F arch=b64 -S execve -F uid=chrony -k c",
+  "-a always,exit -F arch=b64 -S open -F euid=0 -k x",
+  "-a always,exit -F arch=b64 -S open -F euid=root -k x",
+]%s`
+	// /etc exists; /etc/NetworkManager and /etc/nm/conf.d do not; root is
+	// user 0 and chrony is unknown.
+	deps := "d\n-\n-\nu:root 0\n"
+	h := &resources.Host{Root: "/"}
+	probe := func() []byte { return multi5("absent\n", "absent\n", "enabled 1\nNo rules\n", boot1, deps) }
+
+	r, diags := decode(t, fmt.Sprintf(src, ""))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	_, err := r.Diff(h, probe())
+	if err == nil {
+		t.Fatal("the plan accepted rules the kernel refuses")
+	}
+	for _, want := range []string{
+		"nothing is written",
+		`line 3: "-a always,exit -F dir=/etc/NetworkManager/ -F perm=wa -F key=nm": -F dir=/etc/NetworkManager/ needs the directory /etc/NetworkManager/, which does not exist on this host`,
+		`line 4: "-a always,exit -F arch=b64 -S nosuchcall -k bad": Syscall name unknown: nosuchcall`,
+		`line 5: "-w /etc/nm/conf.d/x -p wa": -w /etc/nm/conf.d/x needs the directory /etc/nm/conf.d`,
+		`line 6: "-a always,exit -F arch=b64 -S execve -F uid=chrony -k c": Unknown user: chrony`,
+		`line 8: "-a always,exit -F arch=b64 -S open -F euid=root -k x" is the same kernel rule as "-a always,exit -F arch=b64 -S open -F euid=0 -k x"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal lacks %q:\n%v", want, err)
+		}
+	}
+
+	skip, diags := decode(t, fmt.Sprintf(src, "\nskip_missing_paths = true"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	_, err = skip.Diff(h, probe())
+	if err == nil || strings.Contains(err.Error(), "NetworkManager") || strings.Contains(err.Error(), "/etc/nm") || !strings.Contains(err.Error(), "nosuchcall") {
+		t.Fatalf("skip_missing_paths: want only the non-path refusals, got %v", err)
+	}
+	ok, diags := decode(t, `name = "50-x"
+skip_missing_paths = true
+rules = ["-w /etc/sudoers -p wa -k sudoers", "-a always,exit -F dir=/etc/NetworkManager/ -F perm=wa -F key=nm", "-w /etc/nm/conf.d/x -p wa"]`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	ch, err := ok.Diff(h, multi5("absent\n", "absent\n", "enabled 1\nNo rules\n", boot1, "d\n-\n-\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(ch.Notes, "\n")
+	if !strings.Contains(notes, `left out for this host (skip_missing_paths): "-a always,exit -F dir=/etc/NetworkManager/ -F perm=wa -F key=nm"`) ||
+		!strings.Contains(notes, `left out for this host (skip_missing_paths): "-w /etc/nm/conf.d/x -p wa"`) {
+		t.Errorf("notes: %s", notes)
+	}
+	if strings.Contains(ch.Diff, "NetworkManager") || strings.Contains(ch.Diff, "/etc/nm") || !strings.Contains(ch.Diff, "+-w /etc/sudoers -p wa -k sudoers") {
+		t.Errorf("the file for this host: %s", ch.Diff)
+	}
+}
+
+func multi5(file, mark, status, boot, deps string) []byte {
+	return multi(file, mark, status, boot, bookwormFacts, deps)
+}
+
+// A rule another file in rules.d already holds stops augenrules' load at
+// that line ("Rule exists"): refused at plan, naming the other file.
+func TestPlanRefusesARuleAnotherFileHolds(t *testing.T) {
+	r := sudoRules(t)
+	others := "@@file 10-base.rules\n-D\n-b 8192\n\n@@file 60-other.rules\n## x\n-w /etc/sudoers -p aw -k sudoers_change\n"
+	_, err := r.Diff(&resources.Host{Root: "/"}, multi("absent\n", "absent\n", "enabled 1\nNo rules\n", boot1, bookwormFacts, "d\nd\n", others))
+	if err == nil || !strings.Contains(err.Error(), `line 2: "-w /etc/sudoers -p wa -k sudoers_change" is already a rule of 60-other.rules line 2 in /etc/audit/rules.d`) {
+		t.Fatalf("want the duplicate refused, got %v", err)
+	}
+}
+
+// The dependency probe, run by a real shell: directories, missing paths,
+// and names resolved as the host resolves them (getent).
+func TestDepsProbeInAShell(t *testing.T) {
+	r, diags := decode(t, `name = "x"
+rules = ["-w /etc/passwd -p wa", "-a always,exit -F dir=/nonexistent-goprov/ -F perm=wa", "-a always,exit -F arch=b64 -S open -F uid=root -F gid=root -F euid=nosuchuser-goprov"]`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	h := &resources.Host{Root: "/"}
+	out, err := exec.Command("/bin/sh", "-c", depsProbe(h, r.dependencyPaths(), r.names())).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseFacts([]byte(bookwormFacts), out, len(r.dependencies()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.kinds, " ") != "d -" || f.listing.IDs["u:root"] != "0" || f.listing.IDs["g:root"] != "0" || len(f.listing.IDs) != 2 {
+		t.Fatalf("kinds %q, ids %v (probe output %q)", f.kinds, f.listing.IDs, out)
+	}
+	v := r.judge(f)
+	if len(v.refused) != 2 || !strings.Contains(v.refused[1], "Unknown user: nosuchuser-goprov") {
+		t.Fatalf("refused: %q", v.refused)
 	}
 }

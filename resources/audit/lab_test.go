@@ -49,6 +49,14 @@ func notes(p *planner.Plan, host string) string {
 	return string(c.Action) + ": " + strings.Join(c.Notes, "; ")
 }
 
+// fakeAugenrules replaces augenrules on h with a script (the real one is
+// augenrules.real) until the test ends.
+func fakeAugenrules(t *testing.T, h *testinfra.Host, body string) {
+	t.Helper()
+	sh(t, h, "[ -f /usr/sbin/augenrules.real ] || mv /usr/sbin/augenrules /usr/sbin/augenrules.real; cat >/usr/sbin/augenrules <<'FAKE'\n#!/bin/sh\n"+body+"\nFAKE\nchmod 0755 /usr/sbin/augenrules")
+	t.Cleanup(func() { sh(t, h, "mv -f /usr/sbin/augenrules.real /usr/sbin/augenrules") })
+}
+
 func hostError(p *planner.Plan, host string) string {
 	if hp := labtest.HostPlan(p, host); hp != nil {
 		return hp.Error
@@ -121,22 +129,20 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 		sh(t, h1, "chmod a-x /usr/sbin/augenrules")
 		t.Cleanup(func() { sh(t, h1, "chmod 0755 /usr/sbin/augenrules") })
 		p = s.Apply(p)
-		if msg := hostError(p, "h1"); !strings.Contains(msg, "augenrules not found (or not executable)") || !strings.Contains(msg, "stays pending") {
+		if msg := hostError(p, "h1"); !strings.Contains(msg, "augenrules not found (or not executable)") || !strings.Contains(msg, "restoring the previous file failed too") || !strings.Contains(msg, "stays pending") {
 			t.Fatalf("want the reload failure, got %q", msg)
 		}
-		if got := sh(t, h1, "cat "+pendingMark+"; grep -c shadow_change /etc/audit/rules.d/50-sudo.rules"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n1\n" {
+		// The previous file is back, but nothing could reload it: the mark
+		// stays, so no run takes the kernel's rules for the file's.
+		if got := sh(t, h1, "cat "+pendingMark+"; grep -c shadow_change /etc/audit/rules.d/50-sudo.rules || true"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n0\n" {
 			t.Fatalf("mark and file: %q", got)
 		}
 		if strings.Contains(sh(t, h1, "auditctl -l"), "shadow_change") {
 			t.Fatal("loaded although augenrules could not run")
 		}
-		// The file is already right; the next plan still has work to do.
 		p = labtest.Plan(t, more, labtest.Options{Limit: "host.h1"})
 		if n := notes(p, "h1"); !strings.HasPrefix(n, "update: ") || !strings.Contains(n, "reload pending: augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules") {
 			t.Fatalf("h1 plan after the failure: %s", n)
-		}
-		if c := labtest.Change(p, "h1", "audit_rules.sudo"); c.Diff != "" {
-			t.Errorf("the file is already right, yet a diff: %s", c.Diff)
 		}
 		sh(t, h1, "chmod 0755 /usr/sbin/augenrules")
 		labtest.RequireOK(t, labtest.Load(t, more, labtest.Options{Limit: "host.h1"}).Apply(p))
@@ -197,20 +203,90 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 		labtest.RequireEmpty(t, labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"}))
 	})
 
-	t.Run("a rule the kernel refuses is reported, not taken for loaded", func(t *testing.T) {
-		bad := labtest.Write(t, inv, config(`
-    "-a always,exit -F arch=b64 -S nosuchcall -k bad",`, "present"))
-		p := labtest.Apply(t, bad, labtest.Options{Limit: "host.h1"})
-		msg := hostError(p, "h1")
-		if !strings.Contains(msg, "rules not loaded") || !strings.Contains(msg, "Syscall name unknown: nosuchcall") || !strings.Contains(msg, "There was an error in line") {
-			t.Fatalf("want the load failure with auditctl's message, got %q", msg)
-		}
-		if n := notes(labtest.Plan(t, bad, labtest.Options{Limit: "host.h1"}), "h1"); !strings.Contains(n, "reload pending") {
-			t.Fatalf("plan after a failed load: %s", n)
-		}
-		// Fixing the config (dropping the bad rule) completes it.
+	t.Run("a rule the kernel refuses is refused at plan, before anything is written", func(t *testing.T) {
 		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
+		before := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules")
+		bad := labtest.Write(t, inv, config(`
+    "-a always,exit -F arch=b64 -S nosuchcall -k bad",
+    "-a always,exit -F dir=/etc/NetworkManager/ -F perm=wa -k nm",`, "present"))
+		for _, p := range []*planner.Plan{labtest.Plan(t, bad, labtest.Options{Limit: "host.h1"}), labtest.Apply(t, bad, labtest.Options{Limit: "host.h1"})} {
+			msg := hostError(p, "h1")
+			for _, want := range []string{"nothing is written",
+				`line 5: "-a always,exit -F arch=b64 -S nosuchcall -k bad": Syscall name unknown: nosuchcall`,
+				`line 6: "-a always,exit -F dir=/etc/NetworkManager/ -F perm=wa -k nm": -F dir=/etc/NetworkManager/ needs the directory /etc/NetworkManager/, which does not exist on this host`} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("the refusal lacks %q: %q", want, msg)
+				}
+			}
+		}
+		if after := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules"); after != before {
+			t.Fatalf("a refused plan changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if got := sh(t, h1, "ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "No such file") {
+			t.Fatalf("pending mark after a refused plan: %q", got)
+		}
+	})
+
+	t.Run("a rule another rules file already holds is refused at plan", func(t *testing.T) {
+		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
+		sh(t, h1, "printf '%s\\n' '-w /etc/group -p wa -k group_change' >/etc/audit/rules.d/60-other.rules")
+		t.Cleanup(func() { sh(t, h1, "rm -f /etc/audit/rules.d/60-other.rules") })
+		before := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules")
+		dup := labtest.Write(t, inv, config(`
+    "-w /etc/group -p aw -k group_change",`, "present"))
+		msg := hostError(labtest.Apply(t, dup, labtest.Options{Limit: "host.h1"}), "h1")
+		if want := `line 5: "-w /etc/group -p aw -k group_change" is already a rule of 60-other.rules line 1 in /etc/audit/rules.d (auditctl: Rule exists`; !strings.Contains(msg, want) {
+			t.Fatalf("want %q, got %q", want, msg)
+		}
+		if after := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules"); after != before {
+			t.Fatalf("a refused apply changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+
+	t.Run("a load that fails anyway is undone: previous file, previous rules", func(t *testing.T) {
+		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
+		before := sh(t, h1, "auditctl -l")
+		beforeFile := sh(t, h1, "cat /etc/audit/rules.d/50-sudo.rules")
+		// A kernel that refuses a syscall the plan could not know of: a
+		// fake augenrules that loads, then fails the way auditctl does at
+		// a bad line, leaving the kernel with part of the rules.
+		fakeAugenrules(t, h1, `if grep -qs fail_me /etc/audit/rules.d/*.rules; then
+  /usr/sbin/augenrules.real --load >/dev/null 2>&1
+  auditctl -D >/dev/null; auditctl -w /etc/shadow -p wa -k fail_me
+  echo "Syscall name unknown: fakecall"; echo "There was an error in line 7 of /etc/audit/audit.rules"; exit 1
+fi
+exec /usr/sbin/augenrules.real "$@"`)
+		failing := labtest.Write(t, inv, config(`
+    "-w /etc/shadow -p wa -k fail_me",`, "present"))
+		p := labtest.Apply(t, failing, labtest.Options{Limit: "host.h1"})
+		msg := hostError(p, "h1")
+		if !strings.Contains(msg, "Syscall name unknown: fakecall") || !strings.Contains(msg, "the previous file is restored and the kernel holds the previous rules again") {
+			t.Fatalf("want the kernel's message and the restore, got %q", msg)
+		}
+		if after := sh(t, h1, "auditctl -l"); after != before {
+			t.Fatalf("auditctl -l before and after differ:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if got := sh(t, h1, "cat /etc/audit/rules.d/50-sudo.rules; ls -A /etc/audit/rules.d; ls "+pendingMark+" 2>&1 || true"); !strings.HasPrefix(got, beforeFile) ||
+			strings.Contains(got, ".goprov") || !strings.Contains(got, "No such file") {
+			t.Fatalf("file, directory and mark after the restore: %q", got)
+		}
 		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{Limit: "host.h1"}))
+	})
+
+	t.Run("ensure absent whose rules stay loaded is undone", func(t *testing.T) {
+		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
+		before := sh(t, h1, "auditctl -l")
+		// An augenrules that says it loaded and did nothing: the removed
+		// rules stay in the kernel, which only auditctl -l can tell.
+		fakeAugenrules(t, h1, "exit 0")
+		gone := labtest.Write(t, inv, config("", "absent"))
+		p := labtest.Apply(t, gone, labtest.Options{Limit: "host.h1"})
+		if msg := hostError(p, "h1"); !strings.Contains(msg, "rules still loaded after the file was removed") || !strings.Contains(msg, "previous file is restored") {
+			t.Fatalf("want the failed removal undone, got %q", msg)
+		}
+		if got := sh(t, h1, "auditctl -l; ls /etc/audit/rules.d"); !strings.HasPrefix(got, before) || !strings.Contains(got, "50-sudo.rules") {
+			t.Fatalf("after the undone removal: %s", got)
+		}
 	})
 
 	t.Run("ensure absent removes the file and, where allowed, the rules", func(t *testing.T) {

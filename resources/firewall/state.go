@@ -136,21 +136,21 @@ func boolSh(b bool) string {
 }
 
 // offlineCmd runs firewall-offline-cmd with args: directly on a live host
-// (firewalld stopped), in a sandbox on an image root — chrooted, with its
-// own /proc, and in a new network namespace so nothing it might do can
-// reach this machine's own netfilter.
+// (firewalld stopped), and in the local transport's sandbox on an image
+// root (the image as "/", its own /proc, no network: nothing it might do
+// can reach this machine's own netfilter).
 func offlineCmd(h *resources.Host, args ...string) string {
 	return inRoot(h, "firewall-offline-cmd "+shell.Join(args...))
 }
 
-// inRoot runs a command line in the host's root: as is on a live host, in
-// the sandbox on an image root.
+// inRoot runs a command line in the host's root: as is on a live host and
+// in an image's sandbox; an image host without the sandbox (test doubles
+// only) gets a command that fails, never the image's tools run here.
 func inRoot(h *resources.Host, cmdline string) string {
-	if h.Root == "" || h.Root == "/" {
-		return cmdline
+	if !isLive(h) && !h.Sandboxed() {
+		return "false"
 	}
-	return fmt.Sprintf(`unshare --net --mount --pid --fork sh -c 'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/sh -c "$2"' sh %s %s`,
-		shell.Quote(h.Root), shell.Quote("PATH=/usr/sbin:/usr/bin:/sbin:/bin; "+cmdline))
+	return cmdline
 }
 
 // ParseState reads probeScript's output.

@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/mod/module"
 	modzip "golang.org/x/mod/zip"
+
+	"github.com/goprov/goprov/transport"
 )
 
 // ToolchainModule is the module path the Go module proxy serves full Go
@@ -274,6 +276,14 @@ func checkSumDBEnv(env map[string]string) error {
 	return nil
 }
 
+// goEnvKeep is what `go mod download` needs of the controller's
+// environment: Go's own settings (proxy, checksum database, caches, proxy
+// credentials meant for go) and the network's (HTTP proxies, CA files).
+var goEnvKeep = []string{"PATH", "HOME", "GOPATH", "GOMODCACHE", "GOCACHE", "GOENV", "GOROOT", "GOFLAGS",
+	"GOPROXY", "GONOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOINSECURE", "GOAUTH", "NETRC",
+	"XDG_CONFIG_HOME", "XDG_CACHE_HOME", "TMPDIR", "GOTMPDIR",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
 func runGo(ctx context.Context, goCmd string, args ...string) ([]byte, error) {
 	// Outside any module (a fresh temp dir), so no go.mod is read or
 	// changed, and with the controller's own toolchain.
@@ -284,7 +294,7 @@ func runGo(ctx context.Context, goCmd string, args ...string) ([]byte, error) {
 	defer os.RemoveAll(dir)
 	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GO111MODULE=on", "GOWORK=off")
+	cmd.Env = append(transport.ChildEnv(goEnvKeep...), "GOTOOLCHAIN=local", "GO111MODULE=on", "GOWORK=off")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/goprov/goprov/transport"
 )
 
 // Signatures are checked with gpgv (GnuPG's verify-only tool) on the
@@ -123,7 +125,7 @@ func VerifySignature(ctx context.Context, keyring []byte, data, sig, label strin
 	var status, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, gpgv, "--homedir", home, "--status-fd", "1", "--keyring", kr, "--", sig, data)
 	cmd.Stdout, cmd.Stderr = &status, &stderr
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = transport.ChildEnv()
 	runErr := cmd.Run()
 	good, valid := false, false
 	for _, line := range strings.Split(status.String(), "\n") {

@@ -37,8 +37,23 @@ func localHost(t *testing.T) *resources.Host {
 	t.Helper()
 	ci.RequireRoot(t, "applies to a local root dir chown root:root (go.env)")
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	return &resources.Host{Name: "local", Root: t.TempDir(), T: transport.NewLocal(), Facts: resources.Facts{OS: "linux", Arch: runtime.GOARCH}}
+	root := t.TempDir()
+	// A shell for the fake bin/go's "#!/bin/sh": the machine's static busybox.
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/sh"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &resources.Host{Name: "local", Root: root, T: transport.NewLocalRoot(root), Facts: resources.Facts{OS: "linux", Arch: runtime.GOARCH}}
 }
+
+// hostPath is where the image path p lives on this machine.
+func hostPath(h *resources.Host, p string) string { return filepath.Join(h.Root, p) }
 
 func (tc *Toolchain) planOn(t *testing.T, h *resources.Host) resources.Change {
 	t.Helper()
@@ -59,7 +74,7 @@ func fileToolchain(t *testing.T, version, archive, sum string, extra string) *To
 
 func listRoot(t *testing.T, h *resources.Host) []string {
 	t.Helper()
-	ents, err := os.ReadDir(h.Path("/usr/local"))
+	ents, err := os.ReadDir(hostPath(h, "/usr/local"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +87,7 @@ func listRoot(t *testing.T, h *resources.Host) []string {
 
 func linkOf(t *testing.T, h *resources.Host) string {
 	t.Helper()
-	l, err := os.Readlink(h.Path("/usr/local/go"))
+	l, err := os.Readlink(hostPath(h, "/usr/local/go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +114,11 @@ func TestApplyLocalRoot(t *testing.T) {
 	if l := linkOf(t, h); l != "/usr/local/go-1.22.5" {
 		t.Errorf("link → %s", l)
 	}
-	env, _ := os.ReadFile(h.Path("/usr/local/go-1.22.5/go.env"))
+	env, _ := os.ReadFile(hostPath(h, "/usr/local/go-1.22.5/go.env"))
 	if !strings.Contains(string(env), "GOTOOLCHAIN=local\n") || !strings.HasPrefix(string(env), "# Managed by goprov") {
 		t.Errorf("go.env:\n%s", env)
 	}
-	if fi, err := os.Stat(h.Path("/usr/local/go-1.22.5/bin/go")); err != nil || fi.Mode().Perm() != 0o755 {
+	if fi, err := os.Stat(hostPath(h, "/usr/local/go-1.22.5/bin/go")); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("bin/go: %v %v", fi, err)
 	}
 	if ch := tc5.planOn(t, h); ch.Action != resources.NoOp {
@@ -177,7 +192,7 @@ func TestApplyLocalRoot(t *testing.T) {
 	}
 
 	// A work dir left by an interrupted apply is planned for removal.
-	os.Mkdir(h.Path("/usr/local/.goprov-go-tmp-1.22.9-0123456789ab"), 0o700)
+	os.Mkdir(hostPath(h, "/usr/local/.goprov-go-tmp-1.22.9-0123456789ab"), 0o700)
 	ch = tc4.planOn(t, h)
 	if ch.Action != resources.Update || !strings.Contains(strings.Join(ch.Notes, " "), "left by an interrupted apply") {
 		t.Fatalf("leftover: %+v", ch)
@@ -211,7 +226,7 @@ func TestApplyHostilePaths(t *testing.T) {
 	if ch := tc.planOn(t, h); ch.Action != resources.NoOp {
 		t.Errorf("second plan: %+v", ch)
 	}
-	if l, err := os.Readlink(h.Path(root + "/go \" link")); err != nil || l != root+"/go-1.22.5" {
+	if l, err := os.Readlink(hostPath(h, root+"/go \" link")); err != nil || l != root+"/go-1.22.5" {
 		t.Errorf("link: %q %v", l, err)
 	}
 	a4, s4 := fakeArchive(t, "1.22.4", "")
@@ -219,7 +234,7 @@ func TestApplyHostilePaths(t *testing.T) {
 	if err := tc4.Apply(ctx, h, tc4.planOn(t, h)); err != nil {
 		t.Fatal(err)
 	}
-	if ents, _ := os.ReadDir(h.Path(root)); len(ents) != 2 {
+	if ents, _ := os.ReadDir(hostPath(h, root)); len(ents) != 2 {
 		t.Errorf("install root after keep=1: %v", ents)
 	}
 	if _, err := os.Stat(marker); err == nil {
@@ -287,7 +302,7 @@ func TestLiveEnvInsideImageRoot(t *testing.T) {
 	if err := tc.Apply(ctx, h, tc.planOn(t, h)); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(h.Path("/usr/local/go-1.22.4/go.env"), []byte("GOFLAGS=-from-the-image\n"), 0o644)
+	os.WriteFile(hostPath(h, "/usr/local/go-1.22.4/go.env"), []byte("GOFLAGS=-from-the-image\n"), 0o644)
 	tc5 := fileToolchain(t, "1.22.5", a, sum, "")
 	ch := tc5.planOn(t, h)
 	if !strings.Contains(ch.Diff, "-GOFLAGS=-from-the-image") || !strings.Contains(ch.Diff, "--- /usr/local/go-1.22.4/go.env") {
@@ -301,7 +316,7 @@ func TestApplyRefusesAChangedHost(t *testing.T) {
 	a, sum := fakeArchive(t, "1.22.5", "")
 	tc := fileToolchain(t, "1.22.5", a, sum, "keep = 1")
 	ch := tc.planOn(t, h)
-	os.MkdirAll(h.Path("/usr/local/go-1.21.0/bin"), 0o755) // appears after the plan
+	os.MkdirAll(hostPath(h, "/usr/local/go-1.21.0/bin"), 0o755) // appears after the plan
 	err := tc.Apply(context.Background(), h, ch)
 	if err == nil || !strings.Contains(err.Error(), "the host changed since it was read") {
 		t.Fatalf("apply on a changed host: %v", err)

@@ -88,7 +88,7 @@ true`,
 // host must not be followed into the controller's own tree).
 func liveEnvProbe(h *resources.Host, link string) string {
 	root := ""
-	if h.Root != "" && h.Root != "/" {
+	if h.Path("/") != "/" { // scripts see the image under Root, not as "/"
 		root = h.Root
 	}
 	return `l=` + shell.Quote(h.Path(link)) + `

@@ -226,7 +226,9 @@ func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 	}
 	if s.Present {
 		if resources.FileChange(cur, s.desired(), s.Path()).Action != resources.NoOp {
-			if err := resources.WriteFile(ctx, h, *s.desired(), resources.WriteOptions{Validate: `/bin/sh -n "$1"`, MkdirMode: 0o755}); err != nil {
+			// sh by PATH: an image without /bin/sh checks with the
+			// sandbox's static busybox.
+			if err := resources.WriteFile(ctx, h, *s.desired(), resources.WriteOptions{Validate: `sh -n "$1"`, MkdirMode: 0o755}); err != nil {
 				return err
 			}
 		}

@@ -273,7 +273,7 @@ resource "sudoers_dropin" "zz" {
 
 // TestSudoersDropinGoldenImage builds into a directory holding a whole
 // Debian root (an overlay over the lab's base image): the image's own
-// visudo checks the file, at plan and at apply, through chroot.
+// visudo checks the file, at plan and at apply, in the image's sandbox.
 func TestSudoersDropinGoldenImage(t *testing.T) {
 	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
 	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())

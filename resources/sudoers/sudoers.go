@@ -35,9 +35,10 @@ const (
 	Visudo = "/usr/sbin/visudo"
 )
 
-// maxProbeContent bounds the content embedded in the plan-time probe: the
-// whole batched probe travels as one argv string, which Linux caps at
-// 128 KiB. Larger content is checked by visudo at apply only.
+// maxProbeContent bounds the content embedded in the plan-time probe (it
+// travels inside the host's batched read, which both transports send off
+// argv, so this is about keeping reads small, not a limit of the shell).
+// Larger content is checked by visudo at apply only.
 const maxProbeContent = 32 << 10
 
 func init() { resources.Register(KindName, kind{}) }
@@ -318,15 +319,10 @@ elif o=$(printf '%%s' %s | %s -c -f - 2>&1 >/dev/null); then echo ok
 else echo rejected; printf '%%s\n' "$o"; fi`, shell.Quote(h.Path(Visudo)), Visudo, visudo(h), shell.Quote(content), visudo(h))
 }
 
-// visudo is how to call the host's visudo: for an image built under a root
-// directory, the image's own, through chroot (the controller's sudo, if it
-// has one, is not the image's).
-func visudo(h *resources.Host) string {
-	if isLive(h) {
-		return shell.Quote(Visudo)
-	}
-	return "chroot " + shell.Quote(h.Root) + " " + shell.Quote(Visudo)
-}
+// visudo is how to call the host's visudo: on an image root, the image's
+// own, in the local transport's sandbox (the controller's sudo, if it has
+// one, is not the image's).
+func visudo(h *resources.Host) string { return h.Tool(Visudo) }
 
 // Probe implements resources.Resource: the file, and visudo's verdict on
 // the candidate content.

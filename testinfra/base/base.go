@@ -1,5 +1,6 @@
-// Package base builds and caches the lab's host image: a Debian bookworm root
-// filesystem made by debootstrap plus apt-get, from the machine's own mirror.
+// Package base builds and caches the lab's host image: a Debian root
+// filesystem (bookworm by default, or trixie) made by debootstrap plus
+// apt-get, from the machine's own mirror.
 //
 // The image is built once per machine and cached under CacheRoot, keyed by the
 // package list, the build script and the fixed user password, so a change to
@@ -37,9 +38,17 @@ const completeMarker = ".goprov-base-complete"
 // DefaultCacheRoot is where images live unless GOPROV_LAB_CACHE says otherwise.
 const DefaultCacheRoot = "/var/cache/goprov-lab"
 
+// Suites the lab can build. bookworm's debootstrap also knows trixie, and
+// the machine's bookworm mirror serves both.
+const (
+	Bookworm = "bookworm" // Debian 12, the default
+	Trixie   = "trixie"   // Debian 13
+)
+
 // Config describes the image.
 type Config struct {
 	OpsPassword string    // password of the sudo-with-password user
+	Suite       string    // Bookworm (default, "") or Trixie
 	CacheRoot   string    // default DefaultCacheRoot (or $GOPROV_LAB_CACHE)
 	Log         io.Writer // build output; nil discards it
 }
@@ -54,10 +63,22 @@ func (c Config) cacheRoot() string {
 	return DefaultCacheRoot
 }
 
+// suite is the Debian release of the image.
+func (c Config) suite() string {
+	if c.Suite == "" {
+		return Bookworm
+	}
+	return c.Suite
+}
+
 // Key is the cache key of the image described by c.
 func (c Config) Key() string {
 	h := sha256.New()
-	for _, part := range [][]byte{packagesTxt, buildSh, []byte(c.OpsPassword)} {
+	parts := [][]byte{packagesTxt, buildSh, []byte(c.OpsPassword)}
+	if c.suite() != Bookworm { // bookworm keeps the key it always had
+		parts = append(parts, []byte(c.suite()))
+	}
+	for _, part := range parts {
 		fmt.Fprintf(h, "%d\n", len(part))
 		h.Write(part)
 	}
@@ -66,6 +87,9 @@ func (c Config) Key() string {
 
 // Dir is where the image described by c lives once built.
 func (c Config) Dir() string {
+	if c.suite() != Bookworm {
+		return filepath.Join(c.cacheRoot(), "base-"+c.suite()+"-"+c.Key())
+	}
 	return filepath.Join(c.cacheRoot(), "base-"+c.Key())
 }
 
@@ -116,7 +140,10 @@ func Ensure(ctx context.Context, c Config) (string, error) {
 }
 
 func build(ctx context.Context, c Config, target string) error {
-	mirror, sources, err := AptSources()
+	if c.suite() != Bookworm && c.suite() != Trixie {
+		return fmt.Errorf("base: unknown suite %q (want %s or %s)", c.Suite, Bookworm, Trixie)
+	}
+	mirror, sources, err := AptSources(c.suite())
 	if err != nil {
 		return err
 	}
@@ -138,7 +165,7 @@ func build(ctx context.Context, c Config, target string) error {
 	// target dies with the build, even when it is interrupted.
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "--",
 		"/bin/bash", filepath.Join(work, "build.sh"), target, mirror,
-		filepath.Join(work, "sources.list"), filepath.Join(work, "packages.txt"))
+		filepath.Join(work, "sources.list"), filepath.Join(work, "packages.txt"), c.suite())
 	cmd.Env = append(os.Environ(), "OPS_PASSWORD="+c.OpsPassword)
 	// On cancel, stop the whole build (apt, dpkg…), not just the shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -157,8 +184,9 @@ func build(ctx context.Context, c Config, target string) error {
 
 // AptSources reads the machine's apt configuration: the Debian mirror of the
 // "bookworm" suite (for debootstrap) and one-line sources for the image, for
-// every bookworm* suite of the same origins. No mirror is hard-coded.
-func AptSources() (mirror, sourcesList string, err error) {
+// every bookworm* suite of the same origins, renamed to suite (bookworm-security
+// becomes trixie-security). No mirror is hard-coded.
+func AptSources(suite string) (mirror, sourcesList string, err error) {
 	deb822 := map[string]string{}
 	matches, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
 	for _, f := range matches {
@@ -169,7 +197,24 @@ func AptSources() (mirror, sourcesList string, err error) {
 		deb822[f] = string(data)
 	}
 	list, _ := os.ReadFile("/etc/apt/sources.list")
-	return aptSources(deb822, string(list))
+	mirror, sourcesList, err = aptSources(deb822, string(list))
+	if err != nil || suite == Bookworm || suite == "" {
+		return mirror, sourcesList, err
+	}
+	return mirror, renameSuite(sourcesList, suite), nil
+}
+
+// renameSuite rewrites one-line sources from bookworm* to suite*.
+func renameSuite(list, suite string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSuffix(list, "\n"), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 {
+			f[2] = suite + strings.TrimPrefix(f[2], Bookworm)
+		}
+		b.WriteString(strings.Join(f, " ") + "\n")
+	}
+	return b.String()
 }
 
 // aptSources is AptSources on given file contents (deb822 files by name, and

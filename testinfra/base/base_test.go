@@ -86,3 +86,16 @@ func TestKeyChangesWithInputs(t *testing.T) {
 		t.Fatalf("dir %s", c.Dir())
 	}
 }
+
+func TestTrixieSourcesAndKey(t *testing.T) {
+	got := renameSuite("deb http://m.example/debian bookworm main\ndeb http://m.example/debian bookworm-updates main\ndeb http://m.example/debian-security bookworm-security main\n", Trixie)
+	want := "deb http://m.example/debian trixie main\ndeb http://m.example/debian trixie-updates main\ndeb http://m.example/debian-security trixie-security main\n"
+	if got != want {
+		t.Errorf("renameSuite:\n%s\nwant:\n%s", got, want)
+	}
+	bw, tx := Config{OpsPassword: "p"}, Config{OpsPassword: "p", Suite: Trixie}
+	if bw.Key() != (Config{OpsPassword: "p", Suite: Bookworm}).Key() || bw.Key() == tx.Key() || bw.Dir() == tx.Dir() ||
+		!strings.Contains(tx.Dir(), "base-trixie-") {
+		t.Errorf("keys and dirs: %s %s, %s %s", bw.Key(), bw.Dir(), tx.Key(), tx.Dir())
+	}
+}

@@ -1,16 +1,16 @@
 #!/bin/bash
 # Builds the lab's base root filesystem into TARGET (a fresh directory).
-# Usage: build.sh TARGET MIRROR SOURCES_FILE PACKAGES_FILE
+# Usage: build.sh TARGET MIRROR SOURCES_FILE PACKAGES_FILE [SUITE]
 # OPS_PASSWORD (environment) is the password of the sudo-with-password user.
 # Called by testinfra/base (Go), which makes it atomic and cached.
 set -euo pipefail
-target=$1 mirror=$2 sources=$3 packages=$4
+target=$1 mirror=$2 sources=$3 packages=$4 suite=${5:-bookworm}
 : "${OPS_PASSWORD:?OPS_PASSWORD must be set}"
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
 # debootstrap's resolver fails on firewalld's alternatives, so it only lays
 # down minbase; apt inside the chroot installs the real package list.
-debootstrap --variant=minbase bookworm "$target" "$mirror"
+debootstrap --variant=minbase "$suite" "$target" "$mirror"
 
 install -m 0644 "$sources" "$target/etc/apt/sources.list"
 cp -L /etc/resolv.conf "$target/etc/resolv.conf"
@@ -41,6 +41,27 @@ chroot "$target" usermod -p '*' deploy
 printf 'ops:%s\n' "$OPS_PASSWORD" | chroot "$target" chpasswd
 printf 'deploy ALL=(ALL) NOPASSWD:ALL\n' >"$target/etc/sudoers.d/deploy"
 chmod 0440 "$target/etc/sudoers.d/deploy"
+# Login-shell users: the same two sudo flavours with fish, tcsh and zsh as
+# login shell, since sshd hands the exec line to the login shell to parse.
+uid=1011
+for sh in fish tcsh zsh; do
+  for kind in deploy ops; do
+    u=$sh-$kind
+    chroot "$target" groupadd -g "$uid" "$u"
+    if [ "$kind" = deploy ]; then
+      chroot "$target" useradd -m -s "/usr/bin/$sh" -u "$uid" -g "$uid" "$u"
+      chroot "$target" usermod -p '*' "$u"
+      printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$u" >"$target/etc/sudoers.d/$u"
+      chmod 0440 "$target/etc/sudoers.d/$u"
+    else
+      chroot "$target" useradd -m -s "/usr/bin/$sh" -u "$uid" -g "$uid" -G sudo "$u"
+      printf '%s:%s\n' "$u" "$OPS_PASSWORD" | chroot "$target" chpasswd
+    fi
+    install -d -m 0700 "$target/home/$u/.ssh"
+    chroot "$target" chown "$u:" "/home/$u/.ssh"
+    uid=$((uid + 1))
+  done
+done
 chroot "$target" visudo -c >/dev/null
 for u in root:/root deploy:/home/deploy ops:/home/ops; do
   install -d -m 0700 "$target${u#*:}/.ssh"

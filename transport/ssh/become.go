@@ -13,13 +13,16 @@ import (
 // Privilege escalation, the Ansible way: sudo is told to prompt with a
 // random marker (-p) on stderr and to read the password from stdin (-S).
 // The command it runs first prints a second random marker to stderr and
-// only then execs the script. So the transport knows, from stderr alone:
+// only then reads the script from stdin. So the transport knows, from stderr
+// alone:
 //
 //   - prompt marker seen once: sudo wants the password → write it + "\n";
 //   - prompt marker seen twice: the password was wrong → abort;
-//   - success marker seen: sudo is done with stdin → stream Cmd.Stdin.
+//   - success marker seen: sudo is done with stdin → send the framed script,
+//     then stream Cmd.Stdin.
 //
-// Nothing is written to stdin before sudo asks, so with NOPASSWD or cached
+// Nothing but the sudo stage itself (read exactly, up to its frame's end)
+// is written to stdin before sudo asks, so with NOPASSWD or cached
 // credentials (when `sudo -S` reads nothing) the password can never leak
 // into the script's stdin; and it is never in argv, so never in
 // /proc/*/cmdline. The markers are removed from the Stderr returned.
@@ -41,39 +44,35 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-// maxArgScript is the largest script passed as an argument. Linux caps one
-// argv string at 128 KiB (MAX_ARG_STRLEN) and the whole exec line travels as
-// one argument of the login shell, so a big batched probe would fail with
-// E2BIG. Larger scripts travel on stdin, ahead of Cmd.Stdin (see loader).
-const maxArgScript = 32 << 10
+// bootstrap reads one framed script from stdin and runs it; the rest of
+// stdin is the script's. The frame is a header line "LEN NONCE\n", then LEN
+// bytes: the script, "\n#", NONCE. read takes the header byte by byte and
+// dd (fullblock) exactly LEN bytes, so nothing after the frame is consumed;
+// a frame cut short (connection lost) lacks the trailing nonce and is
+// refused rather than half run. eval keeps a script of any size out of argv.
+const bootstrap = `read n k;s=$(dd bs=$n count=1 iflag=fullblock 2>/dev/null);case $s in *"#$k")eval "$s";;*)echo goprov: script not received intact >&2;exit 125;;esac`
 
-// remoteCommand is the exec line for script, and the bytes to send on stdin
-// before Cmd.Stdin (nil for small scripts). With m non-nil it runs as root
-// through sudo; the script is then an argument of /bin/sh (so it shows in
-// the process list, which is fine: it carries no secrets by contract).
-func remoteCommand(m *becomeMarkers, script string) (line string, stdinPrefix []byte) {
-	run := `exec /bin/sh -c "$1"`
-	args := []string{"sh", script}
-	if len(script) > maxArgScript {
-		run, args, stdinPrefix = loader(len(script)), nil, []byte(script)
-	}
-	if m == nil {
-		return shell.Join(append([]string{"/bin/sh", "-c", run}, args...)...), stdinPrefix
-	}
-	inner := "printf '%s\\n' " + shell.Quote(m.success) + " >&2; " + run
-	return shell.Join(append([]string{"sudo", "-S", "-p", m.prompt, "-u", "root", "--", "/bin/sh", "-c", inner}, args...)...), stdinPrefix
+// execLine is the exec request of every command, whatever it runs. sshd
+// hands it to the login user's shell, which may be bash, zsh, fish, tcsh or
+// csh: so it is one fixed single-quoted word holding no newline, `!`,
+// backslash or quote, which every one of them passes to /bin/sh unchanged.
+const execLine = `/bin/sh -c '` + bootstrap + `'`
+
+// frame wraps script for bootstrap.
+func frame(script string) []byte {
+	nonce := randomHex()
+	body := script + "\n#" + nonce
+	return []byte(strconv.Itoa(len(body)) + " " + nonce + "\n" + body)
 }
 
-// loader reads exactly n bytes of script from stdin into a private temp
-// file (created by the user who runs it: root under sudo, so nobody else
-// can swap it) and runs it; the rest of stdin is the script's. dd bs=1
-// never reads past the script, whatever the pipe delivers at once.
-func loader(n int) string {
-	return `f=$(mktemp "${TMPDIR:-/tmp}/goprov-script.XXXXXX") || exit 125
-trap 'rm -f "$f"; exit 143' HUP INT TERM
-dd bs=1 count=` + strconv.Itoa(n) + ` of="$f" 2>/dev/null
-if [ "$(wc -c < "$f")" -ne ` + strconv.Itoa(n) + ` ]; then rm -f "$f"; echo "goprov: script truncated in transit" >&2; exit 125; fi
-/bin/sh "$f"; rc=$?; rm -f "$f"; exit $rc`
+// sudoStage is the first script of a privileged command, run by the login
+// user: sudo, which asks for the password on stderr with the prompt marker
+// and reads it from stdin; then, as root, the success marker on stderr and
+// a second bootstrap that reads the real script from stdin, sent only once
+// the marker arrived.
+func sudoStage(m becomeMarkers) string {
+	inner := "printf '%s\\n' " + shell.Quote(m.success) + " >&2; " + bootstrap
+	return "exec " + shell.Join("sudo", "-S", "-p", m.prompt, "-u", "root", "--", "/bin/sh", "-c", inner)
 }
 
 type becomeEvent int

@@ -98,45 +98,99 @@ func TestBecomeWriter(t *testing.T) {
 	}
 }
 
-// The sudo command line, run by a real /bin/sh with a stand-in sudo that
-// records its argv: the script reaches sudo as one intact argument whatever
-// it contains, and the inner shell prints the marker then runs exactly it.
-func TestSudoCommandQuoting(t *testing.T) {
+// loginShells are the shells sshd may hand the exec line to. Outside CI a
+// missing one is skipped; in CI (scripts/test.sh installs them) it fails.
+var loginShells = []string{"sh", "dash", "bash", "zsh", "fish", "tcsh", "bsd-csh"}
+
+func shellPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("login shell %s is not installed (scripts/test.sh installs it)", name)
+		}
+		t.Skipf("login shell %s is not installed", name)
+	}
+	return p
+}
+
+// The exec line is one fixed string: no character that any login shell
+// reads differently (newline, csh's `!`, fish's backslash escapes, quotes
+// inside the single-quoted word).
+func TestExecLineIsFixedAndPlain(t *testing.T) {
+	if strings.ContainsAny(execLine, "\n\r\\!") || strings.Count(execLine, "'") != 2 ||
+		!strings.HasPrefix(execLine, "/bin/sh -c '") || !strings.HasSuffix(execLine, "'") {
+		t.Errorf("exec line %q holds characters some login shell treats specially", execLine)
+	}
+}
+
+// The exec line, run by each real login shell, then /bin/sh: the framed
+// script runs exactly (hostile quoting included, far over argv's 128 KiB
+// limit too), and what follows the frame on stdin is the script's, byte for
+// byte; the sudo stage (with a stand-in sudo that records its argv) passes
+// the script on only after sudo, and never through argv.
+func TestExecLineUnderEveryLoginShell(t *testing.T) {
 	dir := t.TempDir()
 	argvFile := filepath.Join(dir, "argv")
 	fake := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > " + argvFile + "\n" +
 		"while [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n"
 	must(t, os.WriteFile(filepath.Join(dir, "sudo"), []byte(fake), 0o755))
-
+	small := `printf '%s|' "$0" 'a b' "it's" '$(touch /tmp/pwned)' "\"q\"" ';' '&&' '!x' 'b\\s'; echo; wc -c | tr -d ' '; exit 7`
+	payload := binaryPayload(300 << 10)
+	wantSmall := "/bin/sh|a b|it's|$(touch /tmp/pwned)|\"q\"|;|&&|!x|b\\\\s|\n" + fmt.Sprint(len(payload)) + "\n"
 	m := newMarkers()
-	script := `printf '%s|' "$0" 'a b' "it's" '$(touch /tmp/pwned)' "\"q\"" ';' '&&'; echo; cat; exit 7`
-	line, prefix := remoteCommand(&m, script)
-	if prefix != nil {
-		t.Fatalf("small script sent on stdin")
-	}
-	cmd := exec.Command("/bin/sh", "-c", line)
-	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
-	cmd.Stdin = strings.NewReader("stdin data\n")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
-		t.Fatalf("run: %v (stderr %q)", err, stderr.String())
-	}
-	argv := strings.Split(strings.TrimSuffix(readFile(t, argvFile), "\x00"), "\x00")
-	wantArgv := []string{"-S", "-p", m.prompt, "-u", "root", "--", "/bin/sh", "-c",
-		"printf '%s\\n' " + m.success + ` >&2; exec /bin/sh -c "$1"`, "sh", script}
-	if d := cmp.Diff(wantArgv, argv); d != "" {
-		t.Errorf("sudo argv (-want +got):\n%s", d)
-	}
-	if got, want := stdout.String(), "/bin/sh|a b|it's|$(touch /tmp/pwned)|\"q\"|;|&&|\nstdin data\n"; got != want {
-		t.Errorf("stdout = %q, want %q", got, want)
-	}
-	if got, want := stderr.String(), m.success+"\n"; got != want {
-		t.Errorf("stderr = %q, want the success marker line %q", got, want)
-	}
-	if _, err := os.Stat("/tmp/pwned"); err == nil {
-		t.Error("/tmp/pwned exists")
+	for _, name := range loginShells {
+		t.Run(name, func(t *testing.T) {
+			sh := shellPath(t, name)
+			for _, tc := range []struct {
+				name, script, want string
+				code               int
+			}{
+				{"small", small, wantSmall, 7},
+				{"big", bigScript(), fmt.Sprintf("big\n%d\n", len(payload)), 0},
+			} {
+				for _, sudo := range []bool{false, true} {
+					stdin := frame(tc.script)
+					if sudo {
+						stdin = append(frame(sudoStage(m)), stdin...)
+					}
+					cmd := exec.Command(sh, "-c", execLine)
+					cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+					cmd.Stdin = io.MultiReader(bytes.NewReader(stdin), bytes.NewReader(payload))
+					var stdout, stderr bytes.Buffer
+					cmd.Stdout, cmd.Stderr = &stdout, &stderr
+					err := cmd.Run()
+					code := 0
+					if ee, ok := err.(*exec.ExitError); ok {
+						code = ee.ExitCode()
+					} else if err != nil {
+						t.Fatal(err)
+					}
+					if got := stdout.String(); got != tc.want || code != tc.code {
+						t.Errorf("%s sudo=%t: stdout %q exit %d, want %q exit %d (stderr %q)", tc.name, sudo, got, code, tc.want, tc.code, stderr.String())
+					}
+					wantErr := ""
+					if sudo {
+						wantErr = m.success + "\n"
+					}
+					if stderr.String() != wantErr {
+						t.Errorf("%s sudo=%t: stderr %q, want %q", tc.name, sudo, stderr.String(), wantErr)
+					}
+					if !sudo {
+						continue
+					}
+					argv := strings.Split(strings.TrimSuffix(readFile(t, argvFile), "\x00"), "\x00")
+					wantArgv := []string{"-S", "-p", m.prompt, "-u", "root", "--", "/bin/sh", "-c",
+						"printf '%s\\n' " + m.success + " >&2; " + bootstrap}
+					if d := cmp.Diff(wantArgv, argv); d != "" {
+						t.Errorf("sudo argv (-want +got):\n%s", d)
+					}
+				}
+			}
+			if _, err := os.Stat("/tmp/pwned"); err == nil {
+				t.Error("/tmp/pwned exists")
+			}
+		})
 	}
 }
 
@@ -154,8 +208,8 @@ func TestMarkersAreRandomAndPlain(t *testing.T) {
 	}
 }
 
-// bigScript is over maxArgScript (and over Linux's 128 KiB argv string
-// limit), with quotes that quoting would expand.
+// bigScript is over Linux's 128 KiB argv string limit, with quotes that
+// quoting would expand.
 func bigScript() string {
 	var b strings.Builder
 	for b.Len() < 200<<10 {
@@ -165,39 +219,20 @@ func bigScript() string {
 	return b.String()
 }
 
-// A script too big for argv goes ahead of the caller's stdin, read by the
-// loader without consuming a byte of what follows.
-func TestLargeScriptLoader(t *testing.T) {
+// A frame cut short (the connection died mid-script) runs nothing of it.
+func TestTruncatedFrameRunsNothing(t *testing.T) {
 	dir := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(dir, "sudo"), []byte("#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n"), 0o755))
-	script := bigScript()
-	payload := binaryPayload(300 << 10)
-	for _, m := range []*becomeMarkers{nil, {prompt: "P", success: "S"}} {
-		line, prefix := remoteCommand(m, script)
-		if string(prefix) != script || len(line) > 4096 {
-			t.Fatalf("big script in argv (line %d bytes)", len(line))
+	script := "touch " + filepath.Join(dir, "ran") + "\n" + bigScript()
+	f := frame(script)
+	for _, cut := range []int{0, 3, len(f) / 2, len(f) - 1} {
+		cmd := exec.Command("/bin/sh", "-c", execLine)
+		cmd.Stdin = bytes.NewReader(f[:cut])
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "not received intact") {
+			t.Errorf("cut at %d: %v %q", cut, err, out)
 		}
-		cmd := exec.Command("/bin/sh", "-c", line)
-		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "TMPDIR="+dir)
-		cmd.Stdin = io.MultiReader(bytes.NewReader(prefix), bytes.NewReader(payload))
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("sudo=%t: %v", m != nil, err)
+		if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+			t.Fatalf("cut at %d: part of the script ran", cut)
 		}
-		if got, want := string(out), fmt.Sprintf("big\n%d\n", len(payload)); got != want {
-			t.Errorf("sudo=%t: stdout %q, want %q", m != nil, got, want)
-		}
-		if left, _ := filepath.Glob(filepath.Join(dir, "goprov-script.*")); len(left) != 0 {
-			t.Errorf("temp script left behind: %v", left)
-		}
-	}
-	// A truncated transfer is an error, not half a script.
-	line, prefix := remoteCommand(nil, script)
-	cmd := exec.Command("/bin/sh", "-c", line)
-	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
-	cmd.Stdin = bytes.NewReader(prefix[:len(prefix)/2])
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "truncated") {
-		t.Errorf("truncated: %v %q", err, out)
 	}
 }

@@ -37,6 +37,7 @@ type Client struct {
 	become   bool
 	password string // secret: only ever written to a session's stdin
 	addr     string
+	maxOut   int64
 
 	conn  *gossh.Client
 	jumps []*poolEntry // shared jump connections, outermost first; released after conn closes
@@ -75,6 +76,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		become:   cfg.Become,
 		password: cfg.BecomePassword,
 		addr:     target.addr(),
+		maxOut:   cfg.MaxOutput,
 		done:     make(chan struct{}),
 		slots:    make(chan struct{}, maxSessions),
 	}
@@ -295,29 +297,33 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 	}
 	defer sess.Close()
 
+	// A compromised host may print without end: everything it sends
+	// (sudo's chatter included) draws on one budget.
+	budget := transport.NewBudget(c.maxOut)
 	var stdout, stderr bytes.Buffer
-	sess.Stdout = &stdout
+	sess.Stdout = budget.Wrap(&stdout)
 	if cmd.Stdout != nil {
-		sess.Stdout = io.MultiWriter(&stdout, cmd.Stdout)
+		sess.Stdout = budget.Wrap(io.MultiWriter(&stdout, cmd.Stdout))
 	}
+	// Every command is the same exec line; what it runs travels on stdin
+	// (see bootstrap): with sudo, first the sudo stage, and the script only
+	// once sudo is done with stdin.
 	var bw *becomeWriter
-	var line string
-	var prefix []byte // the script itself, when too big for argv
+	var first []byte
 	if useSudo {
 		m := newMarkers()
 		bw = newBecomeWriter(m)
-		sess.Stderr = bw
-		line, prefix = remoteCommand(&m, cmd.Script)
+		sess.Stderr = budget.Wrap(bw)
+		first = frame(sudoStage(m))
 	} else {
-		sess.Stderr = &stderr
-		line, prefix = remoteCommand(nil, cmd.Script)
+		sess.Stderr = budget.Wrap(&stderr)
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		return transport.Result{}, fmt.Errorf("%s: ssh: session stdin: %w", c.name, err)
 	}
 	c.execs.Add(1)
-	if err := sess.Start(line); err != nil {
+	if err := sess.Start(execLine); err != nil {
 		return transport.Result{}, fmt.Errorf("%s: ssh: exec: %w", c.name, c.lost(err))
 	}
 	waitCh := make(chan error, 1)
@@ -328,51 +334,18 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 		_ = sess.Close()
 	}
 
+	r := &running{stdin: stdin, bw: bw, budget: budget, waitCh: waitCh, abort: abort}
 	var waitErr error
 	waited := false
 	if useSudo {
-		timer := time.NewTimer(becomeTimeout)
-		defer timer.Stop()
-	become:
-		for {
-			select {
-			case ev := <-bw.events:
-				switch ev {
-				case evPrompt:
-					if c.password == "" {
-						abort()
-						return transport.Result{}, fmt.Errorf("%s: sudo: a password is required for %s (become_password is not set)", c.name, c.user)
-					}
-					// sudo reads the password byte by byte up to "\n", so
-					// nothing after it is consumed by sudo.
-					if _, err := io.WriteString(stdin, c.password+"\n"); err != nil {
-						abort()
-						return transport.Result{}, fmt.Errorf("%s: sudo: send password: %w", c.name, c.lost(err))
-					}
-				case evReprompt:
-					abort()
-					c.badSudoPw.Store(true)
-					return transport.Result{}, c.errBadPassword()
-				case evStarted:
-					break become
-				}
-			case waitErr = <-waitCh:
-				waited = true
-				if started, _ := bw.state(); started {
-					break become
-				}
-				return transport.Result{}, c.sudoFailed(bw, waitErr)
-			case <-timer.C:
-				abort()
-				msg := c.redact(bw.sudoOutput())
-				if msg == "" {
-					msg = "no output"
-				}
-				return transport.Result{}, fmt.Errorf("%s: sudo: did not start the command within %s (%s)", c.name, becomeTimeout, msg)
-			case <-ctx.Done():
-				abort()
-				return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
-			}
+		// A few hundred bytes: within the channel's window, so this does
+		// not block on the host.
+		if _, err := stdin.Write(first); err != nil {
+			abort()
+			return transport.Result{}, fmt.Errorf("%s: ssh: send command: %w", c.name, c.lost(err))
+		}
+		if waitErr, waited, err = c.awaitSudo(ctx, r); err != nil {
+			return transport.Result{}, err
 		}
 	}
 
@@ -380,11 +353,9 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 	stdinDone := make(chan struct{})
 	go func() {
 		defer close(stdinDone)
-		if len(prefix) > 0 {
-			if _, err := stdin.Write(prefix); err != nil {
-				_ = stdin.Close()
-				return
-			}
+		if _, err := stdin.Write(frame(cmd.Script)); err != nil {
+			_ = stdin.Close()
+			return
 		}
 		if cmd.Stdin != nil {
 			// An error here means the script exited without reading all
@@ -397,10 +368,19 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 	if !waited {
 		select {
 		case waitErr = <-waitCh:
+		case <-budget.Exceeded():
+			// Closing the session stops the command (SIGPIPE, hangup)
+			// and the bytes: the channel's window bounds what is in flight.
+			abort()
+			return transport.Result{}, c.overLimit(budget)
 		case <-ctx.Done():
 			abort()
 			return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
 		}
+	}
+	if budget.Err() != nil {
+		abort()
+		return transport.Result{}, c.overLimit(budget)
 	}
 	// Do not return while still reading the caller's Stdin (os/exec's rule).
 	select {
@@ -425,6 +405,70 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 		return res, fmt.Errorf("%s: ssh: run: %w", c.name, c.lost(waitErr))
 	}
 	return res, nil
+}
+
+// running is one Run in flight, as awaitSudo needs it.
+type running struct {
+	stdin  io.Writer
+	bw     *becomeWriter
+	budget *transport.Budget
+	waitCh chan error
+	abort  func()
+}
+
+// awaitSudo drives sudo until it runs the script: the password when asked
+// (once), and an error for a second prompt, a refusal, a timeout, too much
+// output or cancellation. waited says the session already ended, with
+// waitErr.
+func (c *Client) awaitSudo(ctx context.Context, r *running) (waitErr error, waited bool, err error) {
+	timer := time.NewTimer(becomeTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case ev := <-r.bw.events:
+			switch ev {
+			case evPrompt:
+				if c.password == "" {
+					r.abort()
+					return nil, false, fmt.Errorf("%s: sudo: a password is required for %s (become_password is not set)", c.name, c.user)
+				}
+				// sudo reads the password byte by byte up to "\n", so
+				// nothing after it is consumed by sudo.
+				if _, err := io.WriteString(r.stdin, c.password+"\n"); err != nil {
+					r.abort()
+					return nil, false, fmt.Errorf("%s: sudo: send password: %w", c.name, c.lost(err))
+				}
+			case evReprompt:
+				r.abort()
+				c.badSudoPw.Store(true)
+				return nil, false, c.errBadPassword()
+			case evStarted:
+				return nil, false, nil
+			}
+		case werr := <-r.waitCh:
+			if started, _ := r.bw.state(); started {
+				return werr, true, nil
+			}
+			return nil, false, c.sudoFailed(r.bw, werr)
+		case <-r.budget.Exceeded():
+			r.abort()
+			return nil, false, c.overLimit(r.budget)
+		case <-timer.C:
+			r.abort()
+			msg := c.redact(r.bw.sudoOutput())
+			if msg == "" {
+				msg = "no output"
+			}
+			return nil, false, fmt.Errorf("%s: sudo: did not start the command within %s (%s)", c.name, becomeTimeout, msg)
+		case <-ctx.Done():
+			r.abort()
+			return nil, false, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+		}
+	}
+}
+
+func (c *Client) overLimit(b *transport.Budget) error {
+	return fmt.Errorf("%s: %w", c.name, b.Err())
 }
 
 // newSession opens a session without hanging on a connection that died

@@ -35,11 +35,13 @@
 // # Running commands
 //
 // Every Run is one session and one exec request on the host's single
-// connection: `/bin/sh -c SCRIPT`, or through sudo (see become.go) when
-// Cmd.Sudo is set and the login user is not root. Scripts over 32 KiB
-// travel on stdin ahead of Cmd.Stdin (Linux limits one argument to 128
-// KiB). The exec line is parsed by the login user's shell, which must be
-// POSIX-like (sh, dash, bash, zsh, ksh): csh and fish quote differently.
+// connection, and every exec line is the same fixed string (execLine in
+// become.go): sshd hands it to the login user's shell, which may be sh,
+// bash, zsh, fish, tcsh or csh, and all of them pass it to /bin/sh
+// unchanged. The script travels on stdin, framed by length, ahead of
+// Cmd.Stdin; through sudo (when Cmd.Sudo is set and the login user is not
+// root) only once sudo is done with stdin. What one Run may print is capped
+// (MaxOutput): a host printing more fails that Run and the command stops.
 // Jump-host connections are shared between Dials (pool.go).
 package ssh
 
@@ -91,6 +93,9 @@ type Config struct {
 	// three intervals without a reply the connection is declared dead and
 	// every Run on it fails. 0: 15s; negative: off.
 	KeepAliveInterval time.Duration
+	// MaxOutput caps the bytes one Run may print (stdout and stderr
+	// together); 0: transport.DefaultMaxOutput.
+	MaxOutput int64
 	// Logf receives warnings (never secrets), e.g. a weakened host key
 	// check. nil: log.Printf.
 	Logf func(format string, args ...any)

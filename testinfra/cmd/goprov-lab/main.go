@@ -3,7 +3,7 @@
 //	goprov-lab up 3 [-name NAME] [-audit 0] [-firewalld 1]
 //	goprov-lab down [-name NAME]
 //	goprov-lab status
-//	goprov-lab build-base
+//	goprov-lab build-base [-suite trixie]
 //
 // A lab started with `up` keeps running after the command exits; `down`
 // removes it from its saved state. Needs root.
@@ -45,7 +45,7 @@ func main() {
 	case "status":
 		err = status()
 	case "build-base":
-		err = buildBase(ctx)
+		err = buildBase(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -61,11 +61,11 @@ func main() {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  goprov-lab up N [-name NAME] [-audit i,j] [-firewalld i,j] [-users a,b]
+  goprov-lab up N [-name NAME] [-audit i,j] [-firewalld i,j] [-users a,b] [-suite trixie]
                                                                start N hosts (indexes are 0-based)
   goprov-lab down [-name NAME | -all]                          tear a lab down
   goprov-lab status                                            list labs
-  goprov-lab build-base                                        build the cached host image
+  goprov-lab build-base [-suite bookworm|trixie]               build the cached host image
 `)
 }
 
@@ -106,6 +106,7 @@ func up(ctx context.Context, args []string) error {
 	audit := fs.String("audit", "", "comma-separated 0-based indexes of audit hosts")
 	fw := fs.String("firewalld", "", "comma-separated 0-based indexes of hosts running firewalld")
 	users := fs.String("users", "", "comma-separated extra login users (no sudo), besides root, deploy, ops")
+	suite := fs.String("suite", base.Bookworm, "Debian release of the hosts: bookworm or trixie")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -116,7 +117,7 @@ func up(ctx context.Context, args []string) error {
 			return fmt.Errorf("host count %q: %w", pos[0], err)
 		}
 	}
-	opts := testinfra.Options{Hosts: n, Detached: true}
+	opts := testinfra.Options{Hosts: n, Detached: true, Suite: *suite}
 	if opts.AuditHosts, err = indexes(*audit); err != nil {
 		return err
 	}
@@ -209,8 +210,13 @@ func status() error {
 	return nil
 }
 
-func buildBase(ctx context.Context) error {
-	cfg := testinfra.BaseConfig()
+func buildBase(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("build-base", flag.ContinueOnError)
+	suite := fs.String("suite", base.Bookworm, "Debian release of the image: bookworm or trixie")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := testinfra.SuiteBaseConfig(*suite)
 	if cfg.Ready() {
 		fmt.Printf("base image: %s (cached)\n", cfg.Dir())
 		return nil
