@@ -381,6 +381,8 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	if h.Facts, err = resources.ParseFacts(secs[0].out); err != nil {
 		return nil, nil, prefixHost(hp.Name, "read facts", err)
 	}
+	facts := h.Facts
+	hp.Facts = &facts
 	// The port sshd sees wins over the one dialled (port forwarding).
 	if h.SSHPort != 0 && h.Facts.SSHDPort != 0 {
 		h.SSHPort = h.Facts.SSHDPort

@@ -60,6 +60,8 @@ type HostPlan struct {
 	Error   string            `json:"error,omitempty"`
 	Changes []*ResourceChange `json:"changes"`
 	Timings Timings           `json:"timings"`
+	// Facts are what the last read learnt of the host (nil before a read).
+	Facts *resources.Facts `json:"facts,omitempty"`
 	// Journal is the host journal's head after an apply (nil when apply did
 	// not read or could not write it). Never saved in plan files.
 	Journal *JournalHead `json:"-"`

@@ -9,13 +9,23 @@ import (
 // Facts are what the planner learns about a host in the same batched read as
 // the resources' state.
 type Facts struct {
-	OS   string // "linux"
-	Arch string // Go's name: "amd64", "arm64", …
-	UID  string // uid the privileged commands run as
+	OS   string `json:"os"`   // "linux"
+	Arch string `json:"arch"` // Go's name: "amd64", "arm64", …
+	UID  string `json:"uid"`  // uid the privileged commands run as
 	// SSHDPort is the port sshd accepted this session on, as the host sees
 	// it (0 when not over SSH): behind port forwarding (Vagrant's 2222 → 22)
 	// it differs from the port goprov dialled.
-	SSHDPort int
+	SSHDPort int `json:"sshd_port,omitempty"`
+	// Kernel is `uname -r`: hardening baselines check it first.
+	Kernel string `json:"kernel"`
+	// SELinux is "enforcing", "permissive" or "disabled" (also when the
+	// kernel or the host has no SELinux at all).
+	SELinux string `json:"selinux"`
+	// AppArmor is "enabled" or "disabled" (also when not in the kernel);
+	// AppArmorProfiles is how many profiles are loaded, nil when the list
+	// cannot be read (securityfs not mounted, not root).
+	AppArmor         string `json:"apparmor"`
+	AppArmorProfiles *int   `json:"apparmor_profiles,omitempty"`
 }
 
 // FactsProbe prints the facts, one per line. sudo drops SSH_CONNECTION from
@@ -29,7 +39,14 @@ while [ "${p:-0}" -gt 1 ] && [ $n -lt 64 ]; do
 	p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status 2>/dev/null)
 	n=$((n+1))
 done
-echo "$port"`
+echo "$port"
+uname -r
+if command -v getenforce >/dev/null 2>&1; then getenforce 2>/dev/null || echo disabled
+elif [ -r /sys/fs/selinux/enforce ]; then
+	case $(cat /sys/fs/selinux/enforce 2>/dev/null) in 1) echo enforcing ;; 0) echo permissive ;; *) echo disabled ;; esac
+else echo disabled; fi
+if [ -r /sys/module/apparmor/parameters/enabled ]; then cat /sys/module/apparmor/parameters/enabled; else echo absent; fi
+if [ -r /sys/kernel/security/apparmor/profiles ]; then wc -l < /sys/kernel/security/apparmor/profiles; else echo -; fi`
 
 // ParseFacts reads FactsProbe's output.
 func ParseFacts(out []byte) (Facts, error) {
@@ -43,7 +60,34 @@ func ParseFacts(out []byte) (Facts, error) {
 			f.SSHDPort = n
 		}
 	}
+	parseSecurity(&f, lines)
 	return f, nil
+}
+
+// parseSecurity reads the kernel and security-module lines (5th on); an
+// older probe's output without them leaves the states "" (unknown).
+func parseSecurity(f *Facts, lines []string) {
+	at := func(i int) string {
+		if i < len(lines) {
+			return strings.TrimSpace(lines[i])
+		}
+		return ""
+	}
+	if len(lines) < 7 {
+		return
+	}
+	f.Kernel = at(4)
+	f.SELinux = "disabled"
+	if m := strings.ToLower(at(5)); m == "enforcing" || m == "permissive" {
+		f.SELinux = m
+	}
+	f.AppArmor = "disabled"
+	if at(6) == "Y" {
+		f.AppArmor = "enabled"
+	}
+	if n, err := strconv.Atoi(at(7)); err == nil && n >= 0 {
+		f.AppArmorProfiles = &n
+	}
 }
 
 func goArch(machine string) string {

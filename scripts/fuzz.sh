@@ -8,6 +8,7 @@ targets=(
 	"FuzzQuote ./internal/shell"
 	"FuzzLoad ./dsl"
 	"FuzzWord ./resources/profilescript"
+	"FuzzVerifyParse ./resources/profilescript"
 	"FuzzRule ./resources/sudoers"
 	"FuzzRules ./resources/audit"
 	"FuzzListing ./resources/audit"

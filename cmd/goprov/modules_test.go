@@ -85,6 +85,8 @@ func TestShippedModulesInLab(t *testing.T) {
 	// The plan examples/lab/README.md shows.
 	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 2 || !strings.Contains(r.stdout, "Plan: 24 to add, 3 to change, 0 to destroy.") {
 		t.Errorf("first plan: exit %d, want 2 and the README's counts\n%s%s", r.code, r.stdout, r.stderr)
+	} else if !strings.Contains(r.stdout, "verify: the login shells of deploy, webops (bash, zsh) are checked after apply") {
+		t.Errorf("first plan: go-workstation's verify_users are not checked:\n%s", r.stdout)
 	}
 	start := time.Now()
 	r = goprov(t, "apply", "-auto-approve", dir)

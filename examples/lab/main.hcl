@@ -10,6 +10,11 @@ module "go" {
   source     = "../../modules/go-workstation"
   go_version = "1.22.5" # from the Go module proxy, via this machine
   goprivate  = "git.example.internal/*"
+
+  # Prove that these users' login shells really get Go: started as them,
+  # their own startup files and go env files included.
+  verify_users  = ["deploy", "webops"]
+  verify_shells = ["bash", "zsh"]
 }
 
 module "sudo" {

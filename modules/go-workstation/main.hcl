@@ -12,6 +12,8 @@
 # GOPRIVATE, GOTOOLCHAIN), and exports GOROOT, GOPATH and PATH for login
 # shells in /etc/profile.d/go.sh with $GOROOT/bin FIRST, so an older distro
 # `go` further down PATH never wins (profile_script; zsh login shells too).
+# With verify_users, each plan also proves those users' login shells get it
+# (their ~/.zshrc, ~/.bashrc and `go env -w` file can override it).
 
 variable "go_version" {
   type        = string
@@ -103,6 +105,18 @@ variable "extra_go_env" {
   description = "More go.env defaults (GOFLAGS, GONOSUMDB, ...), applied last."
 }
 
+variable "verify_users" {
+  type        = list(string)
+  default     = []
+  description = "Users whose login shells must really get GOROOT, GOPATH and $GOROOT/bin/go (e.g. [\"kali\"]): each plan starts their login shells as them, startup files and all, and reports overrides in their own files. Empty: no check."
+}
+
+variable "verify_shells" {
+  type        = list(string)
+  default     = ["bash"]
+  description = "Login shells to check for verify_users: \"bash\", \"zsh\" (Kali's default), \"sh\". Each must be installed on the hosts."
+}
+
 variable "profile_name" {
   type        = string
   default     = "go"
@@ -144,6 +158,11 @@ resource "profile_script" "go" {
     GOPATH = var.gopath
   }
   path_prepend = ["${go_toolchain.go.link}/bin", "${var.gopath}/bin"]
+  verify {
+    users    = var.verify_users
+    shells   = var.verify_shells
+    commands = { go = "${go_toolchain.go.link}/bin/go" }
+  }
 }
 
 output "goroot" {

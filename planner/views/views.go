@@ -53,6 +53,9 @@ func (t Text) Human(w io.Writer, p *planner.Plan, mode Mode) {
 			where += " " + h.Spec.Address
 		}
 		fmt.Fprintln(w, t.paint(bold, fmt.Sprintf("Host %s (%s):", inert.Text(h.Name), inert.Text(where))))
+		if h.Facts != nil {
+			fmt.Fprintf(w, "  facts: %s\n", inert.Text(factsLine(h.Facts)))
+		}
 		if h.Status == planner.StatusFailed || h.Status == planner.StatusStale {
 			fmt.Fprintf(w, "  %s %s\n", t.paint(red, "✗ "+strings.ToUpper(h.Status)+":"), inert.Indent(h.Error, "    "))
 		}
@@ -78,6 +81,22 @@ func (t Text) Human(w io.Writer, p *planner.Plan, mode Mode) {
 		fmt.Fprintln(w)
 	}
 	t.totals(w, p, mode)
+}
+
+// factsLine is the host's facts in one line: platform, kernel, SELinux,
+// AppArmor, what hardening baselines check first.
+func factsLine(f *resources.Facts) string {
+	unknown := func(s string) string {
+		if s == "" {
+			return "unknown"
+		}
+		return s
+	}
+	aa := unknown(f.AppArmor)
+	if f.AppArmorProfiles != nil {
+		aa += fmt.Sprintf(" (%d profiles loaded)", *f.AppArmorProfiles)
+	}
+	return fmt.Sprintf("%s/%s, kernel %s, SELinux %s, AppArmor %s", f.OS, f.Arch, unknown(f.Kernel), unknown(f.SELinux), aa)
 }
 
 // change writes one resource's line, its notes, error and diff.
@@ -244,9 +263,21 @@ type jsonHost struct {
 	Status  string          `json:"status"`
 	Error   string          `json:"error,omitempty"`
 	Timings planner.Timings `json:"timings"`
+	Facts   *jsonFacts      `json:"facts,omitempty"`
 	Changes []jsonChange    `json:"changes"`
 	// Journal: the host journal's head after an apply's writes.
 	Journal *planner.JournalHead `json:"journal,omitempty"`
+}
+
+// jsonFacts is what the read learnt of a host; documented in
+// docs/json-format.md.
+type jsonFacts struct {
+	OS               string `json:"os"`
+	Arch             string `json:"arch"`
+	Kernel           string `json:"kernel"`
+	SELinux          string `json:"selinux"`
+	AppArmor         string `json:"apparmor"`
+	AppArmorProfiles *int   `json:"apparmor_profiles,omitempty"`
 }
 
 type jsonChange struct {
@@ -265,6 +296,9 @@ func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
 	doc := jsonDoc{FormatVersion: planner.FormatVersion, Kind: map[Mode]string{ModePlan: "plan", ModeSaved: "saved-plan", ModeApply: "apply"}[mode], Summary: p.Summary(), Hosts: []jsonHost{}}
 	for _, h := range p.Hosts {
 		jh := jsonHost{Name: h.Name, Status: h.Status, Error: h.Error, Timings: h.Timings, Changes: []jsonChange{}}
+		if f := h.Facts; f != nil {
+			jh.Facts = &jsonFacts{OS: f.OS, Arch: f.Arch, Kernel: f.Kernel, SELinux: f.SELinux, AppArmor: f.AppArmor, AppArmorProfiles: f.AppArmorProfiles}
+		}
 		if mode == ModeApply {
 			jh.Journal = h.Journal
 		}

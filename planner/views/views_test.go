@@ -28,6 +28,7 @@ func samplePlan() *planner.Plan {
 			{
 				Name: "web1", Spec: planner.HostSpec{Name: "web1", Connection: "ssh", Address: "10.0.0.11"}, Status: planner.StatusPlanned,
 				Timings: planner.Timings{ConnectMS: 90, ReadMS: 4},
+				Facts:   &resources.Facts{OS: "linux", Arch: "amd64", UID: "0", Kernel: "6.1.0-28-amd64", SELinux: "disabled", AppArmor: "enabled", AppArmorProfiles: intp(34)},
 				Changes: []*planner.ResourceChange{
 					{Address: "profile_script.go", Kind: "profile_script", Action: resources.Create, Summary: "/etc/profile.d/go.sh (0644 root:root)",
 						Diff: "--- /dev/null\n+++ /etc/profile.d/go.sh\n@@ -0,0 +1 @@\n+export GOPATH=/opt/go\n"},
@@ -51,6 +52,8 @@ func samplePlan() *planner.Plan {
 		},
 	}
 }
+
+func intp(n int) *int { return &n }
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()

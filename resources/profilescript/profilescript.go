@@ -60,6 +60,7 @@ func (kind) Spec() hcldec.Spec {
 			Primary: &hcldec.AttrSpec{Name: "zsh_login", Type: cty.Bool},
 			Default: &hcldec.LiteralSpec{Value: cty.True},
 		},
+		"verify": verifySpec(),
 	}
 }
 
@@ -76,6 +77,9 @@ type Script struct {
 	// and its zprofile does not source /etc/profile, goprov keeps a marked
 	// block in /etc/zsh/zprofile that sources this one script.
 	ZshLogin bool
+	// Verify, when set, checks that the listed users' login shells really
+	// get what the script sets (see verify.go).
+	Verify *Verify
 }
 
 func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
@@ -147,15 +151,23 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 	if dg != nil {
 		diags = append(diags, dg)
 	}
+	vf, vd := newVerify(v.GetAttr("verify"), body, present)
+	s.Verify = vf
+	diags = append(diags, vd...)
 	return s, diags
 }
 
 // Path is where the script lives on the host.
 func (s *Script) Path() string { return "/etc/profile.d/" + s.Name + ".sh" }
 
-// Probe implements resources.Resource: the script and zsh's zprofile.
+// Probe implements resources.Resource: the script and zsh's zprofile, and
+// with verify the listed users' login shells.
 func (s *Script) Probe(h *resources.Host) string {
-	return resources.MultiProbe(resources.FileProbe(h.Path(s.Path())), resources.FileProbe(h.Path(ZProfile)))
+	parts := []string{resources.FileProbe(h.Path(s.Path())), resources.FileProbe(h.Path(ZProfile))}
+	if s.verifyActive(h) {
+		parts = append(parts, s.verifyProbe())
+	}
+	return resources.MultiProbe(parts...)
 }
 
 func (s *Script) desired() *resources.DesiredFile {
@@ -165,21 +177,28 @@ func (s *Script) desired() *resources.DesiredFile {
 	return &resources.DesiredFile{Path: s.Path(), Content: []byte(s.Render()), Mode: 0o644}
 }
 
-func (s *Script) read(probe []byte) (script, zprofile resources.FileState, err error) {
-	parts, err := resources.SplitMulti(probe, 2)
+func (s *Script) read(h *resources.Host, probe []byte) (script, zprofile resources.FileState, verify []byte, err error) {
+	n := 2
+	if s.verifyActive(h) {
+		n = 3
+	}
+	parts, err := resources.SplitMulti(probe, n)
 	if err != nil {
-		return script, zprofile, err
+		return script, zprofile, nil, err
+	}
+	if n == 3 {
+		verify = parts[2]
 	}
 	if script, err = resources.ParseFileState(parts[0]); err != nil {
-		return script, zprofile, err
+		return script, zprofile, nil, err
 	}
 	zprofile, err = resources.ParseFileState(parts[1])
-	return script, zprofile, err
+	return script, zprofile, verify, err
 }
 
 // Diff implements resources.Resource.
 func (s *Script) Diff(h *resources.Host, probe []byte) (resources.Change, error) {
-	cur, zp, err := s.read(probe)
+	cur, zp, vout, err := s.read(h, probe)
 	if err != nil {
 		return resources.Change{}, err
 	}
@@ -194,14 +213,14 @@ func (s *Script) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 			ch.Notes = append(ch.Notes, "zsh login shells: "+ZProfile+" block "+map[bool]string{true: "added", false: "removed"}[s.Present])
 		}
 	}
-	return ch, nil
+	return s.diffVerify(h, ch, vout)
 }
 
 // Apply implements resources.Resource. The script is written before the
 // zprofile block that sources it and removed after it, and the block only
 // sources a readable file, so no order of failures breaks a login.
 func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
-	cur, zp, err := s.read(ch.Current)
+	cur, zp, _, err := s.read(h, ch.Current)
 	if err != nil {
 		return err
 	}
@@ -234,7 +253,7 @@ func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 	if !s.Present && cur.Exists {
 		return resources.RemoveFile(ctx, h, s.Path())
 	}
-	return nil
+	return s.verifyAfterApply(ctx, h)
 }
 
 // ZProfile is what zsh reads for login shells on Debian-family systems.
