@@ -81,7 +81,10 @@ func installRootListing(t *testing.T, h *testinfra.Host, root, link string) stri
 	return exec1(t, h, fmt.Sprintf("ls -A %s 2>&1; readlink %s || echo no-link", root, link))
 }
 
-var labOpts = labtest.Options{Timeout: 5 * time.Minute}
+// labOpts bounds one plan or apply: a toolchain install streams and hashes
+// a 226 MB tree, minutes on a 2-core machine that other test processes
+// share; the bound only has to end a hung run.
+var labOpts = labtest.Options{Timeout: 10 * time.Minute}
 
 func applyTimes(p *planner.Plan) string {
 	var parts []string
