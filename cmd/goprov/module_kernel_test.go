@@ -59,10 +59,10 @@ func TestKernelHardeningModuleInLab(t *testing.T) {
 		want += "2\n"
 	}
 	for _, h := range lab.Hosts {
-		if got := hostOut(t, h, "sysctl -n "+keys); got != want {
+		if got := h.Sh(t, "sysctl -n "+keys); got != want {
 			t.Errorf("%s: %s = %q, want %q", h.Name, keys, got, want)
 		}
-		if got := hostOut(t, h, "head -n 1 /etc/sysctl.d/60-kernel-hardening.conf"); !strings.Contains(got, "module.kernel.sysctl.baseline") {
+		if got := h.Sh(t, "head -n 1 /etc/sysctl.d/60-kernel-hardening.conf"); !strings.Contains(got, "module.kernel.sysctl.baseline") {
 			t.Errorf("%s: %q", h.Name, got)
 		}
 	}

@@ -45,12 +45,12 @@ func TestSSHHardeningModuleInLab(t *testing.T) {
 		t.Fatalf("plan after apply: want exit 0, got %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, h := range lab.Hosts {
-		got := hostOut(t, h, "sshd -T -C user=deploy,host=x,addr=10.0.0.1 | grep -E '^(passwordauthentication|maxauthtries|x11forwarding|allowgroups|maxsessions) ' | sort")
+		got := h.Sh(t, "sshd -T -C user=deploy,host=x,addr=10.0.0.1 | grep -E '^(passwordauthentication|maxauthtries|x11forwarding|allowgroups|maxsessions) ' | sort")
 		want := "allowgroups deploy\nallowgroups sudo\nmaxauthtries 3\nmaxsessions 20\npasswordauthentication no\nx11forwarding no\n"
 		if got != want {
 			t.Errorf("%s: effective:\n%s\nwant:\n%s", h.Name, got, want)
 		}
-		if got := hostOut(t, h, "head -n 1 /etc/ssh/sshd_config.d/50-ssh-hardening.conf"); !strings.Contains(got, "module.ssh.sshd_config.hardening") {
+		if got := h.Sh(t, "head -n 1 /etc/ssh/sshd_config.d/50-ssh-hardening.conf"); !strings.Contains(got, "module.ssh.sshd_config.hardening") {
 			t.Errorf("%s: %q", h.Name, got)
 		}
 	}
