@@ -50,6 +50,35 @@ func copyTree(t *testing.T, rels ...string) string {
 	return dst
 }
 
+// applyModuleInLab puts main (a config calling modules/NAME from a copy of
+// the tree) beside the lab's inventory and drives the binary through what
+// every shipped module must pass: fmt -check, validate without warnings,
+// apply, then an empty plan. The test checks the hosts afterwards.
+func applyModuleInLab(t *testing.T, lab *testinfra.Lab, name, main string) {
+	t.Helper()
+	dir := filepath.Join(copyTree(t, "modules"), "cfg")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for file, src := range map[string]string{"main.hcl": main, "inventory.hcl": labtest.Inventory(lab, testinfra.UserDeploy)} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := goprov(t, "fmt", "-check", filepath.Join(repoRoot, "modules", name)); r.code != 0 {
+		t.Errorf("fmt -check modules/%s: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "validate", dir); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("validate: exit %d (the module must lint clean)\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "apply", "-auto-approve", dir); r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 0 {
+		t.Fatalf("plan after apply: want exit 0, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestShippedModulesInLab applies examples/lab — the three shipped modules
 // together — to 3 lab hosts through the binary, checks what each host ends
 // up with, and requires the next plan to be empty.
