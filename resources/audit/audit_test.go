@@ -310,6 +310,21 @@ func (f *fakeHost) Run(_ context.Context, c transport.Cmd) (transport.Result, er
 }
 func (f *fakeHost) Close() error { return nil }
 
+// applyNewFile plans and applies r's rules file, absent so far, on a fake
+// host whose kernel answers status; it returns what apply ran.
+func applyNewFile(t *testing.T, r *Rules, status string) (*fakeHost, error) {
+	t.Helper()
+	f := &fakeHost{}
+	h := &resources.Host{Root: "/", T: f}
+	probe := multi("absent\n", "absent\n", status, boot1)
+	ch, err := r.Diff(h, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Current = probe
+	return f, r.Apply(context.Background(), h, ch)
+}
+
 // Immutable and refused kernels: the file is written, nothing is loaded,
 // and only the immutable case leaves a reboot mark. (Never by loading
 // -e 2: the kernel state is recorded probe output.)
@@ -324,15 +339,8 @@ func TestApplyWithoutLoad(t *testing.T) {
 		{"refused", "refused Error sending status request (Operation not permitted)\n", false},
 	}
 	for _, tc := range cases {
-		f := &fakeHost{}
-		h := &resources.Host{Root: "/", T: f}
-		probe := multi("absent\n", "absent\n", tc.status, boot1)
-		ch, err := r.Diff(h, probe)
+		f, err := applyNewFile(t, r, tc.status)
 		if err != nil {
-			t.Fatal(err)
-		}
-		ch.Current = probe
-		if err := r.Apply(context.Background(), h, ch); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		all := strings.Join(f.scripts, "\n---\n")
@@ -532,15 +540,8 @@ func TestPendingMarkBytesWritten(t *testing.T) {
 		{"reload mark, before augenrules --load", "enabled 1\nNo rules\n", reloadMark},
 		{"reboot mark, kernel audit immutable", statusImmutableProbe, rebootMk},
 	} {
-		f := &fakeHost{}
-		h := &resources.Host{Root: "/", T: f}
-		probe := multi("absent\n", "absent\n", tc.status, boot1)
-		ch, err := r.Diff(h, probe)
+		f, err := applyNewFile(t, r, tc.status)
 		if err != nil {
-			t.Fatal(err)
-		}
-		ch.Current = probe
-		if err := r.Apply(context.Background(), h, ch); err != nil {
 			t.Logf("%s: apply on the fake host: %v", tc.name, err)
 		}
 		var marks []string
