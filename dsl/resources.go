@@ -37,55 +37,67 @@ var moduleMetaSchema = &hcl.BodySchema{
 // evalResourcesAndModules evaluates resource and module blocks in dependency
 // order and adds their values to base (for outputs).
 func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, base map[string]cty.Value, fns map[string]function.Function, parentTargets []string) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	nodes := map[string]*node{}
-	var ids []string
+	kindNames := l.kindNameSet()
+	nodes, ids, diags := l.collectNodes(blocks, kindNames)
+	if diags.HasErrors() {
+		return diags
+	}
+	order, d := topoSort(ids, nodes)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return diags
+	}
+	sc := &evalScope{base: base, fns: fns, kindVals: map[string]map[string]cty.Value{}, modVals: map[string]cty.Value{}}
+	for _, id := range order {
+		n := nodes[id]
+		if d := checkRefs(nodeRefs(n, l), base); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
+		val, d, ok := l.evalNode(dir, prefix, n, sc, kindNames, parentTargets)
+		diags = append(diags, d...)
+		if ok {
+			sc.set(n, val)
+		}
+	}
+	for k, m := range sc.kindVals {
+		base[k] = cty.ObjectVal(m)
+	}
+	base["module"] = cty.ObjectVal(sc.modVals)
+	return diags
+}
+
+// kindNameSet is the set of registered kind names, to tell a reference to
+// a resource (KIND.NAME) from one to anything else.
+func (l *loader) kindNameSet() map[string]bool {
 	kindNames := map[string]bool{}
 	if l.opts.Kinds != nil {
 		for _, k := range l.opts.Kinds.Kinds() {
 			kindNames[k] = true
 		}
 	}
+	return kindNames
+}
+
+// collectNodes turns resource and module blocks into nodes with their
+// dependencies, in source order; duplicates and bad names are diagnosed.
+func (l *loader) collectNodes(blocks hcl.Blocks, kindNames map[string]bool) (map[string]*node, []string, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	nodes := map[string]*node{}
+	var ids []string
 	for _, b := range blocks {
 		var n *node
+		var d hcl.Diagnostics
 		switch b.Type {
 		case "resource":
-			kind, name := b.Labels[0], b.Labels[1]
-			spec, ok := l.specFor(kind)
-			if !ok {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind",
-					Detail: fmt.Sprintf("%q is not a resource kind goprov knows (%s).", kind, strings.Join(l.kindList(), ", ")), Subject: b.LabelRanges[0].Ptr()})
-				continue
-			}
-			if !nameRe.MatchString(name) {
-				diags = append(diags, badNameDiag("resource", name, b.LabelRanges[1]))
-				continue
-			}
-			meta, remain, d := b.Body.PartialContent(resourceMetaSchema)
-			diags = append(diags, d...)
-			n = &node{id: kind + "." + name, block: b, kind: kind, name: name, meta: meta, body: remain}
-			for _, tr := range hcldec.Variables(remain, spec) {
-				n.deps = append(n.deps, refID(tr, kindNames)...)
-			}
+			n, d = l.resourceNode(b, kindNames)
 		case "module":
-			name := b.Labels[0]
-			if !nameRe.MatchString(name) {
-				diags = append(diags, badNameDiag("module", name, b.LabelRanges[0]))
-				continue
-			}
-			meta, remain, d := b.Body.PartialContent(moduleMetaSchema)
-			diags = append(diags, d...)
-			if d.HasErrors() {
-				continue
-			}
-			n = &node{id: "module." + name, block: b, isMod: true, name: name, meta: meta, body: remain}
-			attrs, _ := remain.JustAttributes()
-			for _, a := range attrs {
-				for _, tr := range a.Expr.Variables() {
-					n.deps = append(n.deps, refID(tr, kindNames)...)
-				}
-			}
+			n, d = moduleNode(b, kindNames)
 		default:
+			continue
+		}
+		diags = append(diags, d...)
+		if n == nil {
 			continue
 		}
 		if prev, dup := nodes[n.id]; dup {
@@ -104,105 +116,140 @@ func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, 
 		nodes[n.id] = n
 		ids = append(ids, n.id)
 	}
-	if diags.HasErrors() {
-		return diags
+	return nodes, ids, diags
+}
+
+// resourceNode reads a resource block's labels and meta-arguments; nil
+// when the block cannot become a node.
+func (l *loader) resourceNode(b *hcl.Block, kindNames map[string]bool) (*node, hcl.Diagnostics) {
+	kind, name := b.Labels[0], b.Labels[1]
+	spec, ok := l.specFor(kind)
+	if !ok {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown resource kind",
+			Detail: fmt.Sprintf("%q is not a resource kind goprov knows (%s).", kind, strings.Join(l.kindList(), ", ")), Subject: b.LabelRanges[0].Ptr()}}
 	}
-	order, d := topoSort(ids, nodes)
+	if !nameRe.MatchString(name) {
+		return nil, hcl.Diagnostics{badNameDiag("resource", name, b.LabelRanges[1])}
+	}
+	meta, remain, diags := b.Body.PartialContent(resourceMetaSchema)
+	n := &node{id: kind + "." + name, block: b, kind: kind, name: name, meta: meta, body: remain}
+	for _, tr := range hcldec.Variables(remain, spec) {
+		n.deps = append(n.deps, refID(tr, kindNames)...)
+	}
+	return n, diags
+}
+
+// moduleNode reads a module block's label, meta-arguments and the
+// references of its inputs; nil when the block cannot become a node.
+func moduleNode(b *hcl.Block, kindNames map[string]bool) (*node, hcl.Diagnostics) {
+	name := b.Labels[0]
+	if !nameRe.MatchString(name) {
+		return nil, hcl.Diagnostics{badNameDiag("module", name, b.LabelRanges[0])}
+	}
+	meta, remain, diags := b.Body.PartialContent(moduleMetaSchema)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	n := &node{id: "module." + name, block: b, isMod: true, name: name, meta: meta, body: remain}
+	attrs, _ := remain.JustAttributes()
+	for _, a := range attrs {
+		for _, tr := range a.Expr.Variables() {
+			n.deps = append(n.deps, refID(tr, kindNames)...)
+		}
+	}
+	return n, diags
+}
+
+// evalScope holds the values of the resources and modules evaluated so
+// far, as later expressions see them.
+type evalScope struct {
+	base     map[string]cty.Value
+	fns      map[string]function.Function
+	kindVals map[string]map[string]cty.Value
+	modVals  map[string]cty.Value
+}
+
+// ctx is an evaluation context of base, the values so far, and extra
+// (each.* or count.* of one instance).
+func (sc *evalScope) ctx(extra map[string]cty.Value) *hcl.EvalContext {
+	vars := map[string]cty.Value{}
+	for k, v := range sc.base {
+		vars[k] = v
+	}
+	for k, m := range sc.kindVals {
+		vars[k] = cty.ObjectVal(m)
+	}
+	vars["module"] = cty.ObjectVal(sc.modVals)
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return &hcl.EvalContext{Variables: vars, Functions: sc.fns}
+}
+
+// set records n's value for the nodes evaluated after it.
+func (sc *evalScope) set(n *node, val cty.Value) {
+	if n.isMod {
+		sc.modVals[n.name] = val
+		return
+	}
+	if sc.kindVals[n.kind] == nil {
+		sc.kindVals[n.kind] = map[string]cty.Value{}
+	}
+	sc.kindVals[n.kind][n.name] = val
+}
+
+// evalNode evaluates every instance of n (count / for_each) and returns
+// the value the rest of the config sees: one object, or a tuple / object
+// of instances. ok is false when n could not be expanded at all (then it
+// gets no value, as before any other error).
+func (l *loader) evalNode(dir, prefix string, n *node, sc *evalScope, kindNames map[string]bool, parentTargets []string) (cty.Value, hcl.Diagnostics, bool) {
+	insts, diags := expand(n.meta, sc.ctx(nil))
+	if diags.HasErrors() {
+		return cty.NilVal, diags, false
+	}
+	dependsOn, d := l.evalDependsOn(n.meta, prefix, kindNames)
 	diags = append(diags, d...)
-	if diags.HasErrors() {
-		return diags
-	}
-
-	// Values of evaluated resources and modules, as expressions see them.
-	kindVals := map[string]map[string]cty.Value{}
-	modVals := map[string]cty.Value{}
-	ctx := func(extra map[string]cty.Value) *hcl.EvalContext {
-		vars := map[string]cty.Value{}
-		for k, v := range base {
-			vars[k] = v
-		}
-		for k, m := range kindVals {
-			vars[k] = cty.ObjectVal(m)
-		}
-		vars["module"] = cty.ObjectVal(modVals)
-		for k, v := range extra {
-			vars[k] = v
-		}
-		return &hcl.EvalContext{Variables: vars, Functions: fns}
-	}
-
-	for _, id := range order {
-		n := nodes[id]
-		if d := checkRefs(nodeRefs(n, l), base); d.HasErrors() {
-			diags = append(diags, d...)
-			continue
-		}
-		insts, d := expand(n.meta, ctx(nil))
+	var single cty.Value
+	byKey := map[string]cty.Value{}
+	var list []cty.Value
+	for _, in := range insts {
+		ectx := sc.ctx(in.vars)
+		addr := prefix + n.id + in.suffix
+		// Per instance: targets may use each.key or count.index.
+		targets, d := l.evalTargets(n.meta, ectx, parentTargets)
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
 		}
-		dependsOn, d := l.evalDependsOn(n.meta, prefix, kindNames)
-		diags = append(diags, d...)
-		// The value the rest of the config sees: one object, or a tuple /
-		// object of instances under count / for_each.
-		var single cty.Value
-		byKey := map[string]cty.Value{}
-		var list []cty.Value
-		for _, in := range insts {
-			ectx := ctx(in.vars)
-			addr := prefix + n.id + in.suffix
-			// Per instance: targets may use each.key or count.index.
-			targets, d := l.evalTargets(n.meta, ectx, parentTargets)
-			diags = append(diags, d...)
-			if d.HasErrors() {
-				continue
-			}
-			var v cty.Value
-			if n.isMod {
-				v, d = l.evalModule(dir, addr+".", n, ectx, targets)
-			} else {
-				v, d = l.evalResource(n, addr, in.suffix, ectx, targets, dependsOn)
-			}
-			diags = append(diags, d...)
-			if d.HasErrors() {
-				v = cty.DynamicVal
-			}
-			switch {
-			case in.key == nil:
-				single = v
-			case in.key.Type() == cty.Number:
-				list = append(list, v)
-			default:
-				byKey[in.key.AsString()] = v
-			}
-		}
-		var val cty.Value
-		switch {
-		case n.meta.Attributes["count"] != nil:
-			val = cty.TupleVal(list)
-			if len(list) == 0 {
-				val = cty.EmptyTupleVal
-			}
-		case n.meta.Attributes["for_each"] != nil:
-			val = cty.ObjectVal(byKey)
-		default:
-			val = single
-		}
+		var v cty.Value
 		if n.isMod {
-			modVals[n.name] = val
+			v, d = l.evalModule(dir, addr+".", n, ectx, targets)
 		} else {
-			if kindVals[n.kind] == nil {
-				kindVals[n.kind] = map[string]cty.Value{}
-			}
-			kindVals[n.kind][n.name] = val
+			v, d = l.evalResource(n, addr, in.suffix, ectx, targets, dependsOn)
+		}
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			v = cty.DynamicVal
+		}
+		switch {
+		case in.key == nil:
+			single = v
+		case in.key.Type() == cty.Number:
+			list = append(list, v)
+		default:
+			byKey[in.key.AsString()] = v
 		}
 	}
-	for k, m := range kindVals {
-		base[k] = cty.ObjectVal(m)
+	switch {
+	case n.meta.Attributes["count"] != nil:
+		if len(list) == 0 {
+			return cty.EmptyTupleVal, diags, true
+		}
+		return cty.TupleVal(list), diags, true
+	case n.meta.Attributes["for_each"] != nil:
+		return cty.ObjectVal(byKey), diags, true
 	}
-	base["module"] = cty.ObjectVal(modVals)
-	return diags
+	return single, diags, true
 }
 
 func (l *loader) specFor(kind string) (hcldec.Spec, bool) {

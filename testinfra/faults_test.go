@@ -71,7 +71,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("FillDir", func(t *testing.T) {
-		hostExec(t, h, "mkdir -p /srv/data && echo keep > /srv/data/existing")
+		h.Sh(t, "mkdir -p /srv/data && echo keep > /srv/data/existing")
 		restore, err := h.FillDir("/srv/data", "16k")
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("Restart", func(t *testing.T) {
-		hostExec(t, h, "echo survives > /etc/goprov-restart; echo gone > /tmp/goprov-restart")
+		h.Sh(t, "echo survives > /etc/goprov-restart; echo gone > /tmp/goprov-restart")
 		before := h.PID()
 		if err := h.Restart(ctx); err != nil {
 			t.Fatal(err)

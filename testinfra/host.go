@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -67,6 +68,31 @@ func (h *Host) MustExec(ctx context.Context, script string) (string, error) {
 		return string(o), fmt.Errorf("%s: %q exited %d: %s", h.Name, script, code, strings.TrimSpace(string(e)))
 	}
 	return string(o), nil
+}
+
+// shTimeout bounds one Sh call: generous, since the machine is shared and
+// a slow host is not a failing test; a hung script still ends the test.
+const shTimeout = 3 * time.Minute
+
+// Sh runs a setup or assertion script as root on the host and returns its
+// stdout; any failure (or non-zero exit) fails the test with the script's
+// stderr. It is the one "run this on the host or fail" helper tests use.
+func (h *Host) Sh(t testing.TB, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), shTimeout)
+	defer cancel()
+	out, err := h.MustExec(ctx, script)
+	if err != nil {
+		t.Fatalf("%s: %v", h.Name, err)
+	}
+	return out
+}
+
+// ShTrim is Sh with surrounding white space (the last newline) removed,
+// for comparing one-line answers.
+func (h *Host) ShTrim(t testing.TB, script string) string {
+	t.Helper()
+	return strings.TrimSpace(h.Sh(t, script))
 }
 
 // waitReady waits until sshd answers with its banner (and, on firewalld

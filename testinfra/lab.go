@@ -369,19 +369,42 @@ func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey,
 	l.mu.Unlock()
 
 	root := h.Merged
-	write := func(rel string, data []byte, mode os.FileMode, uid int) error {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, data, mode); err != nil {
-			return err
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, uid)
+	pubs, err := writeHostKeys(root, h.Name)
+	if err != nil {
+		return nil, err
 	}
+	if err := l.writeIdentity(root, h, etcHosts); err != nil {
+		return nil, err
+	}
+	if err := l.addExtraUsers(root, h); err != nil {
+		return nil, err
+	}
+	if h.Audit {
+		if err := installAuditGuard(root); err != nil {
+			return nil, fmt.Errorf("%s: install auditctl guard: %w", h.Name, err)
+		}
+	}
+	return pubs, nil
+}
+
+// writeRootFile writes rel under a host's root with exactly mode and owner.
+func writeRootFile(root, rel string, data []byte, mode os.FileMode, uid int) error {
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(p, data, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		return err
+	}
+	return os.Lchown(p, uid, uid)
+}
+
+// writeHostKeys gives the host fresh ed25519 and ecdsa host keys (the
+// base's are never shared) and returns their public halves for known_hosts.
+func writeHostKeys(root, name string) ([]ssh.PublicKey, error) {
 	var pubs []ssh.PublicKey
 	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -395,7 +418,7 @@ func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey,
 		name string
 		key  any
 	}{{"ssh_host_ed25519_key", edKey}, {"ssh_host_ecdsa_key", ecKey}} {
-		block, err := ssh.MarshalPrivateKey(k.key, "root@"+h.Name)
+		block, err := ssh.MarshalPrivateKey(k.key, "root@"+name)
 		if err != nil {
 			return nil, err
 		}
@@ -404,19 +427,26 @@ func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey,
 			return nil, err
 		}
 		pubs = append(pubs, signer.PublicKey())
-		if err := write("etc/ssh/"+k.name, pem.EncodeToMemory(block), 0o600, 0); err != nil {
+		if err := writeRootFile(root, "etc/ssh/"+k.name, pem.EncodeToMemory(block), 0o600, 0); err != nil {
 			return nil, err
 		}
-		if err := write("etc/ssh/"+k.name+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644, 0); err != nil {
+		if err := writeRootFile(root, "etc/ssh/"+k.name+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644, 0); err != nil {
 			return nil, err
 		}
 	}
-	files := []struct {
+	return pubs, nil
+}
+
+// writeIdentity writes the host's name, hosts file, boot script and the
+// base users' authorized_keys.
+func (l *Lab) writeIdentity(root string, h hostState, etcHosts string) error {
+	type file struct {
 		rel  string
 		data []byte
 		mode os.FileMode
 		uid  int
-	}{
+	}
+	files := []file{
 		{"etc/hostname", []byte(h.Name + "\n"), 0o644, 0},
 		{"etc/hosts", []byte(etcHosts), 0o644, 0},
 		{"usr/local/lib/goprov-lab/boot.sh", bootSh, 0o755, 0},
@@ -425,20 +455,20 @@ func (l *Lab) prepareHost(i int, h hostState, etcHosts string) ([]ssh.PublicKey,
 		{"home/ops/.ssh/authorized_keys", l.authorizedKey(UserOps), 0o600, 1002},
 	}
 	for _, u := range ShellUsers {
-		files = append(files, struct {
-			rel  string
-			data []byte
-			mode os.FileMode
-			uid  int
-		}{"home/" + u.Name + "/.ssh/authorized_keys", l.authorizedKey(u.Name), 0o600, u.UID})
+		files = append(files, file{"home/" + u.Name + "/.ssh/authorized_keys", l.authorizedKey(u.Name), 0o600, u.UID})
 	}
 	for _, f := range files {
-		if err := write(f.rel, f.data, f.mode, f.uid); err != nil {
-			return nil, fmt.Errorf("%s: write %s: %w", h.Name, f.rel, err)
+		if err := writeRootFile(root, f.rel, f.data, f.mode, f.uid); err != nil {
+			return fmt.Errorf("%s: write %s: %w", h.Name, f.rel, err)
 		}
 	}
+	return nil
+}
+
+// addExtraUsers creates the users a test asked for beyond the base ones,
+// with the host's own useradd, run from the controller before boot.
+func (l *Lab) addExtraUsers(root string, h hostState) error {
 	for _, u := range l.users[3+len(ShellUsers):] {
-		// The host's own useradd, run from the controller before boot.
 		cmd := exec.Command("chroot", root, "/bin/sh", "-c", `set -e
 useradd -m -s /bin/bash "$1"
 install -d -m 0700 -o "$1" -g "$1" "/home/$1/.ssh"
@@ -447,21 +477,22 @@ chown "$1:" "/home/$1/.ssh/authorized_keys"
 chmod 0600 "/home/$1/.ssh/authorized_keys"`, "sh", u)
 		cmd.Stdin = bytes.NewReader(l.authorizedKey(u))
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%s: add user %s: %w: %s", h.Name, u, err, out)
+			return fmt.Errorf("%s: add user %s: %w: %s", h.Name, u, err, out)
 		}
 	}
-	if h.Audit {
-		real := filepath.Join(root, "usr/sbin/auditctl.goprov-real")
-		if _, err := os.Stat(real); err != nil {
-			if err := os.Rename(filepath.Join(root, "usr/sbin/auditctl"), real); err != nil {
-				return nil, fmt.Errorf("%s: install auditctl guard: %w", h.Name, err)
-			}
-		}
-		if err := write("usr/sbin/auditctl", auditGuardSh, 0o755, 0); err != nil {
-			return nil, fmt.Errorf("%s: install auditctl guard: %w", h.Name, err)
+	return nil
+}
+
+// installAuditGuard puts the auditctl guard in front of an audit host's
+// real auditctl (kept as auditctl.goprov-real).
+func installAuditGuard(root string) error {
+	real := filepath.Join(root, "usr/sbin/auditctl.goprov-real")
+	if _, err := os.Stat(real); err != nil {
+		if err := os.Rename(filepath.Join(root, "usr/sbin/auditctl"), real); err != nil {
+			return err
 		}
 	}
-	return pubs, nil
+	return writeRootFile(root, "usr/sbin/auditctl", auditGuardSh, 0o755, 0)
 }
 
 // boot starts the host's init in its namespaces; the host's sshd comes up

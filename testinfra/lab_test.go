@@ -116,15 +116,6 @@ func sshRun(t *testing.T, c *ssh.Client, cmd, stdin string) (string, string, int
 	return o.String(), e.String(), 0
 }
 
-func hostExec(t *testing.T, h *Host, script string) string {
-	t.Helper()
-	out, err := h.MustExec(context.Background(), script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestKeyLoginEveryUser(t *testing.T) {
 	l := lab3(t)
 	for _, h := range l.Hosts {
@@ -186,7 +177,7 @@ func TestEtcWritesAreIsolated(t *testing.T) {
 		t.Fatalf("h1 RootDir: %q %v", data, err)
 	}
 	for _, h := range l.Hosts[1:] {
-		out := hostExec(t, h, "test -e /etc/goprov-isolation && echo present || echo absent; head -c1 /etc/issue")
+		out := h.Sh(t, "test -e /etc/goprov-isolation && echo present || echo absent; head -c1 /etc/issue")
 		if out != "absent\nD" {
 			t.Errorf("%s sees h1's /etc writes: %q", h.Name, out)
 		}
@@ -248,7 +239,7 @@ func TestSudo(t *testing.T) {
 		})
 	}
 	// The hostile password was data, never shell.
-	if out := hostExec(t, h, "test -e /tmp/pwned && echo pwned || echo clean"); out != "clean\n" {
+	if out := h.Sh(t, "test -e /tmp/pwned && echo pwned || echo clean"); out != "clean\n" {
 		t.Fatal("OpsPassword was executed by a shell")
 	}
 }
@@ -261,10 +252,10 @@ func listen(t *testing.T, h *Host, ports ...int) {
 	for _, p := range ports {
 		args += fmt.Sprintf(" -p %d", p)
 	}
-	hostExec(t, h, "/usr/sbin/sshd -o PidFile=/run/sshd-extra.pid"+args)
+	h.Sh(t, "/usr/sbin/sshd -o PidFile=/run/sshd-extra.pid"+args)
 	t.Cleanup(func() { _, _ = h.MustExec(context.Background(), "kill $(cat /run/sshd-extra.pid)") })
 	for _, p := range ports {
-		hostExec(t, h, fmt.Sprintf("for i in $(seq 100); do ss -Hltn 'sport = :%d' | grep -q . && exit 0; sleep 0.05; done; exit 1", p))
+		h.Sh(t, fmt.Sprintf("for i in $(seq 100); do ss -Hltn 'sport = :%d' | grep -q . && exit 0; sleep 0.05; done; exit 1", p))
 	}
 }
 
@@ -392,7 +383,7 @@ func TestSFTP(t *testing.T) {
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("read back %d bytes, %v", len(got), err)
 	}
-	if out := hostExec(t, h, "stat -c '%U %a %s' /home/deploy/upload.txt"); out != fmt.Sprintf("deploy 640 %d\n", len(payload)) {
+	if out := h.Sh(t, "stat -c '%U %a %s' /home/deploy/upload.txt"); out != fmt.Sprintf("deploy 640 %d\n", len(payload)) {
 		t.Fatalf("on host: %q", out)
 	}
 	if _, err := sc.Create("/etc/not-for-deploy"); err == nil {
@@ -420,7 +411,7 @@ func TestHostsReachEachOtherButNothingElse(t *testing.T) {
 	l := lab3(t)
 	h1 := l.Hosts[0]
 	// Host to host across the bridge, by name.
-	out := hostExec(t, h1, `timeout 5 bash -c 'exec 3<>/dev/tcp/h2/22; head -c 4 <&3'`)
+	out := h1.Sh(t, `timeout 5 bash -c 'exec 3<>/dev/tcp/h2/22; head -c 4 <&3'`)
 	if out != "SSH-" {
 		t.Errorf("h1 -> h2:22: %q", out)
 	}

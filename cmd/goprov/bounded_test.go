@@ -26,7 +26,7 @@ func TestHostileOutputIsBounded(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(h1.RootDir, "usr/bin/base64"), []byte(flood), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	hostOut(t, h2, "truncate -s 20M /etc/profile.d/big.sh")
+	h2.Sh(t, "truncate -s 20M /etc/profile.d/big.sh")
 	cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), `
 resource "profile_script" "big" {
   name = "big"
@@ -68,7 +68,7 @@ resource "profile_script" "big" {
 	// The flooding command was stopped on the host, not left running.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out := hostOut(t, h1, "ps -eo args | grep -c '^/bin/sh /usr/bin/base64\\|^head -c 629145600' || :")
+		out := h1.Sh(t, "ps -eo args | grep -c '^/bin/sh /usr/bin/base64\\|^head -c 629145600' || :")
 		if strings.TrimSpace(out) == "0" {
 			break
 		}

@@ -325,3 +325,84 @@ func TestDocCommandsUseRealFlags(t *testing.T) {
 		t.Errorf("only %d flags found in docs: is the pattern still right?", seen)
 	}
 }
+
+// kindPackages lists the packages under resources/ whose non-test code
+// registers a kind: what the binary must link, found without asking the
+// registry (which holds only what some import pulled in).
+func kindPackages(t *testing.T) map[string]bool {
+	t.Helper()
+	dirs, err := os.ReadDir(filepath.Join(repoRoot, "resources"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(repoRoot, "resources", d.Name(), "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "resources.Register(") {
+				out[d.Name()] = true
+			}
+		}
+	}
+	return out
+}
+
+var allImportRe = regexp.MustCompile(`"github\.com/goprov/goprov/resources/([a-z0-9_]+)"`)
+
+var readmeKindRe = regexp.MustCompile("\\[`([a-z_0-9]+)`\\]\\(resources/([a-z_0-9]+)\\.md\\)")
+
+// TestKindListsFollowRegistry: every package that registers a kind is
+// imported by resources/all (so the binary has it), the registry's kinds
+// are exactly the reference pages under docs/resources/, and docs/README.md
+// lists and links every registered kind and nothing else.
+func TestKindListsFollowRegistry(t *testing.T) {
+	imported := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "resources/all/*.go"))
+	for _, f := range files {
+		for _, m := range allImportRe.FindAllStringSubmatch(readDoc(t, mustRel(t, f)), -1) {
+			imported[m[1]] = true
+		}
+	}
+	if missing, _ := diffSets(kindPackages(t), imported); len(missing) > 0 {
+		t.Errorf("resources/all does not import %v: their kinds are not in the binary", missing)
+	}
+
+	registered := map[string]bool{}
+	for _, k := range (resources.Registry{}).Kinds() {
+		registered[k] = true
+	}
+	pages := map[string]bool{}
+	mds, _ := filepath.Glob(filepath.Join(repoRoot, "docs/resources/*.md"))
+	for _, f := range mds {
+		pages[strings.TrimSuffix(filepath.Base(f), ".md")] = true
+	}
+	if noPage, noKind := diffSets(registered, pages); len(noPage)+len(noKind) > 0 {
+		t.Errorf("registered kinds without a page in docs/resources: %v; pages for kinds the binary does not register: %v", noPage, noKind)
+	}
+
+	listed := map[string]bool{}
+	for _, m := range readmeKindRe.FindAllStringSubmatch(readDoc(t, "docs/README.md"), -1) {
+		if m[1] != m[2] {
+			t.Errorf("docs/README.md links `%s` to resources/%s.md", m[1], m[2])
+		}
+		listed[m[1]] = true
+	}
+	if notListed, extra := diffSets(registered, listed); len(notListed)+len(extra) > 0 {
+		t.Errorf("docs/README.md kind list: missing %v, not registered kinds %v", notListed, extra)
+	}
+}
+
+func mustRel(t *testing.T, path string) string {
+	t.Helper()
+	rel, err := filepath.Rel(repoRoot, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,13 +8,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 
-	"github.com/goprov/goprov/internal/ci"
-
 	"github.com/goprov/goprov/testinfra"
-	labbase "github.com/goprov/goprov/testinfra/base"
 )
 
 // The examples the docs and READMEs point at; a missing one fails.
@@ -118,7 +113,7 @@ func TestFleetExampleInLab(t *testing.T) {
 	if strings.Contains(r.stdout, "db1") {
 		t.Errorf("-limit group.web touched db1:\n%s", r.stdout)
 	}
-	if out := hostOut(t, db1, "ls /etc/profile.d/proxy.sh /etc/sudoers.d/dba 2>&1; true"); !strings.Contains(out, "No such file") {
+	if out := db1.Sh(t, "ls /etc/profile.d/proxy.sh /etc/sudoers.d/dba 2>&1; true"); !strings.Contains(out, "No such file") {
 		t.Errorf("db1 changed by a run limited to group.web:\n%s", out)
 	}
 	if r := goprov(t, "plan", "-detailed-exitcode", "-limit", "group.web", dir); r.code != 0 {
@@ -140,15 +135,15 @@ func TestFleetExampleInLab(t *testing.T) {
 		h    *testinfra.Host
 		want string
 	}{{web1, "webops"}, {web2, "webops"}, {db1, "dba"}} {
-		out := strings.TrimSpace(hostOut(t, c.h, "cd /etc/sudoers.d && ls webops dba 2>/dev/null; cd /etc/profile.d && ls proxy.sh locale.sh editor.sh | wc -l"))
+		out := strings.TrimSpace(c.h.Sh(t, "cd /etc/sudoers.d && ls webops dba 2>/dev/null; cd /etc/profile.d && ls proxy.sh locale.sh editor.sh | wc -l"))
 		if out != c.want+"\n3" {
 			t.Errorf("%s: team drop-ins and profile scripts:\n%s\nwant %s and 3 scripts", c.h.Name, out, c.want)
 		}
 	}
-	if out := hostOut(t, db1, "ls /etc/audit/rules.d/"); !strings.Contains(out, "60-pgconf.rules") {
+	if out := db1.Sh(t, "ls /etc/audit/rules.d/"); !strings.Contains(out, "60-pgconf.rules") {
 		t.Errorf("db1: audit rules:\n%s", out)
 	}
-	if out := hostOut(t, web1, "ls /etc/audit/rules.d/"); strings.Contains(out, "60-pgconf.rules") || !strings.Contains(out, "50-sudo.rules") {
+	if out := web1.Sh(t, "ls /etc/audit/rules.d/"); strings.Contains(out, "60-pgconf.rules") || !strings.Contains(out, "50-sudo.rules") {
 		t.Errorf("web1: audit rules:\n%s", out)
 	}
 }
@@ -158,22 +153,7 @@ func TestFleetExampleInLab(t *testing.T) {
 // requires the next plan to be empty. Nothing of this machine changes.
 func TestGoldenImageExample(t *testing.T) {
 	t.Parallel() // its own lab (or image root): runs beside the other example tests
-	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
-	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
-	if err != nil {
-		t.Fatalf("lab base image: %v", err)
-	}
-	work := t.TempDir()
-	upper, wdir, img := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
-	for _, d := range []string{upper, wdir, img} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := syscall.Mount("overlay", img, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)); err != nil {
-		t.Fatalf("mount overlay: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(img, syscall.MNT_DETACH) })
+	img, _ := testinfra.ImageRoot(t)
 
 	dir := filepath.Join(repoRoot, "examples/golden-image")
 	r := goprov(t, "apply", "-auto-approve", "-var", "image_root="+img, dir)
@@ -402,7 +382,7 @@ func TestGitopsFlowInLab(t *testing.T) {
 		t.Fatalf("journal check after the apply: exit %d\n%s", code, out)
 	}
 	// Someone drops web2's last journal record: the next run says so and fails.
-	hostOut(t, lab.Hosts[1], "head -n -1 /var/log/goprov/journal.jsonl > /tmp/j && cat /tmp/j > /var/log/goprov/journal.jsonl")
+	lab.Hosts[1].Sh(t, "head -n -1 /var/log/goprov/journal.jsonl > /tmp/j && cat /tmp/j > /var/log/goprov/journal.jsonl")
 	os.RemoveAll(filepath.Join(work, "journals"))
 	if out, code := workflowStep(t, work, stepEnv, "Check host journals against them"); code == 0 || !strings.Contains(out, "::error::web2: journal does not end at the head") || !strings.Contains(out, "truncated") || strings.Contains(out, "::error::web1") {
 		t.Fatalf("journal check after web2's journal was cut: want a failure naming web2 only, got exit %d\n%s", code, out)
@@ -418,7 +398,7 @@ func TestGitopsFlowInLab(t *testing.T) {
 
 	// Drift on both hosts; the nightly check says 2.
 	drift := func(h *testinfra.Host, line string) {
-		hostOut(t, h, "echo '"+line+"' >> /etc/profile.d/managed-by.sh")
+		h.Sh(t, "echo '"+line+"' >> /etc/profile.d/managed-by.sh")
 	}
 	drift(lab.Hosts[0], "export HAND_EDIT=1")
 	drift(lab.Hosts[1], "export HAND_EDIT=1")
@@ -431,10 +411,10 @@ func TestGitopsFlowInLab(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "stale plan: profile_script.managed changed on the host") {
 		t.Fatalf("apply of a plan one host moved under: want exit 1 and a stale web2, got %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if out := hostOut(t, lab.Hosts[0], "cat /etc/profile.d/managed-by.sh"); strings.Contains(out, "HAND_EDIT") {
+	if out := lab.Hosts[0].Sh(t, "cat /etc/profile.d/managed-by.sh"); strings.Contains(out, "HAND_EDIT") {
 		t.Errorf("web1 was not applied:\n%s", out)
 	}
-	if out := hostOut(t, lab.Hosts[1], "cat /etc/profile.d/managed-by.sh"); !strings.Contains(out, "SECOND_EDIT") {
+	if out := lab.Hosts[1].Sh(t, "cat /etc/profile.d/managed-by.sh"); !strings.Contains(out, "SECOND_EDIT") {
 		t.Errorf("stale web2 was changed:\n%s", out)
 	}
 	// Plan again, apply: converged.

@@ -64,22 +64,22 @@ func TestAnyLoginShell(t *testing.T) {
 		t.Errorf("second plan: exit %d, want 0 (in sync)\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	const state = `sha256sum /etc/profile.d/shells.sh /etc/sudoers.d/shells; stat -c '%a %U %G' /etc/profile.d/shells.sh /etc/sudoers.d/shells`
-	want := hostOut(t, lab.Hosts[0], state)
+	want := lab.Hosts[0].Sh(t, state)
 	if !strings.Contains(want, "/etc/sudoers.d/shells") {
 		t.Fatalf("%s (bash): managed files missing:\n%s", lab.Hosts[0].Name, want)
 	}
 	for i, h := range lab.Hosts[1:] {
-		if got := hostOut(t, h, state); got != want {
+		if got := h.Sh(t, state); got != want {
 			t.Errorf("%s (login user %s): files differ from the bash user's:\n got %s\nwant %s", h.Name, users[i+1], got, want)
 		}
 	}
 	// The values reach a login shell intact (profile.d through bash -l).
-	out := hostOut(t, lab.Hosts[len(lab.Hosts)-1], `bash -lc 'printf "%s|" "$BANG" "$MONEY" "$QUOTE"'`)
+	out := lab.Hosts[len(lab.Hosts)-1].Sh(t, `bash -lc 'printf "%s|" "$BANG" "$MONEY" "$QUOTE"'`)
 	if wantEnv := `a!b !! !$ ^x^y^|/root $(touch /tmp/pwned) ` + "`touch /tmp/pwned`" + ` {a,b} ~root|it's "q" \' \\ back\slash ; & | < > * ? [x] #c %1|`; out != wantEnv {
 		t.Errorf("profile values in a login shell:\n got %q\nwant %q", out, wantEnv)
 	}
 	for _, h := range lab.Hosts {
-		if got := hostOut(t, h, "if [ -e /tmp/pwned ]; then echo yes; fi"); got != "" {
+		if got := h.Sh(t, "if [ -e /tmp/pwned ]; then echo yes; fi"); got != "" {
 			t.Errorf("%s: /tmp/pwned exists", h.Name)
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,8 +17,6 @@ func TestKernelHardeningModuleInLab(t *testing.T) {
 	labtest.HoldMachineSysctls(t, "kernel/kptr_restrict", "kernel/dmesg_restrict", "kernel/yama/ptrace_scope",
 		"fs/suid_dumpable", "fs/protected_symlinks", "fs/protected_hardlinks")
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
-	tree := copyTree(t, "modules")
-	dir := filepath.Join(tree, "cfg")
 	// Kernels without the Yama LSM have no ptrace_scope: the module
 	// leaves it out when given null.
 	ptrace := "2"
@@ -32,26 +29,7 @@ func TestKernelHardeningModuleInLab(t *testing.T) {
   extra        = { "net.ipv4.conf.all.log_martians" = 1 }
 }
 `
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, src := range map[string]string{"main.hcl": main, "inventory.hcl": labtest.Inventory(lab, testinfra.UserDeploy)} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if r := goprov(t, "fmt", "-check", filepath.Join(repoRoot, "modules/kernel-hardening-baseline")); r.code != 0 {
-		t.Errorf("fmt -check modules/kernel-hardening-baseline: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if r := goprov(t, "validate", dir); r.code != 0 || strings.Contains(r.stderr, "warning") {
-		t.Fatalf("validate: exit %d (the module must lint clean)\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if r := goprov(t, "apply", "-auto-approve", dir); r.code != 0 {
-		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 0 {
-		t.Fatalf("plan after apply: want exit 0, got %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	applyModuleInLab(t, lab, "kernel-hardening-baseline", main)
 	want := "2\n1\n0\n1\n0\n0\n1\n1\n"
 	keys := "kernel.kptr_restrict kernel.dmesg_restrict fs.suid_dumpable net.ipv4.conf.all.rp_filter net.ipv4.conf.all.accept_redirects net.ipv4.conf.all.send_redirects net.ipv4.tcp_syncookies net.ipv4.conf.all.log_martians"
 	if ptrace != "null" {
@@ -59,10 +37,10 @@ func TestKernelHardeningModuleInLab(t *testing.T) {
 		want += "2\n"
 	}
 	for _, h := range lab.Hosts {
-		if got := hostOut(t, h, "sysctl -n "+keys); got != want {
+		if got := h.Sh(t, "sysctl -n "+keys); got != want {
 			t.Errorf("%s: %s = %q, want %q", h.Name, keys, got, want)
 		}
-		if got := hostOut(t, h, "head -n 1 /etc/sysctl.d/60-kernel-hardening.conf"); !strings.Contains(got, "module.kernel.sysctl.baseline") {
+		if got := h.Sh(t, "head -n 1 /etc/sysctl.d/60-kernel-hardening.conf"); !strings.Contains(got, "module.kernel.sysctl.baseline") {
 			t.Errorf("%s: %q", h.Name, got)
 		}
 	}

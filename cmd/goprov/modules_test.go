@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"net"
@@ -51,15 +50,33 @@ func copyTree(t *testing.T, rels ...string) string {
 	return dst
 }
 
-func hostOut(t *testing.T, h *testinfra.Host, script string) string {
+// applyModuleInLab puts main (a config calling modules/NAME from a copy of
+// the tree) beside the lab's inventory and drives the binary through what
+// every shipped module must pass: fmt -check, validate without warnings,
+// apply, then an empty plan. The test checks the hosts afterwards.
+func applyModuleInLab(t *testing.T, lab *testinfra.Lab, name, main string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
+	dir := filepath.Join(copyTree(t, "modules"), "cfg")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	for file, src := range map[string]string{"main.hcl": main, "inventory.hcl": labtest.Inventory(lab, testinfra.UserDeploy)} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := goprov(t, "fmt", "-check", filepath.Join(repoRoot, "modules", name)); r.code != 0 {
+		t.Errorf("fmt -check modules/%s: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "validate", dir); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("validate: exit %d (the module must lint clean)\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "apply", "-auto-approve", dir); r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 0 {
+		t.Fatalf("plan after apply: want exit 0, got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestShippedModulesInLab applies examples/lab — the three shipped modules
@@ -114,7 +131,7 @@ func TestShippedModulesInLab(t *testing.T) {
 
 	for _, h := range lab.Hosts {
 		// A login shell finds the new go first, with go.env's defaults.
-		out := hostOut(t, h, `su -l webops -s /bin/bash -c 'command -v go; go version; go env GOROOT GOPROXY GOSUMDB GOPRIVATE GOTOOLCHAIN; echo "$PATH"'`)
+		out := h.Sh(t, `su -l webops -s /bin/bash -c 'command -v go; go version; go env GOROOT GOPROXY GOSUMDB GOPRIVATE GOTOOLCHAIN; echo "$PATH"'`)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		want := []string{"/usr/local/go/bin/go", "go version go1.22.5 linux/amd64", "/usr/local/go",
 			"https://proxy.golang.org,direct", "sum.golang.org", "git.example.internal/*", "local"}
@@ -129,17 +146,17 @@ func TestShippedModulesInLab(t *testing.T) {
 		if !strings.HasPrefix(lines[len(want)], "/usr/local/go/bin:") {
 			t.Errorf("%s: $GOROOT/bin is not first in PATH: %s", h.Name, lines[len(want)])
 		}
-		if got := strings.TrimSpace(hostOut(t, h, "readlink /usr/local/go")); got != "/usr/local/go-1.22.5" {
+		if got := strings.TrimSpace(h.Sh(t, "readlink /usr/local/go")); got != "/usr/local/go-1.22.5" {
 			t.Errorf("%s: /usr/local/go -> %q", h.Name, got)
 		}
 
 		// Least privilege: webops may run exactly the two commands, as
 		// www-data, and nothing else.
-		out = hostOut(t, h, "sudo -l -U webops")
+		out = h.Sh(t, "sudo -l -U webops")
 		if !strings.Contains(out, "(www-data) NOPASSWD: /usr/bin/systemctl restart nginx, /usr/bin/journalctl -u nginx -n 200") {
 			t.Errorf("%s: sudo -l -U webops:\n%s", h.Name, out)
 		}
-		out = hostOut(t, h, `as() { su -l webops -s /bin/sh -c "$1" >/dev/null 2>&1; echo $?; }
+		out = h.Sh(t, `as() { su -l webops -s /bin/sh -c "$1" >/dev/null 2>&1; echo $?; }
 as 'sudo -n -u www-data -l /usr/bin/systemctl restart nginx'
 as 'sudo -n -u www-data /usr/bin/id'
 as 'sudo -n -u www-data -l /usr/bin/systemctl restart nginx extra'
@@ -149,7 +166,7 @@ as 'sudo -n /usr/bin/systemctl restart nginx'`)
 		}
 
 		// Default-deny both ways, SSH in, HTTPS and DNS out.
-		out = hostOut(t, h, "ufw status verbose")
+		out = h.Sh(t, "ufw status verbose")
 		for _, w := range []string{"Status: active", "Default: deny (incoming), deny (outgoing)", "22/tcp", "443/tcp", "53/udp", "53/tcp"} {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s: ufw status lacks %q:\n%s", h.Name, w, out)
@@ -179,14 +196,14 @@ as 'sudo -n /usr/bin/systemctl restart nginx'`)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	for _, h := range lab.Hosts {
-		out := hostOut(t, h, fmt.Sprintf(`for p in %d %d; do timeout 3 bash -c "exec 3<>/dev/tcp/%s/$p" 2>/dev/null; echo $?; done`, ports[0], ports[1], gw))
+		out := h.Sh(t, fmt.Sprintf(`for p in %d %d; do timeout 3 bash -c "exec 3<>/dev/tcp/%s/$p" 2>/dev/null; echo $?; done`, ports[0], ports[1], gw))
 		if got := strings.Fields(out); len(got) != 2 || got[0] != "0" || got[1] == "0" {
 			t.Errorf("%s: outgoing connections (443, other port) = %v, want 443 open and the other blocked", h.Name, got)
 		}
 	}
 
 	// The audit host loaded the rules into the kernel.
-	out := hostOut(t, lab.Hosts[0], "auditctl -l")
+	out := lab.Hosts[0].Sh(t, "auditctl -l")
 	for _, w := range []string{"-w /etc/sudoers -p wa -k sudoers_change", "-w /etc/sudoers.d -p wa -k sudoers_change", "-S execve -F path=/usr/bin/sudo -F key=sudo_exec"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("h1: auditctl -l lacks %q:\n%s", w, out)

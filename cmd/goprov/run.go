@@ -129,6 +129,40 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// readSavedPlan reads the plan file arg for apply (nil after reporting an
+// error). A saved plan is applied exactly: flags that would change what it
+// means are refused rather than silently ignored.
+func readSavedPlan(fs *flag.FlagSet, arg string, stderr io.Writer) *planner.Plan {
+	var conflicting []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "var", "var-file", "root", "limit":
+			conflicting = append(conflicting, "-"+f.Name)
+		}
+	})
+	if len(conflicting) > 0 {
+		fmt.Fprintf(stderr, "Error: %s cannot be used with a saved plan, which is applied exactly as it was made; make a new plan with them instead.\n", strings.Join(conflicting, ", "))
+		return nil
+	}
+	p, err := planner.ReadPlanFile(arg)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return nil
+	}
+	return p
+}
+
+// confirmApply asks on the terminal; only "yes" applies.
+func confirmApply(stdout io.Writer) bool {
+	fmt.Fprint(stdout, "\nApply these changes? Only 'yes' will be accepted: ")
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		fmt.Fprintln(stdout, "Apply cancelled; nothing was changed.")
+		return false
+	}
+	return true
+}
+
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("apply", "apply [DIR | PLANFILE] [flags]", stderr)
 	var rf runFlags
@@ -145,22 +179,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var p *planner.Plan
 	saved := !isDir(arg)
 	if saved {
-		// A saved plan is applied exactly: flags that would change what it
-		// means are refused rather than silently ignored.
-		var conflicting []string
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "var", "var-file", "root", "limit":
-				conflicting = append(conflicting, "-"+f.Name)
-			}
-		})
-		if len(conflicting) > 0 {
-			fmt.Fprintf(stderr, "Error: %s cannot be used with a saved plan, which is applied exactly as it was made; make a new plan with them instead.\n", strings.Join(conflicting, ", "))
-			return exitError
-		}
-		var err error
-		if p, err = planner.ReadPlanFile(arg); err != nil {
-			fmt.Fprintf(stderr, "Error: %v\n", err)
+		if p = readSavedPlan(fs, arg, stderr); p == nil {
 			return exitError
 		}
 	}
@@ -204,13 +223,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return exitOK
 	}
-	if !*auto {
-		fmt.Fprint(stdout, "\nApply these changes? Only 'yes' will be accepted: ")
-		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			fmt.Fprintln(stdout, "Apply cancelled; nothing was changed.")
-			return exitError
-		}
+	if !*auto && !confirmApply(stdout) {
+		return exitError
 	}
 	e.JournalPath = *journalPath
 	e.JournalMaxSize = int64(maxSize)

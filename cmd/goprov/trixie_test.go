@@ -45,7 +45,7 @@ module "ssh" {
 		}
 	}
 	h := lab.Hosts[0]
-	if got := hostOut(t, h, ". /etc/os-release; echo $VERSION_CODENAME"); got != "trixie\n" {
+	if got := h.Sh(t, ". /etc/os-release; echo $VERSION_CODENAME"); got != "trixie\n" {
 		t.Fatalf("host release: %q", got)
 	}
 	if r := goprov(t, "apply", "-auto-approve", dir); r.code != 0 {
@@ -54,15 +54,15 @@ module "ssh" {
 	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 0 {
 		t.Fatalf("plan after apply: want exit 0, got %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if got := hostOut(t, h, "sysctl -n kernel.kptr_restrict kernel.dmesg_restrict net.ipv4.tcp_syncookies"); got != "2\n1\n1\n" {
+	if got := h.Sh(t, "sysctl -n kernel.kptr_restrict kernel.dmesg_restrict net.ipv4.tcp_syncookies"); got != "2\n1\n1\n" {
 		t.Errorf("live sysctls: %q", got)
 	}
-	got := hostOut(t, h, "sshd -T -C user=deploy,host=x,addr=10.0.0.1 | grep -E '^(passwordauthentication|maxauthtries|allowgroups) ' | sort")
+	got := h.Sh(t, "sshd -T -C user=deploy,host=x,addr=10.0.0.1 | grep -E '^(passwordauthentication|maxauthtries|allowgroups) ' | sort")
 	if want := "allowgroups deploy\nallowgroups sudo\nmaxauthtries 3\npasswordauthentication no\n"; got != want {
 		t.Errorf("effective sshd settings:\n%s\nwant:\n%s", got, want)
 	}
 	// A new login still works after the reload.
-	if got := hostOut(t, h, "echo ok"); got != "ok\n" {
+	if got := h.Sh(t, "echo ok"); got != "ok\n" {
 		t.Errorf("login after apply: %q", got)
 	}
 }

@@ -1,7 +1,6 @@
 package labtest
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +19,15 @@ import (
 func ApplyCutDuring(t *testing.T, s *Session, p *planner.Plan, h *testinfra.Host, tool string) *planner.Plan {
 	t.Helper()
 	q, mark := shell.Quote(tool), shell.Quote("/run/goprov-test-started-"+strings.ReplaceAll(strings.TrimPrefix(tool, "/"), "/", "_"))
-	hostRun(t, h, `mv `+q+` `+q+`.real && printf '#!/bin/sh\ntouch %s\nsleep 60\nexec %s.real "$@"\n' `+mark+` `+q+` > `+q+` && chmod 0755 `+q)
+	h.Sh(t, `mv `+q+` `+q+`.real && printf '#!/bin/sh\ntouch %s\nsleep 60\nexec %s.real "$@"\n' `+mark+` `+q+` > `+q+` && chmod 0755 `+q)
 	restore := func() {
-		hostRun(t, h, `if [ -f `+q+`.real ]; then mv -f `+q+`.real `+q+`; fi; rm -f `+mark)
+		h.Sh(t, `if [ -f `+q+`.real ]; then mv -f `+q+`.real `+q+`; fi; rm -f `+mark)
 	}
 	t.Cleanup(restore)
 	done := make(chan *planner.Plan, 1)
 	go func() { done <- s.Apply(p) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(hostRun(t, h, "ls "+mark+" 2>/dev/null || true"), "started") {
+	for !strings.Contains(h.Sh(t, "ls "+mark+" 2>/dev/null || true"), "started") {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s never started", tool)
 		}
@@ -43,15 +42,4 @@ func ApplyCutDuring(t *testing.T, s *Session, p *planner.Plan, h *testinfra.Host
 	}
 	restore()
 	return p
-}
-
-func hostRun(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -290,14 +291,39 @@ func TestDiff(t *testing.T) {
 
 const statusImmutableProbe = "enabled 2\nNo rules\n"
 
-// fakeHost records the scripts Apply runs; every command succeeds.
-type fakeHost struct{ scripts []string }
+// fakeHost records the scripts Apply runs and what each got on stdin (the
+// bytes a file write puts on the host); every command succeeds.
+type fakeHost struct{ scripts, stdins []string }
 
 func (f *fakeHost) Run(_ context.Context, c transport.Cmd) (transport.Result, error) {
 	f.scripts = append(f.scripts, c.Script)
+	in := ""
+	if c.Stdin != nil {
+		b, err := io.ReadAll(c.Stdin)
+		if err != nil {
+			return transport.Result{}, err
+		}
+		in = string(b)
+	}
+	f.stdins = append(f.stdins, in)
 	return transport.Result{}, nil
 }
 func (f *fakeHost) Close() error { return nil }
+
+// applyNewFile plans and applies r's rules file, absent so far, on a fake
+// host whose kernel answers status; it returns what apply ran.
+func applyNewFile(t *testing.T, r *Rules, status string) (*fakeHost, error) {
+	t.Helper()
+	f := &fakeHost{}
+	h := &resources.Host{Root: "/", T: f}
+	probe := multi("absent\n", "absent\n", status, boot1)
+	ch, err := r.Diff(h, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Current = probe
+	return f, r.Apply(context.Background(), h, ch)
+}
 
 // Immutable and refused kernels: the file is written, nothing is loaded,
 // and only the immutable case leaves a reboot mark. (Never by loading
@@ -313,15 +339,8 @@ func TestApplyWithoutLoad(t *testing.T) {
 		{"refused", "refused Error sending status request (Operation not permitted)\n", false},
 	}
 	for _, tc := range cases {
-		f := &fakeHost{}
-		h := &resources.Host{Root: "/", T: f}
-		probe := multi("absent\n", "absent\n", tc.status, boot1)
-		ch, err := r.Diff(h, probe)
+		f, err := applyNewFile(t, r, tc.status)
 		if err != nil {
-			t.Fatal(err)
-		}
-		ch.Current = probe
-		if err := r.Apply(context.Background(), h, ch); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		all := strings.Join(f.scripts, "\n---\n")
@@ -498,5 +517,71 @@ rules = ["-w /etc/passwd -p wa", "-a always,exit -F dir=/nonexistent-goprov/ -F 
 	v := r.judge(f)
 	if len(v.refused) != 2 || !strings.Contains(v.refused[1], "Unknown user: nosuchuser-goprov") {
 		t.Fatalf("refused: %q", v.refused)
+	}
+}
+
+// The pending marks persist on hosts across goprov versions: a mark one
+// version writes, the next must read. So their path and bytes are pinned
+// here as literals, never built with the code's own helpers (pendingKey,
+// rebootMark), which would drift along with the format.
+const (
+	markPath   = "/var/lib/goprov/pending/audit_rules.50-sudo"
+	reloadMark = "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n"
+	rebootMk   = "reboot required: /etc/audit/rules.d/50-sudo.rules changed while kernel audit was immutable (boot_id=b4b897a1-c18c-4cd9-b7bf-5812e3b26172)\n"
+)
+
+// TestPendingMarkBytesWritten: apply writes exactly these bytes, mode 0600,
+// at exactly this path. On the fake host the load's answers are empty, so
+// an apply that goes on to load may fail after the mark: only the mark is
+// checked here (the load itself is proven in the lab tests).
+func TestPendingMarkBytesWritten(t *testing.T) {
+	r := sudoRules(t)
+	for _, tc := range []struct{ name, status, want string }{
+		{"reload mark, before augenrules --load", "enabled 1\nNo rules\n", reloadMark},
+		{"reboot mark, kernel audit immutable", statusImmutableProbe, rebootMk},
+	} {
+		f, err := applyNewFile(t, r, tc.status)
+		if err != nil {
+			t.Logf("%s: apply on the fake host: %v", tc.name, err)
+		}
+		var marks []string
+		for i, sc := range f.scripts {
+			if strings.Contains(sc, "\nf="+markPath+"\n") || strings.Contains(sc, "\nf='"+markPath+"'\n") {
+				if !strings.Contains(sc, "chmod 0600 ") {
+					t.Errorf("%s: mark not written 0600:\n%s", tc.name, sc)
+				}
+				marks = append(marks, f.stdins[i])
+			}
+		}
+		if len(marks) == 0 || marks[0] != tc.want {
+			t.Errorf("%s: mark bytes written %q, want %q", tc.name, marks, tc.want)
+		}
+	}
+}
+
+// TestPendingMarkBytesRead: marks exactly as an earlier goprov left them
+// are understood: a reload still pending, a reboot still awaited, a reboot
+// that happened.
+func TestPendingMarkBytesRead(t *testing.T) {
+	r := sudoRules(t)
+	h := &resources.Host{Root: "/"}
+	file := "file 640 0 0\n" + r.Render(nil)
+	for _, tc := range []struct {
+		name, mark, status, boot string
+		action                   resources.Action
+		note                     string
+	}{
+		{"reload pending", reloadMark, "enabled 1\n" + loadedSudo, boot1, resources.Update,
+			"reload pending: augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules"},
+		{"reboot awaited", rebootMk, statusImmutableProbe, boot1, resources.NoOp, "reboot required"},
+		{"rebooted since", rebootMk, "enabled 2\n" + loadedSudo, boot2, resources.Update, "pending reboot mark is cleared"},
+	} {
+		ch, err := r.Diff(h, multi(file, "file 600 0 0\n"+tc.mark, tc.status, tc.boot))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if ch.Action != tc.action || !strings.Contains(strings.Join(ch.Notes, "\n"), tc.note) {
+			t.Errorf("%s: %s %q, want %s with %q", tc.name, ch.Action, ch.Notes, tc.action, tc.note)
+		}
 	}
 }

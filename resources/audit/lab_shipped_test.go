@@ -68,9 +68,9 @@ func shippedRuleSets(t *testing.T, suite string) {
 			}
 			dir := labtest.Write(t, inv, shippedConfig(rules, false))
 			if len(pathRefused)+len(otherRefused) > 0 {
-				before := sh(t, h, "auditctl -l; ls -A /etc/audit/rules.d; cat /etc/audit/rules.d/50-shipped.rules 2>&1")
+				before := h.Sh(t, "auditctl -l; ls -A /etc/audit/rules.d; cat /etc/audit/rules.d/50-shipped.rules 2>&1")
 				requireRefused(t, labtest.Apply(t, dir, labtest.Options{}), rules, append(pathRefused, otherRefused...))
-				if after := sh(t, h, "auditctl -l; ls -A /etc/audit/rules.d; cat /etc/audit/rules.d/50-shipped.rules 2>&1"); after != before {
+				if after := h.Sh(t, "auditctl -l; ls -A /etc/audit/rules.d; cat /etc/audit/rules.d/50-shipped.rules 2>&1"); after != before {
 					t.Errorf("a refused apply changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 				}
 				if len(otherRefused) > 0 {
@@ -81,7 +81,7 @@ func shippedRuleSets(t *testing.T, suite string) {
 			p := labtest.Apply(t, dir, labtest.Options{})
 			labtest.RequireOK(t, p)
 			labtest.RequireEmpty(t, labtest.Plan(t, dir, labtest.Options{}))
-			loaded := sh(t, h, "auditctl -l")
+			loaded := h.Sh(t, "auditctl -l")
 			skipped := map[int]bool{}
 			for _, i := range pathRefused {
 				skipped[i] = true

@@ -1,10 +1,8 @@
 package audit_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/planner"
@@ -30,17 +28,6 @@ func config(extra, ensure string) string {
 	return strings.Replace(strings.Replace(sudoRules, "%s", extra, 1), "%s", ensure, 1)
 }
 
-func sh(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
-	}
-	return out
-}
-
 func notes(p *planner.Plan, host string) string {
 	c := labtest.Change(p, host, "audit_rules.sudo")
 	if c == nil {
@@ -53,8 +40,8 @@ func notes(p *planner.Plan, host string) string {
 // augenrules.real) until the test ends.
 func fakeAugenrules(t *testing.T, h *testinfra.Host, body string) {
 	t.Helper()
-	sh(t, h, "[ -f /usr/sbin/augenrules.real ] || mv /usr/sbin/augenrules /usr/sbin/augenrules.real; cat >/usr/sbin/augenrules <<'FAKE'\n#!/bin/sh\n"+body+"\nFAKE\nchmod 0755 /usr/sbin/augenrules")
-	t.Cleanup(func() { sh(t, h, "mv -f /usr/sbin/augenrules.real /usr/sbin/augenrules") })
+	h.Sh(t, "[ -f /usr/sbin/augenrules.real ] || mv /usr/sbin/augenrules /usr/sbin/augenrules.real; cat >/usr/sbin/augenrules <<'FAKE'\n#!/bin/sh\n"+body+"\nFAKE\nchmod 0755 /usr/sbin/augenrules")
+	t.Cleanup(func() { h.Sh(t, "mv -f /usr/sbin/augenrules.real /usr/sbin/augenrules") })
 }
 
 func hostError(p *planner.Plan, host string) string {
@@ -85,7 +72,7 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 			t.Errorf("h2 plan: %s", n)
 		}
 		labtest.RequireOK(t, labtest.Load(t, base, labtest.Options{}).Apply(p))
-		loaded := sh(t, h1, "auditctl -l")
+		loaded := h1.Sh(t, "auditctl -l")
 		for _, want := range []string{"-w /etc/sudoers -p wa -k sudoers_change", "-w /etc/sudoers.d -p wa -k sudoers_change",
 			"-a always,exit -F arch=b64 -S execve -F path=/usr/bin/sudo -F key=sudo_exec"} {
 			if !strings.Contains(loaded, want+"\n") {
@@ -93,7 +80,7 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 			}
 		}
 		for _, h := range lab.Hosts {
-			if got := sh(t, h, "stat -c '%a %U %G' /etc/audit/rules.d/50-sudo.rules; ls -A /etc/audit/rules.d; ls "+pendingMark+" 2>&1 || true"); !strings.HasPrefix(got, "640 root root\n") ||
+			if got := h.Sh(t, "stat -c '%a %U %G' /etc/audit/rules.d/50-sudo.rules; ls -A /etc/audit/rules.d; ls "+pendingMark+" 2>&1 || true"); !strings.HasPrefix(got, "640 root root\n") ||
 				strings.Contains(got, ".goprov") || !strings.Contains(got, "No such file") {
 				t.Errorf("%s: %q", h.Name, got)
 			}
@@ -106,13 +93,13 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 	})
 
 	t.Run("rules removed from the kernel behind goprov's back are reloaded", func(t *testing.T) {
-		sh(t, h1, "auditctl -D >/dev/null")
+		h1.Sh(t, "auditctl -D >/dev/null")
 		p := labtest.Plan(t, base, labtest.Options{Limit: "host.h1"})
 		if n := notes(p, "h1"); !strings.HasPrefix(n, "update: ") || !strings.Contains(n, "in the file but not loaded in the kernel") {
 			t.Fatalf("h1 plan: %s", n)
 		}
 		labtest.RequireOK(t, labtest.Load(t, base, labtest.Options{Limit: "host.h1"}).Apply(p))
-		if !strings.Contains(sh(t, h1, "auditctl -l"), "sudo_exec") {
+		if !strings.Contains(h1.Sh(t, "auditctl -l"), "sudo_exec") {
 			t.Fatal("not reloaded")
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{Limit: "host.h1"}))
@@ -126,27 +113,27 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 		labtest.RequireOK(t, p)
 		// The fault: augenrules becomes unusable after the plan, before
 		// the apply (the apply's read still matches the plan).
-		sh(t, h1, "chmod a-x /usr/sbin/augenrules")
-		t.Cleanup(func() { sh(t, h1, "chmod 0755 /usr/sbin/augenrules") })
+		h1.Sh(t, "chmod a-x /usr/sbin/augenrules")
+		t.Cleanup(func() { h1.Sh(t, "chmod 0755 /usr/sbin/augenrules") })
 		p = s.Apply(p)
 		if msg := hostError(p, "h1"); !strings.Contains(msg, "augenrules not found (or not executable)") || !strings.Contains(msg, "restoring the previous file failed too") || !strings.Contains(msg, "stays pending") {
 			t.Fatalf("want the reload failure, got %q", msg)
 		}
 		// The previous file is back, but nothing could reload it: the mark
 		// stays, so no run takes the kernel's rules for the file's.
-		if got := sh(t, h1, "cat "+pendingMark+"; grep -c shadow_change /etc/audit/rules.d/50-sudo.rules || true"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n0\n" {
+		if got := h1.Sh(t, "cat "+pendingMark+"; grep -c shadow_change /etc/audit/rules.d/50-sudo.rules || true"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n0\n" {
 			t.Fatalf("mark and file: %q", got)
 		}
-		if strings.Contains(sh(t, h1, "auditctl -l"), "shadow_change") {
+		if strings.Contains(h1.Sh(t, "auditctl -l"), "shadow_change") {
 			t.Fatal("loaded although augenrules could not run")
 		}
 		p = labtest.Plan(t, more, labtest.Options{Limit: "host.h1"})
 		if n := notes(p, "h1"); !strings.HasPrefix(n, "update: ") || !strings.Contains(n, "reload pending: augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules") {
 			t.Fatalf("h1 plan after the failure: %s", n)
 		}
-		sh(t, h1, "chmod 0755 /usr/sbin/augenrules")
+		h1.Sh(t, "chmod 0755 /usr/sbin/augenrules")
 		labtest.RequireOK(t, labtest.Load(t, more, labtest.Options{Limit: "host.h1"}).Apply(p))
-		if got := sh(t, h1, "auditctl -l; ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "-w /etc/shadow -p wa -k shadow_change") || !strings.Contains(got, "No such file") {
+		if got := h1.Sh(t, "auditctl -l; ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "-w /etc/shadow -p wa -k shadow_change") || !strings.Contains(got, "No such file") {
 			t.Fatalf("after the retry: %s", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, more, labtest.Options{Limit: "host.h1"}))
@@ -165,10 +152,10 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 		if hp := labtest.HostPlan(p, "h1"); hp.Status != planner.StatusFailed {
 			t.Fatalf("apply through a cut connection: status %s", hp.Status)
 		}
-		if got := sh(t, h1, "cat "+pendingMark+"; grep -c group_change /etc/audit/rules.d/50-sudo.rules"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n1\n" {
+		if got := h1.Sh(t, "cat "+pendingMark+"; grep -c group_change /etc/audit/rules.d/50-sudo.rules"); got != "augenrules --load after a change of /etc/audit/rules.d/50-sudo.rules\n1\n" {
 			t.Fatalf("mark and file after the cut: %q", got)
 		}
-		if strings.Contains(sh(t, h1, "auditctl -l"), "group_change") {
+		if strings.Contains(h1.Sh(t, "auditctl -l"), "group_change") {
 			t.Fatal("loaded although the reload was cut")
 		}
 		p = labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"})
@@ -176,7 +163,7 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 			t.Fatalf("plan after the cut: %s", n)
 		}
 		labtest.RequireOK(t, labtest.Load(t, cut, labtest.Options{Limit: "host.h1"}).Apply(p))
-		if got := sh(t, h1, "auditctl -l; ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "-w /etc/group -p wa -k group_change") || !strings.Contains(got, "No such file") {
+		if got := h1.Sh(t, "auditctl -l; ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "-w /etc/group -p wa -k group_change") || !strings.Contains(got, "No such file") {
 			t.Fatalf("after the retry: %s", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"}))
@@ -184,7 +171,7 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 
 	t.Run("a rule the kernel refuses is refused at plan, before anything is written", func(t *testing.T) {
 		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
-		before := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules")
+		before := h1.Sh(t, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules")
 		bad := labtest.Write(t, inv, config(`
     "-a always,exit -F arch=b64 -S nosuchcall -k bad",
     "-a always,exit -F dir=/etc/NetworkManager/ -F perm=wa -k nm",`, "present"))
@@ -198,34 +185,34 @@ func TestAuditRulesOnLabHosts(t *testing.T) {
 				}
 			}
 		}
-		if after := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules"); after != before {
+		if after := h1.Sh(t, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules"); after != before {
 			t.Fatalf("a refused plan changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
-		if got := sh(t, h1, "ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "No such file") {
+		if got := h1.Sh(t, "ls "+pendingMark+" 2>&1 || true"); !strings.Contains(got, "No such file") {
 			t.Fatalf("pending mark after a refused plan: %q", got)
 		}
 	})
 
 	t.Run("a rule another rules file already holds is refused at plan", func(t *testing.T) {
 		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
-		sh(t, h1, "printf '%s\\n' '-w /etc/group -p wa -k group_change' >/etc/audit/rules.d/60-other.rules")
-		t.Cleanup(func() { sh(t, h1, "rm -f /etc/audit/rules.d/60-other.rules") })
-		before := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules")
+		h1.Sh(t, "printf '%s\\n' '-w /etc/group -p wa -k group_change' >/etc/audit/rules.d/60-other.rules")
+		t.Cleanup(func() { h1.Sh(t, "rm -f /etc/audit/rules.d/60-other.rules") })
+		before := h1.Sh(t, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules")
 		dup := labtest.Write(t, inv, config(`
     "-w /etc/group -p aw -k group_change",`, "present"))
 		msg := hostError(labtest.Apply(t, dup, labtest.Options{Limit: "host.h1"}), "h1")
 		if want := `line 5: "-w /etc/group -p aw -k group_change" is already a rule of 60-other.rules line 1 in /etc/audit/rules.d (auditctl: Rule exists`; !strings.Contains(msg, want) {
 			t.Fatalf("want %q, got %q", want, msg)
 		}
-		if after := sh(t, h1, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules"); after != before {
+		if after := h1.Sh(t, "auditctl -l; cat /etc/audit/rules.d/50-sudo.rules"); after != before {
 			t.Fatalf("a refused apply changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	})
 
 	t.Run("a load that fails anyway is undone: previous file, previous rules", func(t *testing.T) {
 		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
-		before := sh(t, h1, "auditctl -l")
-		beforeFile := sh(t, h1, "cat /etc/audit/rules.d/50-sudo.rules")
+		before := h1.Sh(t, "auditctl -l")
+		beforeFile := h1.Sh(t, "cat /etc/audit/rules.d/50-sudo.rules")
 		// A kernel that refuses a syscall the plan could not know of: a
 		// fake augenrules that loads, then fails the way auditctl does at
 		// a bad line, leaving the kernel with part of the rules.
@@ -242,10 +229,10 @@ exec /usr/sbin/augenrules.real "$@"`)
 		if !strings.Contains(msg, "Syscall name unknown: fakecall") || !strings.Contains(msg, "the previous file is restored and the kernel holds the previous rules again") {
 			t.Fatalf("want the kernel's message and the restore, got %q", msg)
 		}
-		if after := sh(t, h1, "auditctl -l"); after != before {
+		if after := h1.Sh(t, "auditctl -l"); after != before {
 			t.Fatalf("auditctl -l before and after differ:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
-		if got := sh(t, h1, "cat /etc/audit/rules.d/50-sudo.rules; ls -A /etc/audit/rules.d; ls "+pendingMark+" 2>&1 || true"); !strings.HasPrefix(got, beforeFile) ||
+		if got := h1.Sh(t, "cat /etc/audit/rules.d/50-sudo.rules; ls -A /etc/audit/rules.d; ls "+pendingMark+" 2>&1 || true"); !strings.HasPrefix(got, beforeFile) ||
 			strings.Contains(got, ".goprov") || !strings.Contains(got, "No such file") {
 			t.Fatalf("file, directory and mark after the restore: %q", got)
 		}
@@ -254,7 +241,7 @@ exec /usr/sbin/augenrules.real "$@"`)
 
 	t.Run("ensure absent whose rules stay loaded is undone", func(t *testing.T) {
 		labtest.RequireOK(t, labtest.Apply(t, base, labtest.Options{Limit: "host.h1"}))
-		before := sh(t, h1, "auditctl -l")
+		before := h1.Sh(t, "auditctl -l")
 		// An augenrules that says it loaded and did nothing: the removed
 		// rules stay in the kernel, which only auditctl -l can tell.
 		fakeAugenrules(t, h1, "exit 0")
@@ -263,7 +250,7 @@ exec /usr/sbin/augenrules.real "$@"`)
 		if msg := hostError(p, "h1"); !strings.Contains(msg, "rules still loaded after the file was removed") || !strings.Contains(msg, "previous file is restored") {
 			t.Fatalf("want the failed removal undone, got %q", msg)
 		}
-		if got := sh(t, h1, "auditctl -l; ls /etc/audit/rules.d"); !strings.HasPrefix(got, before) || !strings.Contains(got, "50-sudo.rules") {
+		if got := h1.Sh(t, "auditctl -l; ls /etc/audit/rules.d"); !strings.HasPrefix(got, before) || !strings.Contains(got, "50-sudo.rules") {
 			t.Fatalf("after the undone removal: %s", got)
 		}
 	})
@@ -275,11 +262,11 @@ exec /usr/sbin/augenrules.real "$@"`)
 		if c := labtest.Change(p, "h1", "audit_rules.sudo"); c.Action != resources.Delete || !strings.Contains(c.Diff, "--- /etc/audit/rules.d/50-sudo.rules") {
 			t.Errorf("h1: %s %q", c.Action, c.Diff)
 		}
-		if got := sh(t, h1, "auditctl -l"); strings.Contains(got, "sudoers_change") || strings.Contains(got, "sudo_exec") {
+		if got := h1.Sh(t, "auditctl -l"); strings.Contains(got, "sudoers_change") || strings.Contains(got, "sudo_exec") {
 			t.Errorf("h1: rules still loaded:\n%s", got)
 		}
 		for _, h := range []*testinfra.Host{h1, h2} {
-			if got := sh(t, h, "ls -A /etc/audit/rules.d"); strings.Contains(got, "50-sudo") {
+			if got := h.Sh(t, "ls -A /etc/audit/rules.d"); strings.Contains(got, "50-sudo") {
 				t.Errorf("%s: %q", h.Name, got)
 			}
 		}

@@ -111,6 +111,11 @@ type Toolchain struct {
 	ManageEnv bool
 }
 
+// badFunc reports an invalid attribute at its source range.
+type badFunc func(attr, summary, detail string)
+
+// New decodes and validates a go_toolchain block; each check is a named
+// step, run in the order its diagnostics are reported.
 func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	bad := func(attr, summary, detail string) {
@@ -131,14 +136,34 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		Env:         map[string]string{},
 		SHA256:      map[string]string{},
 	}
+	minor := tc.checkVersion(bad)
+	tc.checkSourceAndFetch(minor, bad)
+	tc.checkMirror(bad)
+	tc.checkSHA256(v.GetAttr("sha256"), bad)
+	tc.checkSignature(str("gpg_keyring"), bad)
+	tc.checkPath(body, bad)
+	tc.checkLayout(bad)
+	tc.checkKeep(v.GetAttr("keep"), bad)
+	tc.checkEnv(v.GetAttr("env"), minor, bad)
+	return tc, diags
+}
 
-	minor := -1
+// checkVersion validates version and returns its minor number (-1 when
+// invalid).
+func (tc *Toolchain) checkVersion(bad badFunc) (minor int) {
+	minor = -1
 	if m := versionRe.FindStringSubmatch(tc.Version); m == nil {
 		bad("version", "Invalid Go version", fmt.Sprintf("%q: write the release without the \"go\" prefix, e.g. \"1.22.5\" or \"1.23rc1\".", tc.Version))
 	} else {
 		minor, _ = strconv.Atoi(m[1])
 	}
 
+	return minor
+}
+
+// checkSourceAndFetch validates source, verify and fetch, and what they
+// allow together.
+func (tc *Toolchain) checkSourceAndFetch(minor int, bad badFunc) {
 	switch tc.Source {
 	case SourceProxy:
 		if minor >= 0 && minor < 21 {
@@ -166,6 +191,11 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		bad("fetch", "Invalid fetch", fmt.Sprintf(`fetch must be "controller" or "host", not %q.`, tc.Fetch))
 	}
 
+}
+
+// checkMirror refuses a mirror that is not an http(s) base URL and ends it
+// with "/".
+func (tc *Toolchain) checkMirror(bad badFunc) {
 	// mirror matters only for "dl", but a hostile value is refused anyway.
 	if u, err := url.Parse(tc.Mirror); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(tc.Mirror, " \t\r\n\x00") || u.RawQuery != "" || u.Fragment != "" {
 		bad("mirror", "Invalid mirror", fmt.Sprintf("%q: mirror is an http(s) base URL such as %q, without query or fragment; archives are fetched from MIRROR/goVERSION.OS-ARCH.tar.gz.", tc.Mirror, DefaultMirror))
@@ -173,7 +203,12 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		tc.Mirror += "/"
 	}
 
-	tc.SHA256 = decodeSHA256(v.GetAttr("sha256"), func(d string) { bad("sha256", "Invalid sha256", d) })
+}
+
+// checkSHA256 decodes sha256 (a string or an "os-arch" map) and checks it
+// against source.
+func (tc *Toolchain) checkSHA256(v cty.Value, bad badFunc) {
+	tc.SHA256 = decodeSHA256(v, func(d string) { bad("sha256", "Invalid sha256", d) })
 	switch {
 	case tc.Source == SourceProxy && len(tc.SHA256) > 0:
 		bad("sha256", "sha256 with source = \"proxy\"", "Module-proxy toolchains are verified by their module hash (h1:) against the Go checksum database, like `go mod download`; sha256 pins the archive of source \"dl\" or \"file\".")
@@ -181,7 +216,10 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		bad("sha256", "Missing sha256", fmt.Sprintf("source = %q needs the archive's SHA-256 (from https://go.dev/dl/?mode=json&include=all), as a string or as a map of \"os-arch\" => checksum for mixed fleets.", tc.Source))
 	}
 
-	keyring := str("gpg_keyring")
+}
+
+// checkSignature validates signature and gpg_keyring (ASCII-armored).
+func (tc *Toolchain) checkSignature(keyring string, bad badFunc) {
 	if tc.Signature {
 		if tc.Source != SourceDL {
 			bad("signature", "Signature needs source = \"dl\"", "Detached .asc signatures are fetched from the mirror next to the archive.")
@@ -198,6 +236,11 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		tc.Keyring = kr
 	}
 
+}
+
+// checkPath validates path, which only source "file" takes; a relative
+// one is made absolute from the declaring file's directory.
+func (tc *Toolchain) checkPath(body hcl.Body, bad badFunc) {
 	if tc.Source == SourceFile {
 		switch {
 		case tc.Path == "":
@@ -218,6 +261,11 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		bad("path", "path without source = \"file\"", "path names an archive on the controller, used only with source = \"file\".")
 	}
 
+}
+
+// checkLayout validates install_root and link: absolute, clean, and the
+// link never inside or in place of what goprov installs.
+func (tc *Toolchain) checkLayout(bad badFunc) {
 	checkAbs := func(attr, p string) {
 		switch {
 		case !strings.HasPrefix(p, "/"):
@@ -240,21 +288,29 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 		bad("link", "Invalid link", fmt.Sprintf("link %q lies inside a versioned toolchain directory.", tc.Link))
 	}
 
-	keep := v.GetAttr("keep").AsBigFloat()
-	if !keep.IsInt() || keep.Cmp(big.NewFloat(1)) < 0 || keep.Cmp(big.NewFloat(100)) > 0 {
+}
+
+// checkKeep validates keep, the number of versions left installed.
+func (tc *Toolchain) checkKeep(keep cty.Value, bad badFunc) {
+	n := keep.AsBigFloat()
+	if !n.IsInt() || n.Cmp(big.NewFloat(1)) < 0 || n.Cmp(big.NewFloat(100)) > 0 {
 		bad("keep", "Invalid keep", "keep is how many versions stay installed, counting the active one: a whole number from 1 to 100.")
 	} else {
-		k, _ := keep.Int64()
+		k, _ := n.Int64()
 		tc.Keep = int(k)
 	}
 
+}
+
+// checkEnv validates the go.env entries (Go 1.21+ reads $GOROOT/go.env).
+func (tc *Toolchain) checkEnv(env cty.Value, minor int, bad badFunc) {
 	keys := make([]string, 0)
-	for k := range v.GetAttr("env").AsValueMap() {
+	for k := range env.AsValueMap() {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		val := v.GetAttr("env").Index(cty.StringVal(k)).AsString()
+		val := env.Index(cty.StringVal(k)).AsString()
 		switch {
 		case !envKeyRe.MatchString(k):
 			bad("env", "Invalid go.env key", fmt.Sprintf("%q is not a Go environment variable name (upper-case letters, digits, '_').", k))
@@ -269,7 +325,6 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 	if len(tc.Env) > 0 && minor >= 0 && minor < 21 {
 		bad("env", "go.env needs Go 1.21", fmt.Sprintf("go%s does not read $GOROOT/go.env (Go 1.21 and later do); set these in a profile_script instead.", tc.Version))
 	}
-	return tc, diags
 }
 
 func decodeSHA256(v cty.Value, bad func(string)) map[string]string {

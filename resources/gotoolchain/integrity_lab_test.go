@@ -26,7 +26,7 @@ func TestLabIntegrity(t *testing.T) {
 
 	// Tamper with an executable the way an intruder or a stray
 	// `cp` over GOROOT would: same name, other bytes.
-	exec1(t, h1, "printf '#!/bin/sh\\necho pwned\\n' > /usr/local/go-1.22.5/bin/gofmt")
+	h1.ShTrim(t, "printf '#!/bin/sh\\necho pwned\\n' > /usr/local/go-1.22.5/bin/gofmt")
 	p := labtest.Plan(t, cfg, labOpts)
 	labtest.RequireOK(t, p)
 	c := labtest.Change(p, "h1", addr)
@@ -36,12 +36,12 @@ func TestLabIntegrity(t *testing.T) {
 	t.Logf("tampered: %s; notes %q", c.Summary, c.Notes)
 	labtest.RequireOK(t, labtest.Apply(t, cfg, labOpts))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, labOpts))
-	if got := exec1(t, h1, "echo 'package x' | /usr/local/go/bin/gofmt >/dev/null && echo gofmt-ok; ls -A /usr/local | grep go"); got != "gofmt-ok\ngo\ngo-1.22.5" {
+	if got := h1.ShTrim(t, "echo 'package x' | /usr/local/go/bin/gofmt >/dev/null && echo gofmt-ok; ls -A /usr/local | grep go"); got != "gofmt-ok\ngo\ngo-1.22.5" {
 		t.Errorf("after the reinstall: %q", got)
 	}
 
 	// A missing executable is an update too.
-	exec1(t, h1, "rm /usr/local/go-1.22.5/pkg/tool/linux_amd64/vet")
+	h1.ShTrim(t, "rm /usr/local/go-1.22.5/pkg/tool/linux_amd64/vet")
 	c = labtest.Change(labtest.Plan(t, cfg, labOpts), "h1", addr)
 	if c.Action != resources.Update || !strings.Contains(c.Summary, "reinstall: pkg/tool/linux_amd64/vet missing") {
 		t.Errorf("plan after removing vet: %s %q", c.Action, c.Summary)
@@ -68,13 +68,13 @@ resource "go_toolchain" "go" {
 	}
 
 	// The records are in the tree, root-owned, and what go ignores.
-	if got := exec1(t, h1, "cd /usr/local/go-1.22.5 && stat -c '%a %U %n' .goprov-* && sha256sum -c --quiet .goprov-manifest.sha256 && echo manifest-ok && grep -c '\"source\": \"proxy\"' .goprov-provenance.json"); got != "644 root .goprov-manifest.sha256\n644 root .goprov-provenance.json\nmanifest-ok\n1" {
+	if got := h1.ShTrim(t, "cd /usr/local/go-1.22.5 && stat -c '%a %U %n' .goprov-* && sha256sum -c --quiet .goprov-manifest.sha256 && echo manifest-ok && grep -c '\"source\": \"proxy\"' .goprov-provenance.json"); got != "644 root .goprov-manifest.sha256\n644 root .goprov-provenance.json\nmanifest-ok\n1" {
 		t.Errorf("records: %q", got)
 	}
 
 	// verify = "all": a changed source file is not an executable, so the
 	// default plan does not see it; the full check does.
-	exec1(t, h1, "echo '// planted' >> /usr/local/go-1.22.5/src/fmt/print.go")
+	h1.ShTrim(t, "echo '// planted' >> /usr/local/go-1.22.5/src/fmt/print.go")
 	if c := labtest.Change(labtest.Plan(t, cfg, labOpts), "h1", addr); c.Action != resources.NoOp {
 		t.Errorf("verify = executables sees a source edit: %s", c.Summary)
 	}
@@ -93,7 +93,7 @@ resource "go_toolchain" "go" {
 	t.Logf("plan read of h1 (9,500-file tree): verify = executables %d ms, verify = all %d ms", labtest.HostPlan(p, "h1").Timings.ReadMS, readAll)
 
 	// A tree without records (installed by an older goprov) is an update.
-	exec1(t, h1, "rm /usr/local/go-1.22.5/.goprov-provenance.json /usr/local/go-1.22.5/.goprov-manifest.sha256")
+	h1.ShTrim(t, "rm /usr/local/go-1.22.5/.goprov-provenance.json /usr/local/go-1.22.5/.goprov-manifest.sha256")
 	c = labtest.Change(labtest.Plan(t, cfg, labOpts), "h1", addr)
 	if c.Action != resources.Update || c.Summary != "go1.22.5 at /usr/local/go (linux/amd64): reinstall: no provenance record" || !strings.Contains(strings.Join(c.Notes, " "), "older goprov") {
 		t.Errorf("plan without records: %s %q %q", c.Action, c.Summary, c.Notes)

@@ -56,17 +56,6 @@ resource "profile_script" "go" {
 `, version, keep, labEnv)
 }
 
-func exec1(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
-	}
-	return strings.TrimSpace(out)
-}
-
 func summaryOf(t *testing.T, p *planner.Plan, host, addr string) string {
 	t.Helper()
 	c := labtest.Change(p, host, addr)
@@ -78,7 +67,7 @@ func summaryOf(t *testing.T, p *planner.Plan, host, addr string) string {
 
 // installRootListing is what a failed apply must leave exactly as it was.
 func installRootListing(t *testing.T, h *testinfra.Host, root, link string) string {
-	return exec1(t, h, fmt.Sprintf("ls -A %s 2>&1; readlink %s || echo no-link", root, link))
+	return h.ShTrim(t, fmt.Sprintf("ls -A %s 2>&1; readlink %s || echo no-link", root, link))
 }
 
 // labOpts bounds one plan or apply: a toolchain install streams and hashes
@@ -128,7 +117,7 @@ resource "go_toolchain" "cut" {
 	// Wait until the stream is well under way on the host.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if n := exec1(t, h3, "find /opt/cut -path '*/.goprov-go-tmp-*' -type f 2>/dev/null | head -500 | wc -l"); n == "500" {
+		if n := h3.ShTrim(t, "find /opt/cut -path '*/.goprov-go-tmp-*' -type f 2>/dev/null | head -500 | wc -l"); n == "500" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -153,10 +142,10 @@ resource "go_toolchain" "cut" {
 	// host settle, then either outcome is right: the work dir is gone, or it
 	// is left and the next plan says it will remove it.
 	settle := time.Now().Add(time.Minute)
-	for exec1(t, h3, "pgrep -f '/opt/cut' >/dev/null && echo busy || echo idle") == "busy" && time.Now().Before(settle) {
+	for h3.ShTrim(t, "pgrep -f '/opt/cut' >/dev/null && echo busy || echo idle") == "busy" && time.Now().Before(settle) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	left := exec1(t, h3, "ls -A /opt/cut; readlink /opt/cut/go || echo no-link")
+	left := h3.ShTrim(t, "ls -A /opt/cut; readlink /opt/cut/go || echo no-link")
 	leftover := strings.HasPrefix(left, ".goprov-go-tmp-1.22.4-")
 	if !strings.HasSuffix(left, "no-link") || strings.Count(left, "\n") > 1 || (!leftover && left != "no-link") {
 		t.Fatalf("after the cut: %q, want no link and at most the work dir", left)
@@ -172,7 +161,7 @@ resource "go_toolchain" "cut" {
 	t.Logf("after the cut the work dir was %s", map[bool]string{true: "left for the next apply to remove", false: "removed by the killed apply's own trap"}[leftover])
 	labtest.RequireOK(t, labtest.Apply(t, cfg, onH3))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, onH3))
-	if got := exec1(t, h3, "ls -A /opt/cut; /opt/cut/go/bin/go version"); got != "go\ngo-1.22.4\ngo version go1.22.4 linux/amd64" {
+	if got := h3.ShTrim(t, "ls -A /opt/cut; /opt/cut/go/bin/go version"); got != "go\ngo-1.22.4\ngo version go1.22.4 linux/amd64" {
 		t.Errorf("after the retry: %q", got)
 	}
 }
@@ -233,11 +222,11 @@ if [ "$(hostname)" = h1 ]; then bash -lc 'cd /tmp/hello && GOCACHE=/tmp/gocache 
 	// Switch to another version and back while a reader loop on h1 keeps
 	// resolving the link: it must never find it missing.
 	h1 := lab.Hosts[0]
-	exec1(t, h1, `rm -f /tmp/linkwatch.log
+	h1.ShTrim(t, `rm -f /tmp/linkwatch.log
 nohup sh -c 'prev=; while :; do t=$(readlink /usr/local/go) || { echo MISSING; continue; }; [ "$t" = "$prev" ] || { echo "$t"; prev=$t; }; done' >/tmp/linkwatch.log 2>&1 </dev/null &
 echo $! >/tmp/linkwatch.pid`)
 	stopWatch := func() string {
-		return exec1(t, h1, `kill $(cat /tmp/linkwatch.pid); sleep 0.2; cat /tmp/linkwatch.log`)
+		return h1.ShTrim(t, `kill $(cat /tmp/linkwatch.pid); sleep 0.2; cat /tmp/linkwatch.log`)
 	}
 
 	cfg2 := labtest.Write(t, inv, proxyConfig(labVersion2, 2))
@@ -255,7 +244,7 @@ echo $! >/tmp/linkwatch.pid`)
 	labtest.RequireOK(t, p)
 	t.Logf("install + switch to go%s on %d hosts: %s; per host: %s", labVersion2, len(lab.Hosts), time.Since(start).Round(time.Millisecond), applyTimes(p))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg2, labOpts))
-	if got := exec1(t, h1, "/usr/local/go/bin/go version"); got != "go version go1.22.4 linux/amd64" {
+	if got := h1.ShTrim(t, "/usr/local/go/bin/go version"); got != "go version go1.22.4 linux/amd64" {
 		t.Errorf("after switch: %q", got)
 	}
 
@@ -280,7 +269,7 @@ echo $! >/tmp/linkwatch.pid`)
 	labtest.RequireOK(t, labtest.Apply(t, cfg1, labOpts))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg1, labOpts))
 	for _, h := range lab.Hosts {
-		if got := exec1(t, h, "ls -A /usr/local | grep go; /usr/local/go/bin/go version"); got != "go\ngo-1.22.5\ngo version go1.22.5 linux/amd64" {
+		if got := h.ShTrim(t, "ls -A /usr/local | grep go; /usr/local/go/bin/go version"); got != "go\ngo-1.22.5\ngo version go1.22.5 linux/amd64" {
 			t.Errorf("%s after keep=1: %q", h.Name, got)
 		}
 	}
@@ -292,7 +281,7 @@ echo $! >/tmp/linkwatch.pid`)
 // a small one with a stand-in version.)
 func labDiskFull(t *testing.T, lab *testinfra.Lab, inv string) {
 	h2 := lab.Hosts[1]
-	exec1(t, h2, `set -e
+	h2.ShTrim(t, `set -e
 mkdir -p /srv/gofull/go-1.21.0/bin
 printf '#!/bin/sh\necho go version go1.21.0 linux/amd64\n' > /srv/gofull/go-1.21.0/bin/go
 chmod 0755 /srv/gofull/go-1.21.0/bin/go
@@ -468,7 +457,7 @@ resource "go_toolchain" "dl" {
 		} else {
 			t.Logf("%s refused: %s", what, hp.Error)
 		}
-		if got := exec1(t, h3, "ls -A /opt/godl 2>&1 || true; readlink /opt/godl/go || echo no-link"); !strings.HasSuffix(got, "No such file or directory\nno-link") {
+		if got := h3.ShTrim(t, "ls -A /opt/godl 2>&1 || true; readlink /opt/godl/go || echo no-link"); !strings.HasSuffix(got, "No such file or directory\nno-link") {
 			t.Errorf("%s: host changed: %q", what, got)
 		}
 		entries, _ := os.ReadDir(filepath.Join(os.Getenv("XDG_CACHE_HOME"), "goprov", "toolchains", sumHex))
@@ -493,7 +482,7 @@ resource "go_toolchain" "dl" {
 	}
 	labtest.RequireOK(t, labtest.Apply(t, cfg, onH3))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, onH3))
-	if got := exec1(t, h3, "/opt/godl/go/bin/go version; readlink /opt/godl/go; cat /opt/godl/go/go.env | grep -c GOTOOLCHAIN=auto"); got != "go version go1.22.5 linux/amd64\n/opt/godl/go-1.22.5\n1" {
+	if got := h3.ShTrim(t, "/opt/godl/go/bin/go version; readlink /opt/godl/go; cat /opt/godl/go/go.env | grep -c GOTOOLCHAIN=auto"); got != "go version go1.22.5 linux/amd64\n/opt/godl/go-1.22.5\n1" {
 		t.Errorf("dl install: %q", got)
 	}
 
@@ -527,7 +516,7 @@ resource "go_toolchain" "dl" {
 	if hp := labtest.HostPlan(p, "h3"); hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "checksum mismatch") {
 		t.Errorf("host fetch of a tampered archive: %s %s", hp.Status, hp.Error)
 	}
-	if got := exec1(t, h3, "ls -A /opt/gohost; readlink /opt/gohost/go || echo no-link"); got != "no-link" {
+	if got := h3.ShTrim(t, "ls -A /opt/gohost; readlink /opt/gohost/go || echo no-link"); got != "no-link" {
 		t.Errorf("host fetch failure left %q", got)
 	}
 	m.set(name, good)
@@ -535,7 +524,7 @@ resource "go_toolchain" "dl" {
 	labtest.RequireOK(t, labtest.Apply(t, cfgHost, onH3))
 	t.Logf("fetch = \"host\" install on h3: %s", time.Since(start).Round(time.Millisecond))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfgHost, onH3))
-	if got := exec1(t, h3, "/opt/gohost/go/bin/go version"); got != "go version go1.22.5 linux/amd64" {
+	if got := h3.ShTrim(t, "/opt/gohost/go/bin/go version"); got != "go version go1.22.5 linux/amd64" {
 		t.Errorf("host fetch install: %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package profilescript
 
 import (
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -34,23 +35,20 @@ func FuzzWord(f *testing.F) {
 	})
 }
 
-// expand is what Word's result must read back as with every variable unset.
+// readBackRe is the login-time reading of a value, written from the
+// documented rule rather than from the code under test: "$$" is a literal
+// "$", $NAME and ${NAME} are references; the leftmost match wins, as a
+// reader scanning the value left to right sees it.
+var readBackRe = regexp.MustCompile(`\$\$|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*`)
+
+// expand is what Word's result must read back as with every variable
+// unset. It shares nothing with Word (no refAt): a bug in how Word finds
+// references would otherwise be repeated here and never seen.
 func expand(v string) string {
-	var b strings.Builder
-	for i := 0; i < len(v); {
-		if v[i] == '$' {
-			if _, n := refAt(v[i:]); n > 0 {
-				i += n
-				continue
-			}
-			if strings.HasPrefix(v[i:], "$$") {
-				b.WriteByte('$')
-				i += 2
-				continue
-			}
+	return readBackRe.ReplaceAllStringFunc(v, func(m string) string {
+		if m == "$$" {
+			return "$"
 		}
-		b.WriteByte(v[i])
-		i++
-	}
-	return b.String()
+		return "" // a reference to an unset variable
+	})
 }

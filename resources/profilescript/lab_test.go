@@ -2,19 +2,14 @@ package profilescript_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-
-	"github.com/goprov/goprov/internal/ci"
 
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/testinfra"
-	labbase "github.com/goprov/goprov/testinfra/base"
 
 	_ "github.com/goprov/goprov/resources/profilescript"
 )
@@ -81,20 +76,7 @@ func TestProfileScriptOnLabHosts(t *testing.T) {
 // root (an overlay over the lab's base image) and proves the effect with
 // login shells run inside it through chroot.
 func TestGoldenImageChroot(t *testing.T) {
-	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
-	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
-	if err != nil {
-		t.Fatalf("lab base image: %v", err)
-	}
-	work := t.TempDir()
-	upper, wdir, merged := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
-	for _, d := range []string{upper, wdir, merged} {
-		os.MkdirAll(d, 0o755)
-	}
-	if err := syscall.Mount("overlay", merged, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)); err != nil {
-		t.Fatalf("mount overlay: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(merged, syscall.MNT_DETACH) })
+	merged, base := testinfra.ImageRoot(t)
 
 	cfg := labtest.Write(t, `
 host "img" {

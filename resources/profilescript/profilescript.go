@@ -353,25 +353,39 @@ func Word(v string) string {
 			lit.Reset()
 		}
 	}
+	eachPart(v, func(c byte) { lit.WriteByte(c) }, func(name string) bool {
+		flush()
+		b.WriteString(`"${` + name + `}"`)
+		return true
+	})
+	flush()
+	return b.String()
+}
+
+// eachPart walks v as a login shell reads it: literal bytes (with $$ as
+// one "$") and $NAME/${NAME} references, in order, stopping when ref
+// returns false. Word and the verify step's expansion share it, so they
+// cannot disagree on what is a reference.
+func eachPart(v string, lit func(byte), ref func(name string) bool) bool {
 	for i := 0; i < len(v); {
 		if v[i] == '$' {
 			if name, n := refAt(v[i:]); n > 0 {
-				flush()
-				b.WriteString(`"${` + name + `}"`)
+				if !ref(name) {
+					return false
+				}
 				i += n
 				continue
 			}
 			if strings.HasPrefix(v[i:], "$$") {
-				lit.WriteByte('$')
+				lit('$')
 				i += 2
 				continue
 			}
 		}
-		lit.WriteByte(v[i])
+		lit(v[i])
 		i++
 	}
-	flush()
-	return b.String()
+	return true
 }
 
 // refAt recognises $NAME or ${NAME} at the start of s.

@@ -383,25 +383,13 @@ func parseShell(raw []byte) *shellResult {
 func expandFor(v, user, home string) (string, bool) {
 	known := map[string]string{"HOME": home, "USER": user, "LOGNAME": user}
 	var b strings.Builder
-	for i := 0; i < len(v); {
-		if v[i] == '$' {
-			if name, n := refAt(v[i:]); n > 0 {
-				val, ok := known[name]
-				if !ok {
-					return "", false
-				}
-				b.WriteString(val)
-				i += n
-				continue
-			}
-			if strings.HasPrefix(v[i:], "$$") {
-				b.WriteByte('$')
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(v[i])
-		i++
+	ok := eachPart(v, func(c byte) { b.WriteByte(c) }, func(name string) bool {
+		val, ok := known[name]
+		b.WriteString(val)
+		return ok
+	})
+	if !ok {
+		return "", false
 	}
 	return b.String(), true
 }

@@ -1,7 +1,6 @@
 package sshdconfig_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,17 +16,6 @@ import (
 
 	_ "github.com/goprov/goprov/resources/all"
 )
-
-func sh(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
-	}
-	return out
-}
 
 // login opens a NEW SSH connection as user and runs `true`: what a
 // lockout would stop.
@@ -91,7 +79,7 @@ func TestSSHDConfigOnLabHosts(t *testing.T) {
 
 func testApply(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Host) {
 	limit := labtest.Options{Limit: "host." + h.Name}
-	pid := sh(t, h, "cat /run/sshd.pid")
+	pid := h.Sh(t, "cat /run/sshd.pid")
 	if err := login(lab, h, testinfra.UserOps); err != nil {
 		t.Fatalf("ops cannot log in before: %v", err)
 	}
@@ -108,7 +96,7 @@ func testApply(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Host) 
 		t.Fatalf("plan: %+v", c)
 	}
 	labtest.RequireOK(t, labtest.Load(t, cfg, limit).Apply(p))
-	got := sh(t, h, "stat -c '%a %U %G' "+file+"; cat "+file+"; ls -A /etc/ssh/sshd_config.d")
+	got := h.Sh(t, "stat -c '%a %U %G' "+file+"; cat "+file+"; ls -A /etc/ssh/sshd_config.d")
 	if !strings.HasPrefix(got, "644 root root\n") || !strings.Contains(got, "\nDenyUsers ops\n") || strings.Contains(got, ".goprov") {
 		t.Errorf("file: %s", got)
 	}
@@ -120,7 +108,7 @@ func testApply(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Host) 
 	if err := login(lab, h, testinfra.UserDeploy); err != nil {
 		t.Errorf("deploy cannot log in: %v", err)
 	}
-	if now := sh(t, h, "cat /run/sshd.pid"); now != pid {
+	if now := h.Sh(t, "cat /run/sshd.pid"); now != pid {
 		t.Errorf("sshd listener changed: %s → %s", pid, now)
 	}
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, limit))
@@ -128,9 +116,9 @@ func testApply(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Host) 
 	// A reload that never ran (the mark an apply leaves when it loses the
 	// host between the write and the reload) is an update, and the next
 	// apply reloads: the listener opens new sockets.
-	sh(t, h, "mkdir -p /var/lib/goprov/pending && echo 'sshd change started earlier' > /var/lib/goprov/pending/sshd-reload")
+	h.Sh(t, "mkdir -p /var/lib/goprov/pending && echo 'sshd change started earlier' > /var/lib/goprov/pending/sshd-reload")
 	socks := "ls -l /proc/$(cat /run/sshd.pid)/fd | grep -o 'socket:.*' | sort"
-	before := sh(t, h, socks)
+	before := h.Sh(t, socks)
 	p = labtest.Plan(t, cfg, limit)
 	labtest.RequireOK(t, p)
 	c = labtest.Change(p, h.Name, "sshd_config.hardening")
@@ -138,24 +126,24 @@ func testApply(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Host) 
 		t.Fatalf("pending reload: %s %q %q", c.Action, n, c.Diff)
 	}
 	labtest.RequireOK(t, labtest.Load(t, cfg, limit).Apply(p))
-	if after := sh(t, h, socks); after == before {
+	if after := h.Sh(t, socks); after == before {
 		t.Errorf("sshd not reloaded: listener sockets unchanged %q", after)
 	}
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, limit))
 
 	// A setting that an earlier file sets first is noted, not silently ignored.
-	sh(t, h, "printf 'MaxAuthTries 5\\n' > /etc/ssh/sshd_config.d/10-early.conf")
+	h.Sh(t, "printf 'MaxAuthTries 5\\n' > /etc/ssh/sshd_config.d/10-early.conf")
 	p = labtest.Plan(t, cfg, limit)
 	labtest.RequireOK(t, p)
 	c = labtest.Change(p, h.Name, "sshd_config.hardening")
 	if n := strings.Join(c.Notes, "; "); !strings.Contains(n, "MaxAuthTries") || !strings.Contains(n, "10-early.conf") || !strings.Contains(n, "5") {
 		t.Errorf("override not noted: %s %q", c.Action, n)
 	}
-	sh(t, h, "rm /etc/ssh/sshd_config.d/10-early.conf")
+	h.Sh(t, "rm /etc/ssh/sshd_config.d/10-early.conf")
 
 	absent := labtest.Write(t, inv, resource(`MaxAuthTries = 3`, "absent"))
 	labtest.RequireOK(t, labtest.Apply(t, absent, limit))
-	if got := sh(t, h, "ls -A /etc/ssh/sshd_config.d"); strings.Contains(got, "50-hardening") {
+	if got := h.Sh(t, "ls -A /etc/ssh/sshd_config.d"); strings.Contains(got, "50-hardening") {
 		t.Errorf("after absent: %s", got)
 	}
 	if err := login(lab, h, testinfra.UserOps); err != nil {
@@ -176,13 +164,13 @@ func testRefusals(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Hos
 		{"sshd -t rejects the value", `MaxAuthTries = "lots"`, "sshd -t"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before := sh(t, h, "ls -A /etc/ssh/sshd_config.d; md5sum /etc/ssh/sshd_config")
+			before := h.Sh(t, "ls -A /etc/ssh/sshd_config.d; md5sum /etc/ssh/sshd_config")
 			p := labtest.Apply(t, labtest.Write(t, inv, resource(c.settings, "present")), limit)
 			hp := labtest.HostPlan(p, h.Name)
 			if hp.Status != planner.StatusFailed || !strings.Contains(hostError(p, h.Name), c.want) {
 				t.Fatalf("want a refusal naming %q; got %s: %s", c.want, hp.Status, hp.Error)
 			}
-			if after := sh(t, h, "ls -A /etc/ssh/sshd_config.d; md5sum /etc/ssh/sshd_config"); after != before {
+			if after := h.Sh(t, "ls -A /etc/ssh/sshd_config.d; md5sum /etc/ssh/sshd_config"); after != before {
 				t.Errorf("files changed: %s → %s", before, after)
 			}
 			if err := login(lab, h, testinfra.UserDeploy); err != nil {
@@ -193,13 +181,13 @@ func testRefusals(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Hos
 	// A main config that does not include sshd_config.d: the drop-in
 	// would be ignored, so the plan says so and writes nothing.
 	t.Run("main config without the drop-in include", func(t *testing.T) {
-		sh(t, h, "cp -p /etc/ssh/sshd_config /root/sshd_config.orig && sed -i 's/^Include /#Include /' /etc/ssh/sshd_config")
-		t.Cleanup(func() { sh(t, h, "mv -f /root/sshd_config.orig /etc/ssh/sshd_config") })
+		h.Sh(t, "cp -p /etc/ssh/sshd_config /root/sshd_config.orig && sed -i 's/^Include /#Include /' /etc/ssh/sshd_config")
+		t.Cleanup(func() { h.Sh(t, "mv -f /root/sshd_config.orig /etc/ssh/sshd_config") })
 		p := labtest.Apply(t, labtest.Write(t, inv, resource(`MaxAuthTries = 3`, "present")), limit)
 		if e := hostError(p, h.Name); !strings.Contains(e, "does not include /etc/ssh/sshd_config.d/*.conf") {
 			t.Errorf("want the missing include named, got %q", e)
 		}
-		if got := sh(t, h, "ls -A /etc/ssh/sshd_config.d"); strings.Contains(got, "50-hardening") {
+		if got := h.Sh(t, "ls -A /etc/ssh/sshd_config.d"); strings.Contains(got, "50-hardening") {
 			t.Errorf("written: %s", got)
 		}
 	})
@@ -209,7 +197,7 @@ func testRollback(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Hos
 	limit := labtest.Options{Limit: "host." + h.Name}
 	good := labtest.Write(t, inv, resource(`MaxAuthTries = 4`, "present"))
 	labtest.RequireOK(t, labtest.Apply(t, good, limit))
-	before := sh(t, h, "cat "+file)
+	before := h.Sh(t, "cat "+file)
 	// Passes sshd -t and every plan check, yet no key is found at login:
 	// only the new-login proof can catch it.
 	bad := labtest.Write(t, inv, resource(`
@@ -220,7 +208,7 @@ func testRollback(t *testing.T, lab *testinfra.Lab, inv string, h *testinfra.Hos
 	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "new SSH login") || !strings.Contains(hp.Error, "restored") {
 		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)
 	}
-	if after := sh(t, h, "cat "+file+"; ls -A /etc/ssh/sshd_config.d"); !strings.HasPrefix(after, before) || strings.Contains(after, ".goprov") {
+	if after := h.Sh(t, "cat "+file+"; ls -A /etc/ssh/sshd_config.d"); !strings.HasPrefix(after, before) || strings.Contains(after, ".goprov") {
 		t.Errorf("file not restored: %q, was %q", after, before)
 	}
 	if err := login(lab, h, testinfra.UserDeploy); err != nil {
@@ -241,14 +229,14 @@ host "img" {
 }
 `+resource(settings, "present"))
 	}
-	pid := sh(t, h, "cat /run/sshd.pid")
+	pid := h.Sh(t, "cat /run/sshd.pid")
 	ok := cfg(`MaxAuthTries = 2`)
 	labtest.RequireOK(t, labtest.Apply(t, ok, labtest.Options{}))
 	got, err := os.ReadFile(filepath.Join(root, file))
 	if err != nil || !strings.Contains(string(got), "\nMaxAuthTries 2\n") {
 		t.Fatalf("image file: %q %v", got, err)
 	}
-	if now := sh(t, h, "cat /run/sshd.pid"); now != pid {
+	if now := h.Sh(t, "cat /run/sshd.pid"); now != pid {
 		t.Errorf("sshd of the image root's host restarted: %s → %s", pid, now)
 	}
 	labtest.RequireEmpty(t, labtest.Plan(t, ok, labtest.Options{}))

@@ -3,22 +3,17 @@ package sudoers_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/goprov/goprov/internal/ci"
 
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
 	"github.com/goprov/goprov/testinfra"
-	labbase "github.com/goprov/goprov/testinfra/base"
 
 	_ "github.com/goprov/goprov/resources/sudoers"
 )
@@ -45,22 +40,11 @@ const devopsFile = `# Managed by goprov (sudoers_dropin.devops). Local edits are
 ops ALL = (root) /usr/bin/id -u, /bin/echo a\,b c\:d \#e, /bin/echo $(touch /tmp/pwned) 'x' ; ` + "`id`" + `
 `
 
-func sh(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
-	}
-	return out
-}
-
 // sudoHealthy proves sudo still works on h: the whole configuration parses
 // and deploy (NOPASSWD) still gets root without a password.
 func sudoHealthy(t *testing.T, h *testinfra.Host) {
 	t.Helper()
-	out := sh(t, h, `/usr/sbin/visudo -c >/dev/null && runuser -u deploy -- sudo -n id -u`)
+	out := h.Sh(t, `/usr/sbin/visudo -c >/dev/null && runuser -u deploy -- sudo -n id -u`)
 	if strings.TrimSpace(out) != "0" {
 		t.Fatalf("%s: sudo -n as deploy: %q", h.Name, out)
 	}
@@ -93,19 +77,19 @@ func TestSudoersDropinOnLabHosts(t *testing.T) {
 		labtest.RequireOK(t, labtest.Apply(t, cfg, labtest.Options{}))
 		labtest.RequireEmpty(t, labtest.Plan(t, cfg, labtest.Options{}))
 		for _, h := range lab.Hosts {
-			if got := sh(t, h, "stat -c '%a %U %G' /etc/sudoers.d/devops; cat /etc/sudoers.d/devops"); got != "440 root root\n"+devopsFile {
+			if got := h.Sh(t, "stat -c '%a %U %G' /etc/sudoers.d/devops; cat /etc/sudoers.d/devops"); got != "440 root root\n"+devopsFile {
 				t.Errorf("%s: got %q", h.Name, got)
 			}
 			sudoHealthy(t, h)
 			// The escaped arguments mean what they say to sudo.
-			if got := sh(t, h, `sudo -l -U ops /bin/echo 'a,b' 'c:d' '#e'`); got != "/bin/echo a,b c:d #e\n" {
+			if got := h.Sh(t, `sudo -l -U ops /bin/echo 'a,b' 'c:d' '#e'`); got != "/bin/echo a,b c:d #e\n" {
 				t.Errorf("%s: sudo -l for the escaped command: %q", h.Name, got)
 			}
-			if got := sh(t, h, "ls /tmp/pwned 2>&1 || true"); !strings.Contains(got, "No such file") {
+			if got := h.Sh(t, "ls /tmp/pwned 2>&1 || true"); !strings.Contains(got, "No such file") {
 				t.Errorf("%s: a command value was executed: %q", h.Name, got)
 			}
 		}
-		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, ".goprov") {
+		if got := h1.Sh(t, "ls -A /etc/sudoers.d"); strings.Contains(got, ".goprov") {
 			t.Errorf("temp files left behind: %q", got)
 		}
 	})
@@ -121,7 +105,7 @@ resource "sudoers_dropin" "bad" {
 		if !strings.Contains(msg, "visudo rejects the content for /etc/sudoers.d/bad") || !strings.Contains(msg, "syntax error") {
 			t.Fatalf("want visudo's message, got %q", msg)
 		}
-		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, "bad") || strings.Contains(got, ".goprov") {
+		if got := h1.Sh(t, "ls -A /etc/sudoers.d"); strings.Contains(got, "bad") || strings.Contains(got, ".goprov") {
 			t.Fatalf("something was created: %q", got)
 		}
 		sudoHealthy(t, h1)
@@ -142,7 +126,7 @@ resource "sudoers_dropin" "bad" {
 		if !errors.As(err, &verr) || !strings.Contains(err.Error(), "syntax error") {
 			t.Fatalf("apply: want visudo's refusal, got %v", err)
 		}
-		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, "bad") || strings.Contains(got, ".goprov") {
+		if got := h1.Sh(t, "ls -A /etc/sudoers.d"); strings.Contains(got, "bad") || strings.Contains(got, ".goprov") {
 			t.Fatalf("something was created: %q", got)
 		}
 		sudoHealthy(t, h1)
@@ -151,8 +135,8 @@ resource "sudoers_dropin" "bad" {
 	t.Run("cross-file alias clash is rolled back", func(t *testing.T) {
 		// Another file (not goprov's) already defines ADMINS; visudo -cf on
 		// the new file alone passes, only the whole configuration fails.
-		sh(t, h1, `printf 'User_Alias ADMINS = deploy\nADMINS ALL = (root) NOPASSWD: /usr/bin/true\n' > /etc/sudoers.d/local && chmod 0440 /etc/sudoers.d/local`)
-		t.Cleanup(func() { sh(t, h1, "rm -f /etc/sudoers.d/local") })
+		h1.Sh(t, `printf 'User_Alias ADMINS = deploy\nADMINS ALL = (root) NOPASSWD: /usr/bin/true\n' > /etc/sudoers.d/local && chmod 0440 /etc/sudoers.d/local`)
+		t.Cleanup(func() { h1.Sh(t, "rm -f /etc/sudoers.d/local") })
 		cfg := labtest.Write(t, inv, `
 resource "sudoers_dropin" "devops" {
   name    = "devops"
@@ -165,7 +149,7 @@ resource "sudoers_dropin" "devops" {
 		if !strings.Contains(msg, `Alias "ADMINS" already defined`) || !strings.Contains(msg, "previous content restored") {
 			t.Fatalf("want the clash rolled back, got %q", msg)
 		}
-		if got := sh(t, h1, "stat -c '%a %U %G' /etc/sudoers.d/devops; cat /etc/sudoers.d/devops"); got != "440 root root\n"+devopsFile {
+		if got := h1.Sh(t, "stat -c '%a %U %G' /etc/sudoers.d/devops; cat /etc/sudoers.d/devops"); got != "440 root root\n"+devopsFile {
 			t.Fatalf("previous content not intact: %q", got)
 		}
 		sudoHealthy(t, h1)
@@ -183,7 +167,7 @@ resource "sudoers_dropin" "zz" {
 		if msg := hostError(p, "h1"); !strings.Contains(msg, "would need a password for sudo") {
 			t.Fatalf("want the lockout refused, got %q", msg)
 		}
-		if got := sh(t, h1, "ls -A /etc/sudoers.d"); strings.Contains(got, "zz") {
+		if got := h1.Sh(t, "ls -A /etc/sudoers.d"); strings.Contains(got, "zz") {
 			t.Fatalf("lockout file left in place: %q", got)
 		}
 		sudoHealthy(t, h1)
@@ -193,8 +177,8 @@ resource "sudoers_dropin" "zz" {
 		// Logged in as root there is no login user's sudo to protect, but
 		// visudo -c still runs, and it must list the new file as parsed.
 		h3 := lab.Hosts[2]
-		sh(t, h3, `cp -p /etc/sudoers /root/sudoers.orig && sed -i '/includedir/d' /etc/sudoers`)
-		t.Cleanup(func() { sh(t, h3, "cp -p /root/sudoers.orig /etc/sudoers") })
+		h3.Sh(t, `cp -p /etc/sudoers /root/sudoers.orig && sed -i '/includedir/d' /etc/sudoers`)
+		t.Cleanup(func() { h3.Sh(t, "cp -p /root/sudoers.orig /etc/sudoers") })
 		cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserRoot), strings.ReplaceAll(devops, `"devops"`, `"viaroot"`))
 		s := labtest.Load(t, cfg, labtest.Options{Limit: "host.h3"})
 		p := s.Plan()
@@ -206,7 +190,7 @@ resource "sudoers_dropin" "zz" {
 		if msg := hostError(p, "h3"); !strings.Contains(msg, "sudo does not read /etc/sudoers.d/viaroot") {
 			t.Fatalf("want the ignored drop-in refused, got %q", msg)
 		}
-		if got := sh(t, h3, "ls -A /etc/sudoers.d"); strings.Contains(got, "viaroot") || strings.Contains(got, ".goprov") {
+		if got := h3.Sh(t, "ls -A /etc/sudoers.d"); strings.Contains(got, "viaroot") || strings.Contains(got, ".goprov") {
 			t.Fatalf("left behind: %q", got)
 		}
 	})
@@ -229,7 +213,7 @@ resource "sudoers_dropin" "deploy" {
 			t.Fatalf("devops: outcome %q, diff %q", c.Outcome, c.Diff)
 		}
 		h2 := lab.Hosts[1]
-		if got := sh(t, h2, "ls -A /etc/sudoers.d"); strings.Contains(got, "devops") || !strings.Contains(got, "deploy") || strings.Contains(got, ".goprov") {
+		if got := h2.Sh(t, "ls -A /etc/sudoers.d"); strings.Contains(got, "devops") || !strings.Contains(got, "deploy") || strings.Contains(got, ".goprov") {
 			t.Fatalf("sudoers.d now: %q", got)
 		}
 		sudoHealthy(t, h2)
@@ -252,7 +236,7 @@ func TestSudoersDropinAsPasswordUser(t *testing.T) {
 	labtest.RequireOK(t, labtest.Apply(t, cfg, opts))
 	labtest.RequireEmpty(t, labtest.Plan(t, cfg, opts))
 	h := lab.Hosts[0]
-	if got := sh(t, h, "cat /etc/sudoers.d/devops"); got != devopsFile {
+	if got := h.Sh(t, "cat /etc/sudoers.d/devops"); got != devopsFile {
 		t.Fatalf("got %q", got)
 	}
 	// A drop-in that takes ops' root access away is refused.
@@ -265,7 +249,7 @@ resource "sudoers_dropin" "zz" {
 	if msg := hostError(p, "h1"); !strings.Contains(msg, "ops (goprov's login user) may no longer run commands as root") {
 		t.Fatalf("want the lockout refused, got %q", msg)
 	}
-	if got := sh(t, h, "ls -A /etc/sudoers.d"); strings.Contains(got, "zz") {
+	if got := h.Sh(t, "ls -A /etc/sudoers.d"); strings.Contains(got, "zz") {
 		t.Fatalf("lockout file left in place: %q", got)
 	}
 	sudoHealthy(t, h)
@@ -275,22 +259,7 @@ resource "sudoers_dropin" "zz" {
 // Debian root (an overlay over the lab's base image): the image's own
 // visudo checks the file, at plan and at apply, in the image's sandbox.
 func TestSudoersDropinGoldenImage(t *testing.T) {
-	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
-	base, err := labbase.Ensure(context.Background(), testinfra.BaseConfig())
-	if err != nil {
-		t.Fatalf("lab base image: %v", err)
-	}
-	work := t.TempDir()
-	upper, wdir, merged := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
-	for _, d := range []string{upper, wdir, merged} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := syscall.Mount("overlay", merged, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)); err != nil {
-		t.Fatalf("mount overlay: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(merged, syscall.MNT_DETACH) })
+	merged, base := testinfra.ImageRoot(t)
 	img := `
 host "img" {
   connection = "local"

@@ -1,12 +1,10 @@
 package sysctl_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goprov/goprov/internal/ci"
 
@@ -17,17 +15,6 @@ import (
 
 	_ "github.com/goprov/goprov/resources/all"
 )
-
-func sh(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
-	}
-	return out
-}
 
 func change(t *testing.T, p *planner.Plan, host, addr string) *planner.ResourceChange {
 	t.Helper()
@@ -94,7 +81,7 @@ func TestSysctlOnLabHosts(t *testing.T) {
 	values := "sysctl -n net.ipv4.conf.all.rp_filter net.ipv4.ip_local_port_range net.ipv4.tcp_syncookies kernel.kptr_restrict"
 
 	t.Run("apply writes the file and loads it, then the next plan is empty", func(t *testing.T) {
-		sh(t, h1, "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.tcp_syncookies=0")
+		h1.Sh(t, "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.tcp_syncookies=0")
 		p := labtest.Plan(t, base, labtest.Options{})
 		labtest.RequireOK(t, p)
 		for _, h := range []string{"h1", "h2"} {
@@ -108,22 +95,22 @@ func TestSysctlOnLabHosts(t *testing.T) {
 		labtest.RequireOK(t, labtest.Load(t, base, labtest.Options{}).Apply(p))
 		for _, h := range lab.Hosts {
 			// kernel.kptr_restrict is the machine's: h2 sees h1's setting.
-			if got, want := sh(t, h, values), "1\n40000\t50000\n1\n"+kptr+"\n"; got != want {
+			if got, want := h.Sh(t, values), "1\n40000\t50000\n1\n"+kptr+"\n"; got != want {
 				t.Errorf("%s: live values %q, want %q", h.Name, got, want)
 			}
-			got := sh(t, h, "stat -c '%a %U %G' "+file+"; cat "+file+"; ls -A /etc/sysctl.d")
+			got := h.Sh(t, "stat -c '%a %U %G' "+file+"; cat "+file+"; ls -A /etc/sysctl.d")
 			if !strings.HasPrefix(got, "644 root root\n") || !strings.Contains(got, "\nnet.ipv4.tcp_syncookies = 1\n") || strings.Contains(got, ".goprov") {
 				t.Errorf("%s: %s", h.Name, got)
 			}
 		}
-		if got := sh(t, h1, "cat /etc/sysctl.d/61-kernel.conf"); !strings.Contains(got, "\nkernel.kptr_restrict = "+kptr+"\n") {
+		if got := h1.Sh(t, "cat /etc/sysctl.d/61-kernel.conf"); !strings.Contains(got, "\nkernel.kptr_restrict = "+kptr+"\n") {
 			t.Errorf("h1: 61-kernel.conf: %q", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{}))
 	})
 
 	t.Run("a live value that drifted is an update that reloads the file", func(t *testing.T) {
-		sh(t, h1, "sysctl -qw net.ipv4.conf.all.rp_filter=0")
+		h1.Sh(t, "sysctl -qw net.ipv4.conf.all.rp_filter=0")
 		p := labtest.Plan(t, base, labtest.Options{})
 		labtest.RequireOK(t, p)
 		c := change(t, p, "h1", addr)
@@ -134,7 +121,7 @@ func TestSysctlOnLabHosts(t *testing.T) {
 			t.Errorf("h2 did not drift, yet %s", c.Action)
 		}
 		labtest.RequireOK(t, labtest.Load(t, base, labtest.Options{}).Apply(p))
-		if got := sh(t, h1, "sysctl -n net.ipv4.conf.all.rp_filter"); got != "1\n" {
+		if got := h1.Sh(t, "sysctl -n net.ipv4.conf.all.rp_filter"); got != "1\n" {
 			t.Errorf("h1: rp_filter %q after the reload", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{}))
@@ -156,14 +143,14 @@ resource "sysctl" "typo" {
 		if hostError(p, "h1") == "" {
 			t.Fatal("apply of an unknown key succeeded")
 		}
-		if got := sh(t, h1, "ls -A /etc/sysctl.d"); strings.Contains(got, "61-typo") || strings.Contains(got, ".goprov") {
+		if got := h1.Sh(t, "ls -A /etc/sysctl.d"); strings.Contains(got, "61-typo") || strings.Contains(got, ".goprov") {
 			t.Fatalf("written anyway: %s", got)
 		}
 	})
 
 	t.Run("a file applied after this one that sets a key differently is noted on every plan", func(t *testing.T) {
-		sh(t, h1, "printf 'net.ipv4.conf.all.rp_filter = 2\\n' > /etc/sysctl.d/70-later.conf")
-		defer sh(t, h1, "rm -f /etc/sysctl.d/70-later.conf")
+		h1.Sh(t, "printf 'net.ipv4.conf.all.rp_filter = 2\\n' > /etc/sysctl.d/70-later.conf")
+		defer h1.Sh(t, "rm -f /etc/sysctl.d/70-later.conf")
 		for i := 0; i < 2; i++ {
 			p := labtest.Plan(t, base, labtest.Options{})
 			labtest.RequireEmpty(t, p)
@@ -178,7 +165,7 @@ resource "sysctl" "typo" {
 	})
 
 	t.Run("a value the kernel refuses fails the apply and leaves file and kernel as they were", func(t *testing.T) {
-		before := sh(t, h1, "cat "+file+"; sysctl -n net.ipv4.ip_default_ttl net.ipv4.ip_local_port_range")
+		before := h1.Sh(t, "cat "+file+"; sysctl -n net.ipv4.ip_default_ttl net.ipv4.ip_local_port_range")
 		refused := labtest.Write(t, inv, `
 resource "sysctl" "hardening" {
   name   = "60-hardening"
@@ -193,10 +180,10 @@ resource "sysctl" "hardening" {
 			!strings.Contains(msg, "the previous live values are restored") || !strings.Contains(msg, "previous content restored") {
 			t.Fatalf("want the refused key named and the restore said, got %q", msg)
 		}
-		if after := sh(t, h1, "cat "+file+"; sysctl -n net.ipv4.ip_default_ttl net.ipv4.ip_local_port_range"); after != before {
+		if after := h1.Sh(t, "cat "+file+"; sysctl -n net.ipv4.ip_default_ttl net.ipv4.ip_local_port_range"); after != before {
 			t.Fatalf("host changed by a failed apply:\nbefore %q\nafter  %q", before, after)
 		}
-		if got := sh(t, h1, "ls -A /etc/sysctl.d"); strings.Contains(got, ".goprov") {
+		if got := h1.Sh(t, "ls -A /etc/sysctl.d"); strings.Contains(got, ".goprov") {
 			t.Fatalf("temp files left: %s", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, base, labtest.Options{Limit: "host.h1"}))
@@ -213,7 +200,7 @@ resource "sysctl" "hostile" {
 		if msg := hostError(p, "h1"); !strings.Contains(msg, "net.ipv4.tcp_congestion_control") {
 			t.Fatalf("the kernel has no such congestion control; want the refusal, got %q", msg)
 		}
-		if got := sh(t, h1, "ls /tmp/pwned 2>&1; ls -A /etc/sysctl.d; sysctl -n net.ipv4.tcp_congestion_control"); !strings.Contains(got, "No such file") || strings.Contains(got, "62-hostile") || strings.Contains(got, "pwned\n") {
+		if got := h1.Sh(t, "ls /tmp/pwned 2>&1; ls -A /etc/sysctl.d; sysctl -n net.ipv4.tcp_congestion_control"); !strings.Contains(got, "No such file") || strings.Contains(got, "62-hostile") || strings.Contains(got, "pwned\n") {
 			t.Fatalf("h1: %q", got)
 		}
 		if _, err := os.Stat("/tmp/pwned"); err == nil {
@@ -232,7 +219,7 @@ resource "sysctl" "hostile" {
 		if hp := labtest.HostPlan(p, "h1"); hp.Status != planner.StatusFailed {
 			t.Fatalf("apply through a cut connection: status %s", hp.Status)
 		}
-		if got := sh(t, h1, "grep rp_filter "+file+"; cat /proc/sys/net/ipv4/conf/all/rp_filter"); got != "net.ipv4.conf.all.rp_filter = 2\n1\n" {
+		if got := h1.Sh(t, "grep rp_filter "+file+"; cat /proc/sys/net/ipv4/conf/all/rp_filter"); got != "net.ipv4.conf.all.rp_filter = 2\n1\n" {
 			t.Fatalf("want the new file, the old live value: %q", got)
 		}
 		p = labtest.Plan(t, cut, labtest.Options{Limit: "host.h1"})
@@ -255,7 +242,7 @@ resource "sysctl" "hostile" {
 			t.Errorf("h1: %s %q", c.Action, n)
 		}
 		for _, h := range []*testinfra.Host{h1, h2} {
-			if got := sh(t, h, "ls -A /etc/sysctl.d; sysctl -n net.ipv4.conf.all.rp_filter"); strings.Contains(got, "60-hardening") || !strings.HasSuffix(got, "\n1\n") {
+			if got := h.Sh(t, "ls -A /etc/sysctl.d; sysctl -n net.ipv4.conf.all.rp_filter"); strings.Contains(got, "60-hardening") || !strings.HasSuffix(got, "\n1\n") {
 				t.Errorf("%s: %q", h.Name, got)
 			}
 		}
