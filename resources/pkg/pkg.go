@@ -130,3 +130,13 @@ func (p *Packages) Owns() []resources.Claim {
 	}
 	return out
 }
+
+// ProvidesPackages implements resources.PackageProvider: a present
+// resource's names, which the planner matches against the packages a
+// missing tool comes from.
+func (p *Packages) ProvidesPackages() []string {
+	if !p.Present {
+		return nil
+	}
+	return append([]string(nil), p.Names...)
+}
