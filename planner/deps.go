@@ -1,0 +1,165 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/transport"
+)
+
+// Dependent resources whose tool is not installed yet. On a bare host
+// audit_rules cannot read `auditctl -l` before package.hardening installs
+// auditd. When a resource's read finds its tool missing
+// (resources.ToolMissingError) and a package resource on the same host
+// will install it, the plan shows the resource as "known after apply",
+// and apply reads, diffs and applies it right after that package resource
+// is applied, in the same run. The package resource is the one the
+// resource depends on (depends_on or a reference), else one that installs
+// a package the tool comes from (an inferred dependency: the kind names
+// its tool's packages).
+
+// waitingRead is a resource whose read found its tool missing.
+type waitingRead struct {
+	c      *ResourceChange
+	ch     resources.Change
+	err    error
+	miss   *resources.ToolMissingError
+	out    []byte
+	digest string
+}
+
+// toolMissing returns the missing tool a Diff reported, if any.
+func toolMissing(ch resources.Change, err error) *resources.ToolMissingError {
+	var miss *resources.ToolMissingError
+	if err != nil && errors.As(err, &miss) {
+		return miss
+	}
+	return ch.ToolMissing
+}
+
+// take records a diffed change (and the read it came from); a digest
+// that differs from a saved plan's is a stale host.
+func (c *ResourceChange) take(ch resources.Change, out []byte, digest string) error {
+	c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
+	c.BeforeSHA256, c.AfterSHA256 = ch.BeforeSHA256, ch.AfterSHA256
+	c.KnownAfterApply = ""
+	c.current = out
+	if c.BeforeDigest != "" && c.BeforeDigest != digest {
+		return &StaleError{Address: c.Address}
+	}
+	c.BeforeDigest = digest
+	return nil
+}
+
+// resolveWaiting plans each waiting resource as known after apply when a
+// package resource of the host will install its tool; otherwise it is
+// what its Diff said (an error fails the host's read, as before).
+func resolveWaiting(hp *HostPlan, waiting []waitingRead, errs *[]error) error {
+	for _, w := range waiting {
+		prov, inferred := providerOf(hp, w.c, w.miss)
+		if prov == nil {
+			if w.err != nil {
+				*errs = append(*errs, fmt.Errorf("%s: %w", w.c.Address, w.err))
+				continue
+			}
+			if err := w.c.take(w.ch, w.out, w.digest); err != nil {
+				return err
+			}
+			continue
+		}
+		then := w.miss.Then
+		if then == "" {
+			then = "it will be read, planned and applied"
+		}
+		note := fmt.Sprintf("%s not installed yet: %s after %s", w.miss.Tool, then, prov.Address)
+		if inferred {
+			note += fmt.Sprintf(" (dependency inferred: %s comes from the package %s)", w.miss.Tool, strings.Join(w.miss.Packages, " or "))
+		}
+		ch := resources.Change{Action: resources.Create, Summary: "known after apply", Notes: []string{note}}
+		if err := w.c.take(ch, w.out, w.digest); err != nil {
+			return err
+		}
+		w.c.KnownAfterApply = prov.Address
+	}
+	return nil
+}
+
+// providerOf finds the package resource with a pending change that c
+// waits for: one c depends on, else one installing a package of miss.
+func providerOf(hp *HostPlan, c *ResourceChange, miss *resources.ToolMissingError) (prov *ResourceChange, inferred bool) {
+	for _, o := range hp.Changes {
+		pp, ok := o.res.(resources.PackageProvider)
+		if !ok || o == c || o.Action == resources.NoOp || o.KnownAfterApply != "" {
+			continue
+		}
+		if contains(c.DependsOn, o.Address) {
+			return o, false
+		}
+		for _, p := range pp.ProvidesPackages() {
+			if prov == nil && contains(miss.Packages, p) {
+				prov, inferred = o, true
+			}
+		}
+	}
+	return prov, inferred
+}
+
+// applyWaiting reads, diffs and applies the resources that waited for
+// done, now applied. check proves the host lock is still held.
+func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *ResourceChange, check func() error) error {
+	for _, w := range hp.Changes {
+		if w.KnownAfterApply != done.Address || w.Outcome != "" {
+			continue
+		}
+		if err := applyOneWaiting(ctx, h, w, check); err != nil {
+			w.Outcome, w.Error = OutcomeFailed, err.Error()
+			return fmt.Errorf("%s: %w", w.Address, err)
+		}
+	}
+	return nil
+}
+
+func applyOneWaiting(ctx context.Context, h *resources.Host, w *ResourceChange, check func() error) error {
+	res, err := h.T.Run(ctx, transport.Cmd{Script: w.res.Probe(h), Sudo: true, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("read state after %s: %w", w.KnownAfterApply, err)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("read state after %s: exit %d: %s", w.KnownAfterApply, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	ch, err := w.res.Diff(h, res.Stdout)
+	if err != nil {
+		return err
+	}
+	w.Action, w.Summary, w.Diff = ch.Action, ch.Summary, ch.Diff
+	w.Notes = append([]string{"read after " + w.KnownAfterApply + " was applied"}, ch.Notes...)
+	w.BeforeSHA256, w.AfterSHA256, w.current = ch.BeforeSHA256, ch.AfterSHA256, res.Stdout
+	if ch.Action == resources.NoOp {
+		return nil
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	nctx, notes := resources.WithNotes(ctx)
+	ch.Current = res.Stdout
+	err = w.res.Apply(nctx, h, ch)
+	w.Notes = appendNew(w.Notes, notes()...)
+	if err != nil {
+		return err
+	}
+	w.Outcome = OutcomeApplied
+	return nil
+}
+
+// skipWaiting marks the resources whose package resource never got
+// applied (it failed, or the host stopped before it).
+func skipWaiting(hp *HostPlan) {
+	for _, c := range hp.Changes {
+		if c.KnownAfterApply != "" && c.Outcome == "" && c.Action != resources.NoOp {
+			c.Outcome = OutcomeSkipped
+		}
+	}
+}
