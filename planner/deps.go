@@ -108,49 +108,66 @@ func providerOf(hp *HostPlan, c *ResourceChange, miss *resources.ToolMissingErro
 }
 
 // applyWaiting reads, diffs and applies the resources that waited for
-// done, now applied. check proves the host lock is still held.
+// done, now applied: one batched read of all of them (a kind whose
+// resources share a host-wide view, such as the firewall, sees them
+// together), on a fresh Host handle so nothing of the first read is
+// reused; then each is applied in order. check proves the host lock is
+// still held.
 func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *ResourceChange, check func() error) error {
+	var ws []*ResourceChange
 	for _, w := range hp.Changes {
-		if w.KnownAfterApply != done.Address || w.Outcome != "" {
-			continue
+		if w.KnownAfterApply == done.Address && w.Outcome == "" {
+			ws = append(ws, w)
 		}
-		if err := applyOneWaiting(ctx, h, w, check); err != nil {
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	fresh := *h
+	b := newBatch()
+	for _, w := range ws {
+		b.add(w.res.Probe(&fresh))
+	}
+	res, err := h.T.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("read after %s: %w", done.Address, err)
+	}
+	secs, err := b.parse(res.Stdout)
+	if err != nil {
+		return fmt.Errorf("read after %s: %w", done.Address, err)
+	}
+	chs := make([]resources.Change, len(ws))
+	for i, w := range ws {
+		if secs[i].code != 0 {
+			err = fmt.Errorf("read state after %s: exit %d: %s", done.Address, secs[i].code, strings.TrimSpace(string(res.Stderr)))
+		} else {
+			chs[i], err = w.res.Diff(&fresh, secs[i].out)
+		}
+		if err != nil {
 			w.Outcome, w.Error = OutcomeFailed, err.Error()
 			return fmt.Errorf("%s: %w", w.Address, err)
 		}
+		chs[i].Current = secs[i].out
+		w.Action, w.Summary, w.Diff = chs[i].Action, chs[i].Summary, chs[i].Diff
+		w.Notes = append([]string{"read after " + done.Address + " was applied"}, chs[i].Notes...)
+		w.BeforeSHA256, w.AfterSHA256, w.current = chs[i].BeforeSHA256, chs[i].AfterSHA256, secs[i].out
 	}
-	return nil
-}
-
-func applyOneWaiting(ctx context.Context, h *resources.Host, w *ResourceChange, check func() error) error {
-	res, err := h.T.Run(ctx, transport.Cmd{Script: w.res.Probe(h), Sudo: true, ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("read state after %s: %w", w.KnownAfterApply, err)
+	for i, w := range ws {
+		if w.Action == resources.NoOp {
+			continue
+		}
+		if err := check(); err != nil {
+			return err
+		}
+		nctx, notes := resources.WithNotes(ctx)
+		err := w.res.Apply(nctx, &fresh, chs[i])
+		w.Notes = appendNew(w.Notes, notes()...)
+		if err != nil {
+			w.Outcome, w.Error = OutcomeFailed, err.Error()
+			return fmt.Errorf("%s: %w", w.Address, err)
+		}
+		w.Outcome = OutcomeApplied
 	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("read state after %s: exit %d: %s", w.KnownAfterApply, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	ch, err := w.res.Diff(h, res.Stdout)
-	if err != nil {
-		return err
-	}
-	w.Action, w.Summary, w.Diff = ch.Action, ch.Summary, ch.Diff
-	w.Notes = append([]string{"read after " + w.KnownAfterApply + " was applied"}, ch.Notes...)
-	w.BeforeSHA256, w.AfterSHA256, w.current = ch.BeforeSHA256, ch.AfterSHA256, res.Stdout
-	if ch.Action == resources.NoOp {
-		return nil
-	}
-	if err := check(); err != nil {
-		return err
-	}
-	nctx, notes := resources.WithNotes(ctx)
-	ch.Current = res.Stdout
-	err = w.res.Apply(nctx, h, ch)
-	w.Notes = appendNew(w.Notes, notes()...)
-	if err != nil {
-		return err
-	}
-	w.Outcome = OutcomeApplied
 	return nil
 }
 
