@@ -37,3 +37,29 @@ go run ./testinfra/cmd/goprov-lab build-base
 # A Debian 13 (trixie) image beside it, for the tests that run on both
 # releases (audit_rules: auditd 3.x and 4.x list rules differently).
 go run ./testinfra/cmd/goprov-lab build-base -suite trixie
+
+# The lab's package cache: Debian's own .debs of the tools the baselines
+# install (package resources), downloaded once from the machine's apt
+# sources into /var/cache/goprov-lab/debs/CODENAME, keyed by this list, and
+# indexed with dpkg-scanpackages. Lab tests copy it into a host as a local
+# `file:` repository (the lab is offline). The hosts' base images have these
+# packages' dependencies; a full mirror for hosts from a bare minbase would
+# also need those (apt-cache depends --recurse).
+lab_debs=(sudo)
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+if [ -n "$codename" ]; then
+	cache=/var/cache/goprov-lab/debs/$codename
+	if [ "$(cat "$cache/.packages" 2>/dev/null)" != "${lab_debs[*]}" ]; then
+		echo "lab-deps: downloading ${lab_debs[*]} into $cache" >&2
+		tmp=$(mktemp -d "$cache.XXXXXX" 2>/dev/null || { mkdir -p "$(dirname "$cache")" && mktemp -d "$cache.XXXXXX"; })
+		chmod 755 "$tmp"
+		(cd "$tmp" && apt-get download -q "${lab_debs[@]}" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+		(cd "$tmp" && dpkg-scanpackages --multiversion . /dev/null > Packages 2>/dev/null)
+		for p in "${lab_debs[@]}"; do
+			ls "$tmp/${p}_"*.deb >/dev/null 2>&1 || { echo "lab-deps: apt-get download $p failed" >&2; rm -rf "$tmp"; exit 1; }
+		done
+		echo "${lab_debs[*]}" > "$tmp/.packages"
+		rm -rf "$cache"
+		mv "$tmp" "$cache"
+	fi
+fi
