@@ -18,9 +18,14 @@ type ToolMissingError struct {
 	// Then says what happens once the tool is there, for the plan's note
 	// ("rules will be loaded and verified").
 	Then string
+	// Msg, when set, is the error's text in the kind's own words.
+	Msg string
 }
 
 func (e *ToolMissingError) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
 	return fmt.Sprintf("%s is not installed on the host (package %s)", e.Tool, strings.Join(e.Packages, " or "))
 }
 
