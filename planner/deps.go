@@ -107,6 +107,28 @@ func providerOf(hp *HostPlan, c *ResourceChange, miss *resources.ToolMissingErro
 	return prov, inferred
 }
 
+// applyReady applies the waiting changes whose package resource is
+// applied and whose positions in the apply order all lie before upto:
+// the order keeps their other dependencies (depends_on, references)
+// first. Changes waiting for one package resource go together, so a kind
+// with a host-wide view (the firewall) is re-read whole.
+func applyReady(ctx context.Context, h *resources.Host, hp *HostPlan, upto int, check func() error) error {
+	last := map[string]int{}
+	for i, c := range hp.Changes {
+		if c.KnownAfterApply != "" && !c.reread && c.Outcome == "" {
+			last[c.KnownAfterApply] = i
+		}
+	}
+	for _, p := range hp.Changes {
+		if i, ok := last[p.Address]; ok && i < upto && p.Outcome == OutcomeApplied {
+			if err := applyWaiting(ctx, h, hp, p, check); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // applyWaiting reads, diffs and applies the resources that waited for
 // done, now applied: one batched read of all of them (a kind whose
 // resources share a host-wide view, such as the firewall, sees them
@@ -116,7 +138,8 @@ func providerOf(hp *HostPlan, c *ResourceChange, miss *resources.ToolMissingErro
 func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *ResourceChange, check func() error) error {
 	var ws []*ResourceChange
 	for _, w := range hp.Changes {
-		if w.KnownAfterApply == done.Address && w.Outcome == "" {
+		if w.KnownAfterApply == done.Address && !w.reread && w.Outcome == "" {
+			w.reread = true
 			ws = append(ws, w)
 		}
 	}

@@ -35,7 +35,7 @@ func (f *fakeInstaller) ProvidesPackages() []string { return []string{f.pkg} }
 
 // fakeToolUser manages a file but cannot plan without its tool, as
 // audit_rules cannot without auditctl.
-type fakeToolUser struct{ tool, pkg, path string }
+type fakeToolUser struct{ tool, pkg, path, needs string }
 
 func (f *fakeToolUser) Probe(h *resources.Host) string {
 	return resources.MultiProbe("if [ -e "+h.Path(f.tool)+" ]; then echo yes; else echo no; fi", resources.FileProbe(h.Path(f.path)))
@@ -55,6 +55,12 @@ func (f *fakeToolUser) Diff(h *resources.Host, out []byte) (resources.Change, er
 	return resources.FileChange(st, &resources.DesiredFile{Path: f.path, Content: []byte("rules\n"), Mode: 0o644}, f.path), nil
 }
 func (f *fakeToolUser) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
+	if f.needs != "" {
+		// A dependency of its own (depends_on, a reference) comes first.
+		if _, err := os.Stat(filepath.Join(h.Root, f.needs)); err != nil {
+			return fmt.Errorf("applied before its dependency: %w", err)
+		}
+	}
 	return resources.WriteFile(ctx, h, resources.DesiredFile{Path: f.path, Content: []byte("rules\n"), Mode: 0o644}, resources.WriteOptions{MkdirMode: 0o755})
 }
 
@@ -73,6 +79,22 @@ func depTargets(t *testing.T, withInstaller bool, dependsOn []string) ([]*Target
 	return []*Target{tg}, root
 }
 
+// orderedTargets: the package first, then a resource, then the dependent
+// that depends on that resource too (as profile_script refers to
+// go_toolchain): it must wait for both.
+func orderedTargets(t *testing.T) ([]*Target, string) {
+	root := t.TempDir()
+	tg := &Target{Spec: HostSpec{Name: "a", Connection: "local", Root: root}}
+	val := cty.ObjectVal(map[string]cty.Value{"x": cty.StringVal("x")})
+	tg.Resources = []*Instance{
+		{Address: "package.hardening", Kind: "fake", Value: val, Res: &fakeInstaller{tool: "/usr/sbin/faketool", pkg: "fakepkg"}},
+		{Address: "fake.toolchain", Kind: "fake", Value: val, Res: &fakeRes{path: "/etc/toolchain", want: "go\n"}},
+		{Address: "audit_rules.base", Kind: "fake", Value: val, DependsOn: []string{"fake.toolchain"},
+			Res: &fakeToolUser{tool: "/usr/sbin/faketool", pkg: "fakepkg", path: "/etc/fake.rules", needs: "/etc/toolchain"}},
+	}
+	return []*Target{tg}, root
+}
+
 // TestToolFromPackageIsKnownAfterApply: a resource whose tool a package
 // resource on the same host will install is planned honestly ("known
 // after apply", naming the package resource), read again after that
@@ -82,12 +104,17 @@ func TestToolFromPackageIsKnownAfterApply(t *testing.T) {
 		name      string
 		dependsOn []string
 		inferred  bool
+		ordered   bool
 	}{
-		{"inferred from the tool's package", nil, true},
-		{"explicit depends_on", []string{"package.hardening"}, false},
+		{"inferred from the tool's package", nil, true, false},
+		{"explicit depends_on", []string{"package.hardening"}, false, false},
+		{"after its other dependencies too", nil, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts, root := depTargets(t, true, tc.dependsOn)
+			if tc.ordered {
+				ts, root = orderedTargets(t)
+			}
 			runs := new(atomic.Int32)
 			conn := &fakeConnector{runs: map[string]*atomic.Int32{"a": runs}}
 			p := (&Engine{Connector: conn}).Plan(context.Background(), ts)
@@ -98,7 +125,7 @@ func TestToolFromPackageIsKnownAfterApply(t *testing.T) {
 			if runs.Load() != 1 {
 				t.Fatalf("plan ran %d commands, want 1", runs.Load())
 			}
-			c := hp.Changes[0]
+			c := change(hp, "audit_rules.base")
 			notes := strings.Join(c.Notes, "; ")
 			if c.Action != resources.Create || c.KnownAfterApply != "package.hardening" ||
 				!strings.Contains(notes, "faketool not installed yet: rules will be loaded and verified after package.hardening") {
@@ -137,4 +164,13 @@ func TestToolMissingWithoutPackageFailsHost(t *testing.T) {
 	if hp := p.Hosts[0]; hp.Status != StatusFailed || !strings.Contains(hp.Error, "faketool is not installed on the host (package fakepkg)") {
 		t.Fatalf("%s %s", hp.Status, hp.Error)
 	}
+}
+
+func change(hp *HostPlan, addr string) *ResourceChange {
+	for _, c := range hp.Changes {
+		if c.Address == addr {
+			return c
+		}
+	}
+	return nil
 }

@@ -502,7 +502,19 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
 		failed := false
 		var lost error // set when the lock is gone
+		// flush applies the changes known after apply that are ready
+		// before position upto (deps.go).
+		flush := func(upto int) {
+			if failed {
+				return
+			}
+			if err := applyReady(ctx, h, hp, upto, func() error { return lock.check(ctx, lockCheckTimeout) }); err != nil {
+				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
+				failed = true
+			}
+		}
 		for i, c := range hp.Changes {
+			flush(i)
 			if c.Action != recorded[i] {
 				// Same digest yet another action: a bug, never apply a guess.
 				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
@@ -533,11 +545,8 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 				continue
 			}
 			c.Outcome = OutcomeApplied
-			if err := applyWaiting(ctx, h, hp, c, func() error { return lock.check(ctx, lockCheckTimeout) }); err != nil {
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
-				failed = true
-			}
 		}
+		flush(len(hp.Changes))
 		skipWaiting(hp)
 		if !failed {
 			hp.Status = StatusApplied

@@ -110,6 +110,7 @@ type ResourceChange struct {
 
 	res     resources.Resource
 	current []byte // probe output of the latest read (apply's), never saved
+	reread  bool   // a KnownAfterApply change was read again (deps.go)
 }
 
 // Summary counts changes as Terraform does.
