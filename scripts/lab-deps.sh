@@ -45,7 +45,7 @@ go run ./testinfra/cmd/goprov-lab build-base -suite trixie
 # `file:` repository (the lab is offline). The hosts' base images have these
 # packages' dependencies; a full mirror for hosts from a bare minbase would
 # also need those (apt-cache depends --recurse).
-lab_debs=(sudo)
+lab_debs=(sudo auditd ufw zsh)
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 if [ -n "$codename" ]; then
 	cache=/var/cache/goprov-lab/debs/$codename
