@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 0
 fi
 
-pkgs=(debootstrap debian-archive-keyring iproute2 util-linux mount openssh-client procps coreutils dpkg-dev)
+pkgs=(debootstrap debian-archive-keyring iproute2 util-linux mount openssh-client procps coreutils dpkg-dev gpg)
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -61,5 +61,31 @@ if [ -n "$codename" ]; then
 		echo "${lab_debs[*]}" > "$tmp/.packages"
 		rm -rf "$cache"
 		mv "$tmp" "$cache"
+	fi
+	# Signed like a real archive: a Release file with the index's digest,
+	# clear-signed (InRelease) with the lab's own archive key, made once
+	# and kept beside the cache; hosts trust only that key (signed-by=).
+	gnupg=/var/cache/goprov-lab/archive-gnupg
+	if [ ! -s "$cache/InRelease" ] || [ "$cache/Packages" -nt "$cache/InRelease" ]; then
+		if [ ! -d "$gnupg" ]; then
+			mkdir -m 700 "$gnupg.tmp"
+			gpg --homedir "$gnupg.tmp" --batch --quiet --passphrase '' --quick-gen-key 'goprov lab archive <lab@goprov.invalid>' ed25519 sign never
+			gpgconf --homedir "$gnupg.tmp" --kill gpg-agent 2>/dev/null || true
+			mv "$gnupg.tmp" "$gnupg"
+		fi
+		{
+			echo "Origin: goprov-lab"
+			echo "Label: goprov-lab"
+			echo "Suite: $codename"
+			echo "Codename: $codename"
+			echo "Date: $(LC_ALL=C date -Ru)"
+			echo "Architectures: amd64 all"
+			echo "Description: goprov lab mirror of Debian packages"
+			echo "SHA256:"
+			printf ' %s %s Packages\n' "$(sha256sum < "$cache/Packages" | cut -d' ' -f1)" "$(stat -c %s "$cache/Packages")"
+		} > "$cache/Release"
+		gpg --homedir "$gnupg" --batch --quiet --yes --clearsign -o "$cache/InRelease" "$cache/Release"
+		gpg --homedir "$gnupg" --batch --quiet --export > "$cache/lab-archive-keyring.gpg"
+		gpgconf --homedir "$gnupg" --kill gpg-agent 2>/dev/null || true
 	fi
 fi

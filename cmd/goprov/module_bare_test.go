@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,8 +41,8 @@ module "fw" {
 `
 
 // TestBaselinesFromBareHost: a host without sudo, auditd, ufw, firewalld and zsh
-// (purged from the lab's image; its only apt source is the lab's local
-// repository) gets the three shipped baselines in ONE apply: the plan
+// (purged from the lab's image; its only apt source is the lab's signed
+// mirror, served over HTTP on the lab bridge) gets the three shipped baselines in ONE apply: the plan
 // before shows every resource that needs a missing tool as "known after
 // apply", naming the package resource; apply installs the packages, then
 // reads, plans and applies those resources; the next plan is empty.
@@ -53,8 +52,19 @@ func TestBaselinesFromBareHost(t *testing.T) {
 	}
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
 	h := lab.Hosts[0]
-	if out, err := exec.Command("cp", "-a", labDebs+"/.", filepath.Join(h.RootDir, "srv/goprov-repo")).CombinedOutput(); err != nil {
-		t.Fatalf("copy the package cache: %v: %s", err, out)
+	// The fleet's own mirror: the cached packages, signed with the lab's
+	// archive key, served over HTTP on the lab bridge; the host trusts that
+	// key only for that source.
+	mirror := lab.ServeDir(t, labDebs)
+	key, err := os.ReadFile(filepath.Join(labDebs, "lab-archive-keyring.gpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(h.RootDir, "etc/apt/keyrings"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.RootDir, "etc/apt/keyrings/goprov-lab.gpg"), key, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// No init system in a lab host: maintainer scripts may not start or
 	// stop services (policy-rc.d, as in containers), and only dpkg's own
@@ -63,7 +73,7 @@ func TestBaselinesFromBareHost(t *testing.T) {
 	setup := `set -e
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
 rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
-echo 'deb [trusted=yes] file:/srv/goprov-repo ./' > /etc/apt/sources.list.d/goprov-lab.list
+echo 'deb [signed-by=/etc/apt/keyrings/goprov-lab.gpg] ` + mirror + `/ ./' > /etc/apt/sources.list.d/goprov-lab.list
 rm -rf /var/lib/apt/lists/*
 for p in sudo auditd ufw zsh firewalld; do rm -f /var/lib/dpkg/info/$p.prerm /var/lib/dpkg/info/$p.postrm; done
 dpkg --purge sudo auditd ufw zsh firewalld </dev/null >/dev/null
