@@ -508,7 +508,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 			if failed {
 				return
 			}
-			if err := applyReady(ctx, h, hp, upto, func() error { return lock.check(ctx, lockCheckTimeout) }); err != nil {
+			check := func() error {
+				lost = lock.check(ctx, lockCheckTimeout) // no journal write without the lock either
+				return lost
+			}
+			if err := applyReady(ctx, h, hp, upto, check); err != nil {
 				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
 				failed = true
 			}
