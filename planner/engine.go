@@ -388,6 +388,7 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 		h.SSHPort = h.Facts.SSHDPort
 	}
 	var errs []error
+	var waiting []waitingRead // tool missing: maybe known after apply (deps.go)
 	for i, c := range hp.Changes {
 		s := secs[i+1]
 		sum := sha256.Sum256(s.raw)
@@ -397,17 +398,20 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 			continue
 		}
 		ch, err := c.res.Diff(h, s.out)
+		if miss := toolMissing(ch, err); miss != nil {
+			waiting = append(waiting, waitingRead{c: c, ch: ch, err: err, miss: miss, out: s.out, digest: digest})
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.Address, err))
 			continue
 		}
-		c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
-		c.BeforeSHA256, c.AfterSHA256 = ch.BeforeSHA256, ch.AfterSHA256
-		c.current = s.out
-		if c.BeforeDigest != "" && c.BeforeDigest != digest {
-			return h, nil, prefixHost(hp.Name, "apply", &StaleError{Address: c.Address})
+		if err := c.take(ch, s.out, digest); err != nil {
+			return h, nil, prefixHost(hp.Name, "apply", err)
 		}
-		c.BeforeDigest = digest
+	}
+	if err := resolveWaiting(hp, waiting, &errs); err != nil {
+		return h, nil, prefixHost(hp.Name, "apply", err)
 	}
 	if len(errs) > 0 {
 		return nil, nil, prefixHost(hp.Name, "read", errors.Join(errs...))
@@ -498,14 +502,30 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
 		failed := false
 		var lost error // set when the lock is gone
+		// flush applies the changes known after apply that are ready
+		// before position upto (deps.go).
+		flush := func(upto int) {
+			if failed {
+				return
+			}
+			check := func() error {
+				lost = lock.check(ctx, lockCheckTimeout) // no journal write without the lock either
+				return lost
+			}
+			if err := applyReady(ctx, h, hp, upto, check); err != nil {
+				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
+				failed = true
+			}
+		}
 		for i, c := range hp.Changes {
+			flush(i)
 			if c.Action != recorded[i] {
 				// Same digest yet another action: a bug, never apply a guess.
 				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
 				return
 			}
-			if c.Action == resources.NoOp {
-				continue
+			if c.Action == resources.NoOp || c.KnownAfterApply != "" {
+				continue // a KnownAfterApply change runs in applyWaiting
 			}
 			if failed {
 				c.Outcome = OutcomeSkipped
@@ -530,6 +550,8 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 			}
 			c.Outcome = OutcomeApplied
 		}
+		flush(len(hp.Changes))
+		skipWaiting(hp)
 		if !failed {
 			hp.Status = StatusApplied
 		}

@@ -101,11 +101,16 @@ type ResourceChange struct {
 	// type), from which apply rebuilds it.
 	Value     json.RawMessage `json:"value"`
 	DependsOn []string        `json:"depends_on,omitempty"`
-	Outcome   string          `json:"outcome,omitempty"`
-	Error     string          `json:"error,omitempty"`
+	// KnownAfterApply is the package resource whose apply installs this
+	// resource's missing tool: the change is read and diffed again after
+	// it (planner/deps.go).
+	KnownAfterApply string `json:"known_after_apply,omitempty"`
+	Outcome         string `json:"outcome,omitempty"`
+	Error           string `json:"error,omitempty"`
 
 	res     resources.Resource
 	current []byte // probe output of the latest read (apply's), never saved
+	reread  bool   // a KnownAfterApply change was read again (deps.go)
 }
 
 // Summary counts changes as Terraform does.

@@ -40,6 +40,9 @@ type Change struct {
 	// BeforeSHA256 and AfterSHA256 digest the resource's content before and
 	// as desired ("" for absent), for the change journal.
 	BeforeSHA256, AfterSHA256 string
+	// ToolMissing, when set, says the change was planned without a tool
+	// the host lacks (see ToolMissingError).
+	ToolMissing *ToolMissingError
 	// Current is this resource's probe output from the read that apply
 	// made just before applying (digest-checked against the plan), so
 	// Apply needs no second read. Never saved or shown.

@@ -127,6 +127,16 @@ func TestHostileInputThroughPipeline(t *testing.T) {
   name     = "../../cron.d/x"
   settings = { MaxAuthTries = 3 }
 }`, true},
+		{"package name with ;", `resource "package" "x" {
+  names = ["zsh;touch /tmp/pwned"]
+}`, true},
+		{"package name as an apt option", `resource "package" "x" {
+  names = ["-oAPT::Update::Pre-Invoke::=touch /tmp/pwned"]
+}`, true},
+		{"package version with $()", `resource "package" "x" {
+  names   = ["zsh"]
+  version = "5.9$(touch /tmp/pwned)"
+}`, true},
 		{"sshd_config keyword with ;", `resource "sshd_config" "x" {
   name     = "k"
   settings = { "MaxAuthTries;touch /tmp/pwned" = 3 }

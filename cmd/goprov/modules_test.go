@@ -95,7 +95,7 @@ func TestShippedModulesInLab(t *testing.T) {
 	if r.code != 0 || strings.Contains(r.stderr, "warning") {
 		t.Fatalf("validate: exit %d (the modules must lint clean)\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "3 hosts, 9 resources, 27 resource-host pairs") {
+	if !strings.Contains(r.stdout, "3 hosts, 12 resources, 36 resource-host pairs") {
 		t.Errorf("validate: %s", r.stdout)
 	}
 

@@ -19,8 +19,9 @@ host "image" {
 }
 
 module "go" {
-  source     = "../../modules/go-workstation"
-  go_version = "1.22.5"
+  source           = "../../modules/go-workstation"
+  go_version       = "1.22.5"
+  install_packages = false # the image's packages come from its own build
 }
 
 module "sudo" {
@@ -28,12 +29,16 @@ module "sudo" {
   users        = ["%adm"]
   service_user = "www-data"
   commands     = ["/usr/bin/journalctl -u nginx -n 200"]
+  # The image's packages (sudo, auditd, ufw) come from its own build: an
+  # image's sandbox has no network for apt (docs/resources/package.md).
+  install_packages = false
   # audit_rules on an image root write the rules file only; they load when
   # a system booted from the image starts auditd.
 }
 
 module "fw" {
-  source = "../../modules/firewall-baseline"
+  source           = "../../modules/firewall-baseline"
+  install_packages = false
 }
 
 # Which build produced the image, for anyone logged in to it later.

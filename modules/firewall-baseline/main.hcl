@@ -60,6 +60,20 @@ variable "purge" {
   description = "true: remove firewall rules this configuration does not declare."
 }
 
+variable "install_packages" {
+  type        = bool
+  default     = true
+  description = "Install the backend's package (ufw; firewalld with backend = \"firewalld\") with a package resource, so a bare host gets the firewall in one apply; false: it is installed by other means."
+}
+
+# On a host without the backend, the firewall is planned "known after
+# apply" and read, planned (lockout guard included) and changed right after
+# this resource installs it.
+resource "package" "firewall" {
+  count = var.install_packages ? 1 : 0
+  names = var.backend == "firewalld" ? ["firewalld"] : ["ufw"]
+}
+
 resource "firewall" "main" {
   backend          = var.backend
   enabled          = true

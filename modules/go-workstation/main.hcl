@@ -136,6 +136,17 @@ locals {
   )
 }
 
+variable "install_packages" {
+  type        = bool
+  default     = true
+  description = "Install the login shells of verify_shells that Debian does not ship by default (zsh) with a package resource; false: they are installed by other means."
+}
+
+resource "package" "shells" {
+  count = var.install_packages && contains(var.verify_shells, "zsh") ? 1 : 0
+  names = ["zsh"]
+}
+
 resource "go_toolchain" "go" {
   version      = var.go_version
   source       = var.toolchain_source

@@ -66,6 +66,21 @@ variable "audit_arch" {
   description = "Syscall ABI of the execve rule: b64 on amd64 and arm64 hosts, b32 on 32-bit ones."
 }
 
+variable "install_packages" {
+  type        = bool
+  default     = true
+  description = "Install sudo (and auditd with audit = true) with a package resource, so a bare host gets the baseline in one apply; false: they are installed by other means (or another package resource of the configuration names them)."
+}
+
+# On a bare host the drop-in and the rules cannot be checked before sudo and
+# auditd are installed: the plan shows them "known after apply" and apply
+# reads them again right after this resource (visudo comes from sudo,
+# auditctl from auditd).
+resource "package" "baseline" {
+  count = var.install_packages ? 1 : 0
+  names = var.audit ? ["sudo", "auditd"] : ["sudo"]
+}
+
 resource "sudoers_dropin" "service" {
   name = var.name
   rule {

@@ -287,8 +287,10 @@ type jsonChange struct {
 	Summary string           `json:"summary,omitempty"`
 	Diff    string           `json:"diff,omitempty"`
 	Notes   []string         `json:"notes,omitempty"`
-	Outcome string           `json:"outcome,omitempty"`
-	Error   string           `json:"error,omitempty"`
+	// KnownAfterApply: the package resource this change waits for.
+	KnownAfterApply string `json:"known_after_apply,omitempty"`
+	Outcome         string `json:"outcome,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 // JSON writes the plan (or apply outcome) as one JSON document.
@@ -307,7 +309,7 @@ func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
 				continue // never read: the host failed first
 			}
 			jh.Changes = append(jh.Changes, jsonChange{Address: c.Address, Kind: c.Kind, Action: c.Action, Summary: c.Summary,
-				Diff: c.Diff, Notes: c.Notes, Outcome: c.Outcome, Error: c.Error})
+				Diff: c.Diff, Notes: c.Notes, KnownAfterApply: c.KnownAfterApply, Outcome: c.Outcome, Error: c.Error})
 		}
 		doc.Hosts = append(doc.Hosts, jh)
 	}

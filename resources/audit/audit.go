@@ -229,6 +229,7 @@ type Status struct {
 	Control Control
 	Enabled string   // "0", "1", "2"
 	Reason  string   // Refused: why
+	Missing bool     // Refused because auditctl is not installed
 	Loaded  []string // the lines of auditctl -l
 }
 
@@ -238,7 +239,7 @@ func ParseStatus(out []byte) (Status, error) {
 	first, rest, _ := strings.Cut(s, "\n")
 	switch {
 	case strings.HasPrefix(first, "missing "):
-		return Status{Control: Refused, Reason: strings.TrimPrefix(first, "missing ")}, nil
+		return Status{Control: Refused, Missing: true, Reason: strings.TrimPrefix(first, "missing ")}, nil
 	case strings.HasPrefix(first, "image "):
 		return Status{Control: Refused, Reason: strings.TrimPrefix(first, "image ")}, nil
 	case strings.HasPrefix(first, "refused "):
@@ -329,6 +330,11 @@ func (r *Rules) Diff(h *resources.Host, probe []byte) (resources.Change, error) 
 		// Nothing goprov (or anyone on this host) can load: say so, every
 		// time, and do not pretend the plan has work it cannot do.
 		ch.Notes = append(ch.Notes, "written, NOT loaded: "+st.status.Reason)
+		if st.status.Missing && r.Present {
+			// A package resource installing auditd makes this known
+			// after apply: loaded and verified in the same run.
+			ch.ToolMissing = &resources.ToolMissingError{Tool: "auditctl", Packages: []string{"auditd"}, Then: "rules will be loaded and verified"}
+		}
 		if r.Present && !v.exact {
 			ch.Notes = append(ch.Notes, "syscall names, user and group names not checked ("+v.why+"): the kernel that loads the file decides")
 		}

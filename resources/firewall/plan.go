@@ -75,6 +75,18 @@ func planHost(d decl, st *State, e env) *hostPlan {
 		return p
 	}
 	backend, err := chooseBackend(st, set)
+	var miss *resources.ToolMissingError
+	if errors.As(err, &miss) {
+		// Every resource of the host waits for the package that brings
+		// the backend: the planner re-reads them together after it.
+		for _, s := range d.Settings {
+			p.fail(s.Address, err)
+		}
+		for _, r := range d.Rules {
+			p.fail(r.Address, err)
+		}
+		return p
+	}
 	if err != nil {
 		p.fail(owner, err)
 		return p
@@ -104,12 +116,14 @@ func chooseBackend(st *State, set *Settings) (string, error) {
 	switch want {
 	case "ufw":
 		if !st.UFWInstalled {
-			return "", errors.New(`backend = "ufw" but ufw is not installed on the host (/usr/sbin/ufw)`)
+			return "", &resources.ToolMissingError{Tool: "ufw", Packages: []string{"ufw"}, Then: thenFirewall,
+				Msg: `backend = "ufw" but ufw is not installed on the host (/usr/sbin/ufw)`}
 		}
 		return "ufw", nil
 	case "firewalld":
 		if !st.FirewalldInstalled {
-			return "", errors.New(`backend = "firewalld" but firewalld is not installed on the host (/usr/sbin/firewalld)`)
+			return "", &resources.ToolMissingError{Tool: "firewalld", Packages: []string{"firewalld"}, Then: thenFirewall,
+				Msg: `backend = "firewalld" but firewalld is not installed on the host (/usr/sbin/firewalld)`}
 		}
 		return "firewalld", nil
 	}
@@ -123,8 +137,13 @@ func chooseBackend(st *State, set *Settings) (string, error) {
 	case st.FirewalldInstalled:
 		return "firewalld", nil
 	}
-	return "", errors.New("neither ufw nor firewalld is installed on the host")
+	return "", &resources.ToolMissingError{Tool: "ufw or firewalld", Packages: []string{"ufw", "firewalld"}, Then: thenFirewall,
+		Msg: "neither ufw nor firewalld is installed on the host"}
 }
+
+// thenFirewall is the plan's note for a firewall that waits for its
+// backend's package.
+const thenFirewall = "the firewall will be read, planned (lockout guard included) and changed"
 
 // ---- ufw ----
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"github.com/goprov/goprov/transport"
 	"path"
@@ -268,6 +269,7 @@ type verifyState struct {
 func parseVerify(out []byte) (*verifyState, error) {
 	st := &verifyState{home: map[string]string{}, greps: map[string]map[string][]string{}, shells: map[string]map[string]*shellResult{}}
 	var errs []string
+	noShell, nNoShell := map[string]bool{}, 0
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		f := strings.SplitN(line, " ", 4)
 		switch {
@@ -278,6 +280,7 @@ func parseVerify(out []byte) (*verifyState, error) {
 		case len(f) == 2 && f[0] == "@nouser":
 			errs = append(errs, fmt.Sprintf("user %q does not exist on this host", f[1]))
 		case len(f) == 3 && f[0] == "@noshell":
+			noShell[f[2]], nNoShell = true, nNoShell+1
 			errs = append(errs, fmt.Sprintf("%s is not installed, so user %q's %s login shell cannot be checked", f[2], f[1], f[2]))
 		case len(f) >= 3 && f[0] == "@grep":
 			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.Join(f[3:], "")))
@@ -307,9 +310,25 @@ func parseVerify(out []byte) (*verifyState, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return st, fmt.Errorf("verify: %s", strings.Join(errs, "; "))
+		msg := "verify: " + strings.Join(errs, "; ")
+		if pkg, ok := shellPackages[onlyKey(noShell)]; ok && len(noShell) == 1 && len(errs) == nNoShell {
+			// Only one shell is missing: a package resource installing
+			// it makes the check known after apply.
+			return st, &resources.ToolMissingError{Tool: onlyKey(noShell), Packages: []string{pkg}, Then: "users' login shells will be checked", Msg: msg}
+		}
+		return st, errors.New(msg)
 	}
 	return st, nil
+}
+
+// shellPackages are the Debian packages of the shells verify starts.
+var shellPackages = map[string]string{"zsh": "zsh", "bash": "bash", "sh": "dash"}
+
+func onlyKey(m map[string]bool) string {
+	for k := range m {
+		return k
+	}
+	return ""
 }
 
 // parseShell reads one shell's output: the last complete block between the

@@ -379,6 +379,9 @@ func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 	}
 	if !v.Checked {
 		ch.Notes = append(ch.Notes, "not checked at plan time ("+v.Message+"); visudo checks it at apply, before it goes live")
+		if v.Message == Visudo+" not found" {
+			ch.ToolMissing = &resources.ToolMissingError{Tool: "visudo", Packages: []string{"sudo"}, Then: "the drop-in will be checked by visudo and written"}
+		}
 	}
 	if strings.TrimSpace(string(parts[2])) != "yes" {
 		// A heuristic (the include may be nested): apply checks for real
