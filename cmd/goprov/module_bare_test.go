@@ -132,7 +132,7 @@ for t in visudo auditctl ufw zsh firewalld; do if command -v $t; then exit 1; fi
 			t.Errorf("%s: %s outcome %q %s", c.Address, c.Action, c.Outcome, c.Error)
 		}
 	}
-	out := hostOut(t, h, `/usr/sbin/visudo -c >/dev/null && echo sudoers-ok
+	out := h.Sh(t, `/usr/sbin/visudo -c >/dev/null && echo sudoers-ok
 ufw status | head -n 1
 test -s /etc/audit/rules.d/50-sudo-baseline.rules && echo rules-written
 su -l deploy -s /usr/bin/zsh -c 'command -v go'`)
