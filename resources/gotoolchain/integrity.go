@@ -218,16 +218,16 @@ func printable(s string) string {
 // only, or every file but the excluded names. Names are printed relative
 // to the tree ("bin/go"); the output is bounded.
 func listingScript(dir string, all bool) string {
-	where, filter, name := "bin pkg/tool", "", "-print0"
+	where, filter := "bin pkg/tool", ""
 	if all {
-		where, name = ".", `-printf '%P\0'`
+		where = "."
 		filter = ` ! -path ./go.env ! -path ./` + ProvenanceName + ` ! -path ./` + ManifestName
 	}
 	return fmt.Sprintf(`d=%s
 [ -d "$d" ] && [ ! -L "$d" ] && cd -P -- "$d" || exit 0
-{ find %s -type f%s %s 2>/dev/null | LC_ALL=C sort -z | xargs -0r sha256sum --
-  find %s ! -type f ! -type d %s 2>/dev/null | tr '\n\0' '?\n' | sed 's/^/other /'
-} | head -c %d`, shell.Quote(dir), where, filter, name, where, name, maxListing)
+{ find %s -type f%s -exec sha256sum -- {} + 2>/dev/null | `+stripDot+` | LC_ALL=C sort
+  find %s ! -type f ! -type d -print0 2>/dev/null | tr '\n\0' '?\n' | sed -e 's|^\./||' -e 's/^/other /'
+} | head -c %d`, shell.Quote(dir), where, filter, where, maxListing)
 }
 
 // boundedFileProbe is FileProbe with the content capped at max+1 bytes
@@ -242,7 +242,12 @@ else printf 'absent\n'; fi`, shell.Quote(p), max+1)
 
 // manifestScript prints the manifest of the tree in the current
 // directory, as the install scripts and `sha256sum -c` see it.
-const manifestScript = `find . -type f ! -path ./go.env ! -path ./` + ProvenanceName + ` ! -path ./` + ManifestName + ` -printf '%P\0' | LC_ALL=C sort -z | xargs -0r sha256sum --`
+const manifestScript = `find . -type f ! -path ./go.env ! -path ./` + ProvenanceName + ` ! -path ./` + ManifestName + ` -exec sha256sum -- {} + | ` + stripDot + ` | LC_ALL=C sort`
+
+// stripDot turns sha256sum's "HASH  ./bin/go" into "HASH  bin/go". The
+// scripts use only what POSIX find and busybox offer (no -printf, no
+// sort -z): image roots without a shell of their own run busybox.
+const stripDot = `sed 's|^\([0-9a-f]\{64\}\)  \./|\1  |'`
 
 // problem is one finding about the installed tree.
 type problem struct{ rel, what string }

@@ -338,7 +338,7 @@ func TestIntegrityLocalRoot(t *testing.T) {
 	if err := tc.Apply(ctx, h, tc.planOn(t, h)); err != nil {
 		t.Fatal(err)
 	}
-	dir := h.Path("/usr/local/go-1.22.5")
+	dir := hostPath(h, "/usr/local/go-1.22.5")
 	mf, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if err != nil {
 		t.Fatal(err)
@@ -388,10 +388,12 @@ func TestIntegrityLocalRoot(t *testing.T) {
 	if !strings.Contains(ch.Summary, "reinstall: "+ManifestName+" is unreadable") || !strings.Contains(ch.Summary, "escapes the tree") {
 		t.Errorf("hostile manifest: %s", ch.Summary)
 	}
-	// The bin/go swapped for a symlink to the controller's own go: not a
-	// regular file, and missing as recorded.
+	// The bin/go swapped for a symlink to another executable of the
+	// image: not a regular file, and missing as recorded.
+	os.MkdirAll(hostPath(h, "/opt"), 0o755)
+	os.WriteFile(hostPath(h, "/opt/fake-go"), []byte("#!/bin/sh\n"), 0o755)
 	os.Remove(filepath.Join(dir, "bin/go"))
-	os.Symlink("/bin/true", filepath.Join(dir, "bin/go"))
+	os.Symlink("/opt/fake-go", filepath.Join(dir, "bin/go"))
 	ch = tc.planOn(t, h)
 	if !strings.Contains(ch.Summary, "reinstall: bin/go is not a regular file") {
 		t.Errorf("bin/go a symlink: %s %q", ch.Summary, ch.Notes)
