@@ -2,8 +2,6 @@ package planner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,7 +326,9 @@ func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error
 }
 
 // readFor is read; for an apply it also fetches the last line of the host's
-// journal in the same command, to chain the records it will append.
+// journal in the same command, to chain the records it will append. Its
+// steps: connect, build the batch (facts, one section per unit, the
+// journal's tail), run it once, then facts, diffs and tail from it.
 func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resources.Host, []byte, error) {
 	start := time.Now()
 	t, err := e.conn(ctx, hp.Spec)
@@ -338,6 +338,51 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	}
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
+	h := e.hostFor(hp, t)
+	units := unitsOf(hp.Changes)
+	b := newBatch()
+	b.add(resources.FactsProbe)
+	for _, u := range units {
+		b.add(u.probe(h, hp.Changes))
+	}
+	tailIdx := -1
+	if apply {
+		tailIdx = b.add(journalTailProbe(h))
+	}
+	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
+	if err != nil {
+		return nil, nil, prefixHost(hp.Name, "read", err)
+	}
+	secs, err := b.parse(res.Stdout)
+	if err != nil {
+		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
+			err = fmt.Errorf("%w (stderr: %s)", err, msg)
+		}
+		return nil, nil, prefixHost(hp.Name, "read", err)
+	}
+	if err := readFacts(h, hp, secs[0], res.Stderr); err != nil {
+		return nil, nil, err
+	}
+	if err := diffUnits(h, hp, units, secs[1:1+len(units)], res.Stderr); err != nil {
+		var stale *StaleError
+		if errors.As(err, &stale) {
+			return h, nil, prefixHost(hp.Name, "apply", err)
+		}
+		return nil, nil, prefixHost(hp.Name, "read", err)
+	}
+	var tail []byte
+	if tailIdx >= 0 {
+		// An unread tail would restart the chain from scratch: a fork.
+		if s := secs[tailIdx]; s.code != 0 {
+			return nil, nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
+		}
+		tail = secs[tailIdx].out
+	}
+	return h, tail, nil
+}
+
+// hostFor is what resources see of hp over t.
+func (e *Engine) hostFor(hp *HostPlan, t transport.Transport) *resources.Host {
 	h := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
 	if h.Root == "" {
 		h.Root = "/"
@@ -355,31 +400,17 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	h.Reconnect = func(ctx context.Context) (transport.Transport, error) {
 		return e.Connector.Connect(ctx, spec)
 	}
-	b := newBatch()
-	b.add(resources.FactsProbe)
-	for _, c := range hp.Changes {
-		b.add(c.res.Probe(h))
+	return h
+}
+
+// readFacts parses the facts section into h and hp.
+func readFacts(h *resources.Host, hp *HostPlan, s section, stderr []byte) error {
+	if s.code != 0 {
+		return prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(stderr))))
 	}
-	tailIdx := -1
-	if apply {
-		tailIdx = b.add(journalTailProbe(h))
-	}
-	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
-	if err != nil {
-		return nil, nil, prefixHost(hp.Name, "read", err)
-	}
-	secs, err := b.parse(res.Stdout)
-	if err != nil {
-		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
-			err = fmt.Errorf("%w (stderr: %s)", err, msg)
-		}
-		return nil, nil, prefixHost(hp.Name, "read", err)
-	}
-	if secs[0].code != 0 {
-		return nil, nil, prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", secs[0].code, strings.TrimSpace(string(res.Stderr))))
-	}
-	if h.Facts, err = resources.ParseFacts(secs[0].out); err != nil {
-		return nil, nil, prefixHost(hp.Name, "read facts", err)
+	var err error
+	if h.Facts, err = resources.ParseFacts(s.out); err != nil {
+		return prefixHost(hp.Name, "read facts", err)
 	}
 	facts := h.Facts
 	hp.Facts = &facts
@@ -387,40 +418,7 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	if h.SSHPort != 0 && h.Facts.SSHDPort != 0 {
 		h.SSHPort = h.Facts.SSHDPort
 	}
-	var errs []error
-	for i, c := range hp.Changes {
-		s := secs[i+1]
-		sum := sha256.Sum256(s.raw)
-		digest := hex.EncodeToString(sum[:])
-		if s.code != 0 {
-			errs = append(errs, fmt.Errorf("%s: read state: exit %d: %s", c.Address, s.code, strings.TrimSpace(string(res.Stderr))))
-			continue
-		}
-		ch, err := c.res.Diff(h, s.out)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.Address, err))
-			continue
-		}
-		c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
-		c.BeforeSHA256, c.AfterSHA256 = ch.BeforeSHA256, ch.AfterSHA256
-		c.current = s.out
-		if c.BeforeDigest != "" && c.BeforeDigest != digest {
-			return h, nil, prefixHost(hp.Name, "apply", &StaleError{Address: c.Address})
-		}
-		c.BeforeDigest = digest
-	}
-	if len(errs) > 0 {
-		return nil, nil, prefixHost(hp.Name, "read", errors.Join(errs...))
-	}
-	var tail []byte
-	if tailIdx >= 0 {
-		// An unread tail would restart the chain from scratch: a fork.
-		if s := secs[tailIdx]; s.code != 0 {
-			return nil, nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
-		}
-		tail = secs[tailIdx].out
-	}
-	return h, tail, nil
+	return nil
 }
 
 // StaleError refuses a saved plan on a host whose state moved since.
@@ -463,93 +461,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 	var jmu sync.Mutex
 	byHost := map[string][]journal.Record{}
 	e.forEachHost(ctx, todo, func(ctx context.Context, hp *HostPlan) {
-		recorded := make([]resources.Action, len(hp.Changes))
-		for i, c := range hp.Changes {
-			recorded[i] = c.Action
-		}
-		timeout := e.LockTimeout
-		if timeout <= 0 {
-			timeout = DefaultLockTimeout
-		}
-		t, err := e.conn(ctx, hp.Spec)
-		if err != nil {
-			hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "connect", err).Error()
-			return
-		}
-		lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
-		lock, err := lockHost(ctx, lh, holderInfo(run), timeout)
-		if err != nil {
-			hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
-			return
-		}
-		defer lock.release()
-		h, tail, err := e.readFor(ctx, hp, true)
-		if err != nil {
-			var stale *StaleError
-			if errors.As(err, &stale) {
-				hp.Status = StatusStale
-			} else {
-				hp.Status = StatusFailed
-			}
-			hp.Error = err.Error()
-			return
-		}
-		start := time.Now()
-		defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
-		failed := false
-		var lost error // set when the lock is gone
-		for i, c := range hp.Changes {
-			if c.Action != recorded[i] {
-				// Same digest yet another action: a bug, never apply a guess.
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
-				return
-			}
-			if c.Action == resources.NoOp {
-				continue
-			}
-			if failed {
-				c.Outcome = OutcomeSkipped
-				continue
-			}
-			// Another operator may hold the lock once ours is gone: prove
-			// it is still ours before every write.
-			if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
-				c.Outcome = OutcomeSkipped
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v; stopped before %s", hp.Name, lost, c.Address)
-				failed = true
-				continue
-			}
-			nctx, notes := resources.WithNotes(ctx)
-			err := c.res.Apply(nctx, h, resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: c.current})
-			c.Notes = appendNew(c.Notes, notes()...)
-			if err != nil {
-				c.Outcome, c.Error = OutcomeFailed, err.Error()
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: %v", hp.Name, c.Address, err)
-				failed = true
-				continue
-			}
-			c.Outcome = OutcomeApplied
-		}
-		if !failed {
-			hp.Status = StatusApplied
-		}
-		if lost == nil && len(run.records(hp)) > 0 {
-			if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
-				hp.Status = StatusFailed
-				msg := fmt.Sprintf("%s: journal: %v; stopped before writing the host's journal (the changes above were made; the host's journal misses them)", hp.Name, lost)
-				if hp.Error != "" {
-					msg = hp.Error + "; " + msg
-				}
-				hp.Error = msg
-			}
-		}
-		var recs []journal.Record
-		if lost != nil {
-			recs = run.records(hp) // no write without the lock, the host journal's neither
-		} else {
-			recs = e.journalHost(ctx, run, hp, h, tail)
-		}
-		if len(recs) > 0 {
+		if recs := e.applyHost(ctx, run, hp); len(recs) > 0 {
 			jmu.Lock()
 			byHost[hp.Name] = recs
 			jmu.Unlock()
@@ -562,6 +474,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 	for _, hp := range p.Hosts {
 		all = append(all, byHost[hp.Name]...)
 	}
+	e.appendControllerJournal(all)
+}
+
+// appendControllerJournal appends the run's records to JournalPath.
+func (e *Engine) appendControllerJournal(all []journal.Record) {
 	if err := journal.AppendFile(e.JournalPath, all); err != nil {
 		e.JournalErr = err
 		return
@@ -570,6 +487,120 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		_, _, e.JournalHead, _ = journal.VerifyHead(f)
 		f.Close()
 	}
+}
+
+// applyHost locks the host, reads it again, applies its changes and
+// journals them; it returns the host's journal records.
+func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []journal.Record {
+	recorded := make([]resources.Action, len(hp.Changes))
+	for i, c := range hp.Changes {
+		recorded[i] = c.Action
+	}
+	timeout := e.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	t, err := e.conn(ctx, hp.Spec)
+	if err != nil {
+		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "connect", err).Error()
+		return nil
+	}
+	lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
+	lock, err := lockHost(ctx, lh, holderInfo(run), timeout)
+	if err != nil {
+		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
+		return nil
+	}
+	defer lock.release()
+	h, tail, err := e.readFor(ctx, hp, true)
+	if err != nil {
+		var stale *StaleError
+		if errors.As(err, &stale) {
+			hp.Status = StatusStale
+		} else {
+			hp.Status = StatusFailed
+		}
+		hp.Error = err.Error()
+		return nil
+	}
+	for i, c := range hp.Changes {
+		if c.Action != recorded[i] {
+			// Same digest yet another action: a bug, never apply a guess.
+			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
+			return nil
+		}
+	}
+	start := time.Now()
+	defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
+	lost := applyChanges(ctx, hp, h, lock)
+	if lost == nil && len(run.records(hp)) > 0 {
+		if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
+			hp.Status = StatusFailed
+			msg := fmt.Sprintf("%s: journal: %v; stopped before writing the host's journal (the changes above were made; the host's journal misses them)", hp.Name, lost)
+			if hp.Error != "" {
+				msg = hp.Error + "; " + msg
+			}
+			hp.Error = msg
+		}
+	}
+	if lost != nil {
+		return run.records(hp) // no write without the lock, the host journal's neither
+	}
+	return e.journalHost(ctx, run, hp, h, tail)
+}
+
+// applyChanges applies the host's units in apply order, stopping at the
+// first failure; a group is applied once, at its first member that
+// changes. It sets outcomes and the host's status, and returns why the
+// lock was lost, if it was.
+func applyChanges(ctx context.Context, hp *HostPlan, h *resources.Host, lock *hostLock) error {
+	units := unitsOf(hp.Changes)
+	unitOf := make([]*unit, len(hp.Changes))
+	for _, u := range units {
+		for _, i := range u.idx {
+			unitOf[i] = u
+		}
+	}
+	done := map[*unit]bool{}
+	failed := false
+	var lost error
+	for i, c := range hp.Changes {
+		if c.Action == resources.NoOp {
+			continue
+		}
+		if failed {
+			c.Outcome = OutcomeSkipped
+			continue
+		}
+		u := unitOf[i]
+		if done[u] {
+			c.Outcome = OutcomeApplied // its group's one call made it
+			continue
+		}
+		// Another operator may hold the lock once ours is gone: prove
+		// it is still ours before every write.
+		if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
+			c.Outcome = OutcomeSkipped
+			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v; stopped before %s", hp.Name, lost, c.Address)
+			failed = true
+			continue
+		}
+		nctx, notes := resources.WithNotes(ctx)
+		err := u.apply(nctx, h, hp.Changes)
+		done[u] = true
+		c.Notes = appendNew(c.Notes, notes()...)
+		if err != nil {
+			c.Outcome, c.Error = OutcomeFailed, err.Error()
+			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: %v", hp.Name, c.Address, err)
+			failed = true
+			continue
+		}
+		c.Outcome = OutcomeApplied
+	}
+	if !failed {
+		hp.Status = StatusApplied
+	}
+	return lost
 }
 
 func appendNew(xs []string, more ...string) []string {
