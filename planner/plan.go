@@ -1,6 +1,6 @@
-// Package planner turns an evaluated configuration into a plan (plain data:
-// per host, per resource, an action and its before/after), and applies a
-// plan across hosts with bounded parallelism. It never prints: views render
+// Package planner turns compiled targets (internal/compile) into a plan
+// (plain data: per host, per resource, an action and its before/after),
+// and applies a plan across hosts with bounded parallelism. It never prints: views render
 // what it returns.
 package planner
 
@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/goprov/goprov/internal/hostspec"
 	"github.com/goprov/goprov/resources"
 )
 
@@ -17,24 +18,8 @@ import (
 // incompatible change; readers refuse versions they do not know.
 const FormatVersion = 1
 
-// HostSpec is how to reach a host: everything of a host block but secrets.
-type HostSpec struct {
-	Name          string   `json:"name"`
-	Connection    string   `json:"connection"`
-	Root          string   `json:"root,omitempty"`
-	Groups        []string `json:"groups,omitempty"`
-	Address       string   `json:"address,omitempty"`
-	Port          int      `json:"port,omitempty"`
-	User          string   `json:"user,omitempty"`
-	IdentityFile  string   `json:"identity_file,omitempty"`
-	KnownHosts    string   `json:"known_hosts,omitempty"`
-	HostKeyPolicy string   `json:"host_key_policy,omitempty"`
-	Jump          string   `json:"jump,omitempty"`
-	Become        bool     `json:"become,omitempty"`
-	// JumpChain resolves Jump when it names other host blocks: the hops,
-	// outermost first, with their own settings.
-	JumpChain []HostSpec `json:"jump_chain,omitempty"`
-}
+// HostSpec is how to reach a host (see hostspec.Spec).
+type HostSpec = hostspec.Spec
 
 // Plan is the result of planning: data, renderable and savable.
 type Plan struct {

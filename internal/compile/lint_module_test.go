@@ -1,4 +1,4 @@
-package planner_test
+package compile_test
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/goprov/goprov/dsl"
-	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/internal/compile"
 	"github.com/goprov/goprov/resources"
 )
 
@@ -44,7 +44,7 @@ module "ops" {
 	if diags.HasErrors() {
 		t.Fatalf("load: %s", diags.Error())
 	}
-	warns := planner.Lint(cfg)
+	warns := compile.Lint(cfg)
 	if len(warns) != 1 {
 		t.Fatalf("want one warning, got %d: %v", len(warns), warns)
 	}
