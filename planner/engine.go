@@ -82,10 +82,6 @@ type Engine struct {
 	// JournalPath, when set, is the controller's change journal; every
 	// apply also appends to each host's own journal (journal.HostPath).
 	JournalPath string
-	// JournalHead is set by Apply to the controller journal's head hash;
-	// JournalErr to why the controller journal could not be written.
-	JournalHead string
-	JournalErr  error
 	// JournalMaxSize is the size past which a host journal rotates (0:
 	// journal.DefaultMaxSize; negative: never).
 	JournalMaxSize int64
@@ -198,22 +194,30 @@ func mustValueJSON(v cty.Value) json.RawMessage {
 }
 
 // read connects, runs the batched probe and fills each change's action,
-// diff and digest. It returns the host handle for a following apply.
-func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error) {
-	h, _, err := e.readFor(ctx, hp, false)
-	return h, err
+// diff and digest.
+func (e *Engine) read(ctx context.Context, hp *HostPlan) (*hostRead, error) {
+	return e.readFor(ctx, hp, false)
+}
+
+// hostRead is what apply needs of its fresh read and never saves: the host
+// handle, each change's probe output (by change index) and the journal's
+// last line.
+type hostRead struct {
+	h       *resources.Host
+	current [][]byte
+	tail    []byte
 }
 
 // readFor is read; for an apply it also fetches the last line of the host's
 // journal in the same command, to chain the records it will append. Its
 // steps: connect, build the batch (facts, one section per unit, the
 // journal's tail), run it once, then facts, diffs and tail from it.
-func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resources.Host, []byte, error) {
+func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRead, error) {
 	start := time.Now()
 	t, err := e.conn(ctx, hp.Spec)
 	hp.Timings.ConnectMS = time.Since(start).Milliseconds()
 	if err != nil {
-		return nil, nil, prefixHost(hp.Name, "connect", err)
+		return nil, prefixHost(hp.Name, "connect", err)
 	}
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
@@ -230,34 +234,34 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	}
 	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
 	if err != nil {
-		return nil, nil, prefixHost(hp.Name, "read", err)
+		return nil, prefixHost(hp.Name, "read", err)
 	}
 	secs, err := b.parse(res.Stdout)
 	if err != nil {
 		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
 			err = fmt.Errorf("%w (stderr: %s)", err, msg)
 		}
-		return nil, nil, prefixHost(hp.Name, "read", err)
+		return nil, prefixHost(hp.Name, "read", err)
 	}
 	if err := readFacts(h, hp, secs[0], res.Stderr); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if err := diffUnits(h, hp, units, secs[1:1+len(units)], res.Stderr); err != nil {
+	rd := &hostRead{h: h, current: make([][]byte, len(hp.Changes))}
+	if err := diffUnits(h, hp, units, secs[1:1+len(units)], res.Stderr, rd.current); err != nil {
 		var stale *StaleError
 		if errors.As(err, &stale) {
-			return h, nil, prefixHost(hp.Name, "apply", err)
+			return nil, prefixHost(hp.Name, "apply", err)
 		}
-		return nil, nil, prefixHost(hp.Name, "read", err)
+		return nil, prefixHost(hp.Name, "read", err)
 	}
-	var tail []byte
 	if tailIdx >= 0 {
 		// An unread tail would restart the chain from scratch: a fork.
 		if s := secs[tailIdx]; s.code != 0 {
-			return nil, nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
+			return nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
 		}
-		tail = secs[tailIdx].out
+		rd.tail = secs[tailIdx].out
 	}
-	return h, tail, nil
+	return rd, nil
 }
 
 // hostFor is what resources see of hp over t.
@@ -329,7 +333,7 @@ func (e *hostError) Unwrap() error { return e.err }
 // state no longer matches the plan's digest, the host is refused as stale
 // and nothing is changed there. On a host, changes run in dependency order
 // and stop at the first failure; other hosts go on.
-func (e *Engine) Apply(ctx context.Context, p *Plan) {
+func (e *Engine) Apply(ctx context.Context, p *Plan) ApplyResult {
 	var todo []*HostPlan
 	for _, hp := range p.Hosts {
 		if hp.Status == StatusPlanned && len(hp.Changes) > 0 {
@@ -347,25 +351,34 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		}
 	})
 	if e.JournalPath == "" {
-		return
+		return ApplyResult{}
 	}
 	var all []journal.Record
 	for _, hp := range p.Hosts {
 		all = append(all, byHost[hp.Name]...)
 	}
-	e.appendControllerJournal(all)
+	return e.appendControllerJournal(all)
+}
+
+// ApplyResult is what an apply reports beyond the plan's outcomes.
+type ApplyResult struct {
+	// JournalHead is the controller journal's head hash after the apply
+	// ("" without a journal); JournalErr why it could not be written.
+	JournalHead string
+	JournalErr  error
 }
 
 // appendControllerJournal appends the run's records to JournalPath.
-func (e *Engine) appendControllerJournal(all []journal.Record) {
-	if err := journal.AppendFile(e.JournalPath, all); err != nil {
-		e.JournalErr = err
-		return
+func (e *Engine) appendControllerJournal(all []journal.Record) ApplyResult {
+	var r ApplyResult
+	if r.JournalErr = journal.AppendFile(e.JournalPath, all); r.JournalErr != nil {
+		return r
 	}
 	if f, err := os.Open(e.JournalPath); err == nil {
-		_, _, e.JournalHead, _ = journal.VerifyHead(f)
+		_, _, r.JournalHead, _ = journal.VerifyHead(f)
 		f.Close()
 	}
+	return r
 }
 
 // applyHost locks the host, reads it again, applies its changes and
@@ -391,7 +404,7 @@ func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []jou
 		return nil
 	}
 	defer lock.release()
-	h, tail, err := e.readFor(ctx, hp, true)
+	rd, err := e.readFor(ctx, hp, true)
 	if err != nil {
 		var stale *StaleError
 		if errors.As(err, &stale) {
@@ -411,7 +424,7 @@ func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []jou
 	}
 	start := time.Now()
 	defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
-	lost := applyChanges(ctx, hp, h, lock)
+	lost := applyChanges(ctx, hp, rd, lock)
 	if lost == nil && len(run.records(hp)) > 0 {
 		if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
 			hp.Status = StatusFailed
@@ -425,14 +438,14 @@ func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []jou
 	if lost != nil {
 		return run.records(hp) // no write without the lock, the host journal's neither
 	}
-	return e.journalHost(ctx, run, hp, h, tail)
+	return e.journalHost(ctx, run, hp, rd.h, rd.tail)
 }
 
 // applyChanges applies the host's units in apply order, stopping at the
 // first failure; a group is applied once, at its first member that
 // changes. It sets outcomes and the host's status, and returns why the
 // lock was lost, if it was.
-func applyChanges(ctx context.Context, hp *HostPlan, h *resources.Host, lock *hostLock) error {
+func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLock) error {
 	units := unitsOf(hp.Changes)
 	unitOf := make([]*unit, len(hp.Changes))
 	for _, u := range units {
@@ -465,7 +478,7 @@ func applyChanges(ctx context.Context, hp *HostPlan, h *resources.Host, lock *ho
 			continue
 		}
 		nctx, notes := resources.WithNotes(ctx)
-		err := u.apply(nctx, h, hp.Changes)
+		err := u.apply(nctx, rd.h, hp.Changes, rd.current)
 		done[u] = true
 		c.Notes = appendNew(c.Notes, notes()...)
 		if err != nil {

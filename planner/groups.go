@@ -78,26 +78,28 @@ func (u *unit) diff(h *resources.Host, changes []*ResourceChange, out []byte) ([
 }
 
 // apply carries out the unit's changes: a group's in one call.
-func (u *unit) apply(ctx context.Context, h *resources.Host, changes []*ResourceChange) error {
+// current holds each change's probe output, by change index.
+func (u *unit) apply(ctx context.Context, h *resources.Host, changes []*ResourceChange, current [][]byte) error {
 	if u.group == nil {
-		c := changes[u.idx[0]]
-		return c.res.Apply(ctx, h, changeOf(c))
+		i := u.idx[0]
+		return changes[i].res.Apply(ctx, h, changeOf(changes[i], current[i]))
 	}
 	chs := make([]resources.Change, len(u.idx))
 	for k, i := range u.idx {
-		chs[k] = changeOf(changes[i])
+		chs[k] = changeOf(changes[i], current[i])
 	}
 	return u.group.Apply(ctx, h, u.members(changes), chs)
 }
 
-func changeOf(c *ResourceChange) resources.Change {
-	return resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: c.current}
+func changeOf(c *ResourceChange, current []byte) resources.Change {
+	return resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: current}
 }
 
 // diffUnits hands every unit its section of the read (secs[k] is units[k]'s)
-// and records each change's action, diff and digest. A digest that differs
+// and records each change's action, diff and digest, and its probe output
+// in current (by change index). A digest that differs
 // from the one a saved plan recorded is a StaleError at once.
-func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, stderr []byte) error {
+func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, stderr []byte, current [][]byte) error {
 	var errs []error
 	for k, u := range units {
 		s := secs[k]
@@ -117,7 +119,7 @@ func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, s
 			ch := chs[m]
 			c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
 			c.BeforeSHA256, c.AfterSHA256 = ch.BeforeSHA256, ch.AfterSHA256
-			c.current = s.out
+			current[i] = s.out
 			if c.BeforeDigest != "" && c.BeforeDigest != digest {
 				return &StaleError{Address: c.Address}
 			}

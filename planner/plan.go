@@ -89,8 +89,7 @@ type ResourceChange struct {
 	Outcome   string          `json:"outcome,omitempty"`
 	Error     string          `json:"error,omitempty"`
 
-	res     resources.Resource
-	current []byte // probe output of the latest read (apply's), never saved
+	res resources.Resource
 }
 
 // Summary counts changes as Terraform does.
