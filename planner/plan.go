@@ -29,19 +29,22 @@ type Plan struct {
 	Hosts         []*HostPlan `json:"hosts"`
 }
 
+// Status is where a host is in a run, as the plan's "status" says.
+type Status string
+
 // Host statuses.
 const (
-	StatusPlanned = "planned" // read and diffed
-	StatusFailed  = "failed"  // could not connect, read or apply
-	StatusStale   = "stale"   // a saved plan no longer matches the host
-	StatusApplied = "applied"
+	StatusPlanned Status = "planned" // read and diffed
+	StatusFailed         = "failed"  // could not connect, read or apply
+	StatusStale          = "stale"   // a saved plan no longer matches the host
+	StatusApplied        = "applied"
 )
 
 // HostPlan is one host's part of a plan (and, after apply, its outcome).
 type HostPlan struct {
 	Name    string            `json:"name"`
 	Spec    HostSpec          `json:"spec"`
-	Status  string            `json:"status"`
+	Status  Status            `json:"status"`
 	Error   string            `json:"error,omitempty"`
 	Changes []*ResourceChange `json:"changes"`
 	Timings Timings           `json:"timings"`
@@ -59,11 +62,14 @@ type Timings struct {
 	ApplyMS   int64 `json:"apply_ms,omitempty"`
 }
 
-// Outcomes of a change at apply.
+// Outcome is what apply did with one change.
+type Outcome string
+
+// Outcomes of a change at apply ("" before apply, and for no-op changes).
 const (
-	OutcomeApplied = "applied"
-	OutcomeFailed  = "failed"
-	OutcomeSkipped = "skipped"
+	OutcomeApplied Outcome = "applied"
+	OutcomeFailed          = "failed"
+	OutcomeSkipped         = "skipped"
 )
 
 // ResourceChange is one resource's planned change on one host.
@@ -86,7 +92,7 @@ type ResourceChange struct {
 	// type), from which apply rebuilds it.
 	Value     json.RawMessage `json:"value"`
 	DependsOn []string        `json:"depends_on,omitempty"`
-	Outcome   string          `json:"outcome,omitempty"`
+	Outcome   Outcome         `json:"outcome,omitempty"`
 	Error     string          `json:"error,omitempty"`
 
 	res resources.Resource
