@@ -243,11 +243,11 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 		}
 		return nil, prefixHost(hp.Name, "read", err)
 	}
-	if err := readFacts(h, hp, secs[0], res.Stderr); err != nil {
+	if err := readFacts(h, hp, secs[0]); err != nil {
 		return nil, err
 	}
 	rd := &hostRead{h: h, current: make([][]byte, len(hp.Changes))}
-	if err := diffUnits(h, hp, units, secs[1:1+len(units)], res.Stderr, rd.current); err != nil {
+	if err := diffUnits(h, hp, units, secs[1:1+len(units)], rd.current); err != nil {
 		var stale *StaleError
 		if errors.As(err, &stale) {
 			return nil, prefixHost(hp.Name, "apply", err)
@@ -257,7 +257,7 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 	if tailIdx >= 0 {
 		// An unread tail would restart the chain from scratch: a fork.
 		if s := secs[tailIdx]; s.code != 0 {
-			return nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
+			return nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(s.stderr))))
 		}
 		rd.tail = secs[tailIdx].out
 	}
@@ -287,9 +287,9 @@ func (e *Engine) hostFor(hp *HostPlan, t transport.Transport) *resources.Host {
 }
 
 // readFacts parses the facts section into h and hp.
-func readFacts(h *resources.Host, hp *HostPlan, s section, stderr []byte) error {
+func readFacts(h *resources.Host, hp *HostPlan, s section) error {
 	if s.code != 0 {
-		return prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(stderr))))
+		return prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(s.stderr))))
 	}
 	var err error
 	if h.Facts, err = resources.ParseFacts(s.out); err != nil {

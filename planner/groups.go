@@ -99,14 +99,14 @@ func changeOf(c *ResourceChange, current []byte) resources.Change {
 // and records each change's action, diff and digest, and its probe output
 // in current (by change index). A digest that differs
 // from the one a saved plan recorded is a StaleError at once.
-func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, stderr []byte, current [][]byte) error {
+func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, current [][]byte) error {
 	var errs []error
 	for k, u := range units {
 		s := secs[k]
 		sum := sha256.Sum256(s.raw)
 		digest := hex.EncodeToString(sum[:])
 		if s.code != 0 {
-			errs = append(errs, fmt.Errorf("%s: read state: exit %d: %s", u.addresses(hp.Changes), s.code, strings.TrimSpace(string(stderr))))
+			errs = append(errs, fmt.Errorf("%s: read state: exit %d: %s", u.addresses(hp.Changes), s.code, strings.TrimSpace(string(s.stderr))))
 			continue
 		}
 		chs, cerrs := u.diff(h, hp.Changes, s.out)
