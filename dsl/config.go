@@ -68,6 +68,9 @@ type Resource struct {
 	Value     cty.Value
 	Body      hcl.Body // the kind's part of the block, for attribute source ranges
 	DeclRange hcl.Range
+	// ModuleCalls are the module blocks that brought this resource in,
+	// outermost first (nil for a resource of the root module).
+	ModuleCalls []hcl.Range
 }
 
 // KindSchemas tells the loader which resource kinds exist and their schema.

@@ -314,7 +314,11 @@ func (l *loader) evalModule(dir, prefix string, n *node, ctx *hcl.EvalContext, t
 	if diags.HasErrors() {
 		return cty.NilVal, diags
 	}
+	before := len(l.cfg.Resources)
 	m, d := l.loadModule(mdir, prefix, inputs, targets, false)
+	for _, r := range l.cfg.Resources[before:] {
+		r.ModuleCalls = append([]hcl.Range{n.block.DefRange}, r.ModuleCalls...)
+	}
 	for _, dg := range d {
 		if dg.Subject == nil {
 			dg.Subject = n.block.DefRange.Ptr()

@@ -147,51 +147,84 @@ func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *Re
 		return nil
 	}
 	fresh := *h
-	b := newBatch()
-	for _, w := range ws {
-		b.add(w.res.Probe(&fresh))
-	}
-	res, err := h.T.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
+	units := unitsOf(ws) // a group's members are read and applied together
+	current, err := rereadWaiting(ctx, &fresh, ws, units, done)
 	if err != nil {
-		return fmt.Errorf("read after %s: %w", done.Address, err)
+		return err
 	}
-	secs, err := b.parse(res.Stdout)
-	if err != nil {
-		return fmt.Errorf("read after %s: %w", done.Address, err)
-	}
-	chs := make([]resources.Change, len(ws))
-	for i, w := range ws {
-		if secs[i].code != 0 {
-			err = fmt.Errorf("read state after %s: exit %d: %s", done.Address, secs[i].code, strings.TrimSpace(string(res.Stderr)))
-		} else {
-			chs[i], err = w.res.Diff(&fresh, secs[i].out)
-		}
-		if err != nil {
-			w.Outcome, w.Error = OutcomeFailed, err.Error()
-			return fmt.Errorf("%s: %w", w.Address, err)
-		}
-		chs[i].Current = secs[i].out
-		w.Action, w.Summary, w.Diff = chs[i].Action, chs[i].Summary, chs[i].Diff
-		w.Notes = append([]string{"read after " + done.Address + " was applied"}, chs[i].Notes...)
-		w.BeforeSHA256, w.AfterSHA256, w.current = chs[i].BeforeSHA256, chs[i].AfterSHA256, secs[i].out
-	}
-	for i, w := range ws {
-		if w.Action == resources.NoOp {
+	for _, u := range units {
+		if allNoOp(ws, u) {
 			continue
 		}
 		if err := check(); err != nil {
 			return err
 		}
 		nctx, notes := resources.WithNotes(ctx)
-		err := w.res.Apply(nctx, &fresh, chs[i])
-		w.Notes = appendNew(w.Notes, notes()...)
-		if err != nil {
-			w.Outcome, w.Error = OutcomeFailed, err.Error()
-			return fmt.Errorf("%s: %w", w.Address, err)
+		err := u.apply(nctx, &fresh, ws, current)
+		first := ws[u.idx[0]]
+		first.Notes = appendNew(first.Notes, notes()...)
+		for _, i := range u.idx {
+			if w := ws[i]; err != nil {
+				w.Outcome, w.Error = OutcomeFailed, err.Error()
+			} else if w.Action != resources.NoOp {
+				w.Outcome = OutcomeApplied
+			}
 		}
-		w.Outcome = OutcomeApplied
+		if err != nil {
+			return fmt.Errorf("%s: %w", u.addresses(ws), err)
+		}
 	}
 	return nil
+}
+
+// rereadWaiting reads the waiting changes ws (one batched read, a section
+// per unit) and diffs them again; it returns each change's probe output.
+func rereadWaiting(ctx context.Context, h *resources.Host, ws []*ResourceChange, units []*unit, done *ResourceChange) ([][]byte, error) {
+	b := newBatch()
+	for _, u := range units {
+		b.add(u.probe(h, ws))
+	}
+	res, err := h.T.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read after %s: %w", done.Address, err)
+	}
+	secs, err := b.parse(res.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("read after %s: %w", done.Address, err)
+	}
+	current := make([][]byte, len(ws))
+	for k, u := range units {
+		s := secs[k]
+		var chs []resources.Change
+		errs := make([]error, len(u.idx))
+		if s.code != 0 {
+			errs[0] = fmt.Errorf("read state after %s: exit %d: %s", done.Address, s.code, strings.TrimSpace(string(s.stderr)))
+		} else {
+			chs, errs = u.diff(h, ws, s.out)
+		}
+		for m, i := range u.idx {
+			w := ws[i]
+			if errs[m] != nil {
+				w.Outcome, w.Error = OutcomeFailed, errs[m].Error()
+				return nil, fmt.Errorf("%s: %w", w.Address, errs[m])
+			}
+			ch := chs[m]
+			w.Action, w.Summary, w.Diff = ch.Action, ch.Summary, ch.Diff
+			w.Notes = append([]string{"read after " + done.Address + " was applied"}, ch.Notes...)
+			w.BeforeSHA256, w.AfterSHA256, w.current = ch.BeforeSHA256, ch.AfterSHA256, s.out
+			current[i] = s.out
+		}
+	}
+	return current, nil
+}
+
+func allNoOp(ws []*ResourceChange, u *unit) bool {
+	for _, i := range u.idx {
+		if ws[i].Action != resources.NoOp {
+			return false
+		}
+	}
+	return true
 }
 
 // skipWaiting marks the resources whose package resource never got

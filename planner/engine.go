@@ -2,8 +2,6 @@ package planner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/goprov/goprov/dsl"
 	"github.com/goprov/goprov/planner/journal"
 	"github.com/goprov/goprov/resources"
 	"github.com/goprov/goprov/transport"
@@ -35,125 +31,6 @@ type Instance struct {
 	Value     cty.Value
 	DependsOn []string
 	Res       resources.Resource
-}
-
-// Compile builds every resource of cfg (validating it) and assigns resources
-// to hosts. cfg.Resources is already in dependency order. limit is a -limit
-// selector ("group.web,host.db1"; "" means every host).
-func Compile(cfg *dsl.Config, limit string) ([]*Target, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
-	var insts []*Instance
-	var all []built
-	targets := map[string][]string{}
-	for _, r := range cfg.Resources {
-		res, d := resources.Build(r.Kind, r.Address, r.Value, r.Body)
-		for _, dg := range d {
-			if dg.Subject == nil {
-				dg.Subject = r.DeclRange.Ptr()
-			}
-		}
-		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
-		insts = append(insts, &Instance{Address: r.Address, Kind: r.Kind, Value: r.Value, DependsOn: r.DependsOn, Res: res})
-		targets[r.Address] = r.Targets
-		all = append(all, built{r, res})
-	}
-	diags = append(diags, checkOwners(cfg.Hosts, all)...)
-	selected, d := selectHosts(cfg.Hosts, limit)
-	diags = append(diags, d...)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	byName := map[string]*dsl.Host{}
-	for _, h := range cfg.Hosts {
-		byName[h.Name] = h
-	}
-	var out []*Target
-	for _, h := range selected {
-		spec := specOf(h)
-		chain, err := jumpChain(h, byName)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid jump", Detail: err.Error(), Subject: h.DeclRange.Ptr()})
-			continue
-		}
-		spec.JumpChain = chain
-		t := &Target{Spec: spec}
-		for _, in := range insts {
-			if tg := targets[in.Address]; tg == nil || contains(tg, h.Name) {
-				t.Resources = append(t.Resources, in)
-			}
-		}
-		out = append(out, t)
-	}
-	return out, diags
-}
-
-// jumpChain resolves `jump = "bastion"` when bastion is a host block (whose
-// own jump, if any, comes first). A jump that names no host block is left to
-// the transport as a ProxyJump spec (user@host:port,…).
-func jumpChain(h *dsl.Host, hosts map[string]*dsl.Host) ([]HostSpec, error) {
-	var chain []HostSpec
-	seen := map[string]bool{h.Name: true}
-	for cur := h; cur.Jump != ""; {
-		next, ok := hosts[cur.Jump]
-		if !ok {
-			if cur == h {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("host %q jumps through %q, which names no host block; write its ProxyJump chain on %q itself", cur.Name, cur.Jump, h.Name)
-		}
-		if seen[next.Name] {
-			return nil, fmt.Errorf("jump hosts of %q form a loop through %q", h.Name, next.Name)
-		}
-		if next.Connection != dsl.ConnSSH {
-			return nil, fmt.Errorf("host %q jumps through %q, which is not an ssh host", cur.Name, next.Name)
-		}
-		seen[next.Name] = true
-		chain = append([]HostSpec{specOf(next)}, chain...)
-		cur = next
-	}
-	return chain, nil
-}
-
-func specOf(h *dsl.Host) HostSpec {
-	return HostSpec{Name: h.Name, Connection: h.Connection, Root: h.Root, Groups: h.Groups, Address: h.Address,
-		Port: h.Port, User: h.User, IdentityFile: h.IdentityFile, KnownHosts: h.KnownHosts,
-		HostKeyPolicy: h.HostKeyPolicy, Jump: h.Jump, Become: h.Become}
-}
-
-func selectHosts(hosts []*dsl.Host, limit string) ([]*dsl.Host, hcl.Diagnostics) {
-	if strings.TrimSpace(limit) == "" {
-		return hosts, nil
-	}
-	want := map[string]bool{}
-	for _, sel := range strings.Split(limit, ",") {
-		sel = strings.TrimSpace(sel)
-		kind, name, ok := strings.Cut(sel, ".")
-		matched := false
-		for _, h := range hosts {
-			if ok && ((kind == "host" && h.Name == name) || (kind == "group" && h.InGroup(name))) {
-				want[h.Name] = true
-				matched = true
-			}
-		}
-		if !ok || (kind != "host" && kind != "group") {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid -limit",
-				Detail: fmt.Sprintf("%q: -limit takes host.NAME and group.NAME, separated by commas.", sel)}}
-		}
-		if !matched {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid -limit",
-				Detail: fmt.Sprintf("%q matches no host of the configuration.", sel)}}
-		}
-	}
-	var out []*dsl.Host
-	for _, h := range hosts {
-		if want[h.Name] {
-			out = append(out, h)
-		}
-	}
-	return out, nil
 }
 
 func contains(xs []string, s string) bool {
@@ -205,10 +82,6 @@ type Engine struct {
 	// JournalPath, when set, is the controller's change journal; every
 	// apply also appends to each host's own journal (journal.HostPath).
 	JournalPath string
-	// JournalHead is set by Apply to the controller journal's head hash;
-	// JournalErr to why the controller journal could not be written.
-	JournalHead string
-	JournalErr  error
 	// JournalMaxSize is the size past which a host journal rotates (0:
 	// journal.DefaultMaxSize; negative: never).
 	JournalMaxSize int64
@@ -321,23 +194,78 @@ func mustValueJSON(v cty.Value) json.RawMessage {
 }
 
 // read connects, runs the batched probe and fills each change's action,
-// diff and digest. It returns the host handle for a following apply.
-func (e *Engine) read(ctx context.Context, hp *HostPlan) (*resources.Host, error) {
-	h, _, err := e.readFor(ctx, hp, false)
-	return h, err
+// diff and digest.
+func (e *Engine) read(ctx context.Context, hp *HostPlan) (*hostRead, error) {
+	return e.readFor(ctx, hp, false)
+}
+
+// hostRead is what apply needs of its fresh read and never saves: the host
+// handle, each change's probe output (by change index) and the journal's
+// last line.
+type hostRead struct {
+	h       *resources.Host
+	current [][]byte
+	tail    []byte
 }
 
 // readFor is read; for an apply it also fetches the last line of the host's
-// journal in the same command, to chain the records it will append.
-func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resources.Host, []byte, error) {
+// journal in the same command, to chain the records it will append. Its
+// steps: connect, build the batch (facts, one section per unit, the
+// journal's tail), run it once, then facts, diffs and tail from it.
+func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRead, error) {
 	start := time.Now()
 	t, err := e.conn(ctx, hp.Spec)
 	hp.Timings.ConnectMS = time.Since(start).Milliseconds()
 	if err != nil {
-		return nil, nil, prefixHost(hp.Name, "connect", err)
+		return nil, prefixHost(hp.Name, "connect", err)
 	}
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
+	h := e.hostFor(hp, t)
+	units := unitsOf(hp.Changes)
+	b := newBatch()
+	b.add(resources.FactsProbe)
+	for _, u := range units {
+		b.add(u.probe(h, hp.Changes))
+	}
+	tailIdx := -1
+	if apply {
+		tailIdx = b.add(journalTailProbe(h))
+	}
+	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
+	if err != nil {
+		return nil, prefixHost(hp.Name, "read", err)
+	}
+	secs, err := b.parse(res.Stdout)
+	if err != nil {
+		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
+			err = fmt.Errorf("%w (stderr: %s)", err, msg)
+		}
+		return nil, prefixHost(hp.Name, "read", err)
+	}
+	if err := readFacts(h, hp, secs[0]); err != nil {
+		return nil, err
+	}
+	rd := &hostRead{h: h, current: make([][]byte, len(hp.Changes))}
+	if err := diffUnits(h, hp, units, secs[1:1+len(units)], rd.current); err != nil {
+		var stale *StaleError
+		if errors.As(err, &stale) {
+			return nil, prefixHost(hp.Name, "apply", err)
+		}
+		return nil, prefixHost(hp.Name, "read", err)
+	}
+	if tailIdx >= 0 {
+		// An unread tail would restart the chain from scratch: a fork.
+		if s := secs[tailIdx]; s.code != 0 {
+			return nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(s.stderr))))
+		}
+		rd.tail = secs[tailIdx].out
+	}
+	return rd, nil
+}
+
+// hostFor is what resources see of hp over t.
+func (e *Engine) hostFor(hp *HostPlan, t transport.Transport) *resources.Host {
 	h := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
 	if h.Root == "" {
 		h.Root = "/"
@@ -355,31 +283,17 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	h.Reconnect = func(ctx context.Context) (transport.Transport, error) {
 		return e.Connector.Connect(ctx, spec)
 	}
-	b := newBatch()
-	b.add(resources.FactsProbe)
-	for _, c := range hp.Changes {
-		b.add(c.res.Probe(h))
+	return h
+}
+
+// readFacts parses the facts section into h and hp.
+func readFacts(h *resources.Host, hp *HostPlan, s section) error {
+	if s.code != 0 {
+		return prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(s.stderr))))
 	}
-	tailIdx := -1
-	if apply {
-		tailIdx = b.add(journalTailProbe(h))
-	}
-	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
-	if err != nil {
-		return nil, nil, prefixHost(hp.Name, "read", err)
-	}
-	secs, err := b.parse(res.Stdout)
-	if err != nil {
-		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
-			err = fmt.Errorf("%w (stderr: %s)", err, msg)
-		}
-		return nil, nil, prefixHost(hp.Name, "read", err)
-	}
-	if secs[0].code != 0 {
-		return nil, nil, prefixHost(hp.Name, "read facts", fmt.Errorf("exit %d: %s", secs[0].code, strings.TrimSpace(string(res.Stderr))))
-	}
-	if h.Facts, err = resources.ParseFacts(secs[0].out); err != nil {
-		return nil, nil, prefixHost(hp.Name, "read facts", err)
+	var err error
+	if h.Facts, err = resources.ParseFacts(s.out); err != nil {
+		return prefixHost(hp.Name, "read facts", err)
 	}
 	facts := h.Facts
 	hp.Facts = &facts
@@ -387,44 +301,7 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*resour
 	if h.SSHPort != 0 && h.Facts.SSHDPort != 0 {
 		h.SSHPort = h.Facts.SSHDPort
 	}
-	var errs []error
-	var waiting []waitingRead // tool missing: maybe known after apply (deps.go)
-	for i, c := range hp.Changes {
-		s := secs[i+1]
-		sum := sha256.Sum256(s.raw)
-		digest := hex.EncodeToString(sum[:])
-		if s.code != 0 {
-			errs = append(errs, fmt.Errorf("%s: read state: exit %d: %s", c.Address, s.code, strings.TrimSpace(string(res.Stderr))))
-			continue
-		}
-		ch, err := c.res.Diff(h, s.out)
-		if miss := toolMissing(ch, err); miss != nil {
-			waiting = append(waiting, waitingRead{c: c, ch: ch, err: err, miss: miss, out: s.out, digest: digest})
-			continue
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.Address, err))
-			continue
-		}
-		if err := c.take(ch, s.out, digest); err != nil {
-			return h, nil, prefixHost(hp.Name, "apply", err)
-		}
-	}
-	if err := resolveWaiting(hp, waiting, &errs); err != nil {
-		return h, nil, prefixHost(hp.Name, "apply", err)
-	}
-	if len(errs) > 0 {
-		return nil, nil, prefixHost(hp.Name, "read", errors.Join(errs...))
-	}
-	var tail []byte
-	if tailIdx >= 0 {
-		// An unread tail would restart the chain from scratch: a fork.
-		if s := secs[tailIdx]; s.code != 0 {
-			return nil, nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(res.Stderr))))
-		}
-		tail = secs[tailIdx].out
-	}
-	return h, tail, nil
+	return nil
 }
 
 // StaleError refuses a saved plan on a host whose state moved since.
@@ -456,7 +333,7 @@ func (e *hostError) Unwrap() error { return e.err }
 // state no longer matches the plan's digest, the host is refused as stale
 // and nothing is changed there. On a host, changes run in dependency order
 // and stop at the first failure; other hosts go on.
-func (e *Engine) Apply(ctx context.Context, p *Plan) {
+func (e *Engine) Apply(ctx context.Context, p *Plan) ApplyResult {
 	var todo []*HostPlan
 	for _, hp := range p.Hosts {
 		if hp.Status == StatusPlanned && len(hp.Changes) > 0 {
@@ -467,131 +344,173 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 	var jmu sync.Mutex
 	byHost := map[string][]journal.Record{}
 	e.forEachHost(ctx, todo, func(ctx context.Context, hp *HostPlan) {
-		recorded := make([]resources.Action, len(hp.Changes))
-		for i, c := range hp.Changes {
-			recorded[i] = c.Action
-		}
-		timeout := e.LockTimeout
-		if timeout <= 0 {
-			timeout = DefaultLockTimeout
-		}
-		t, err := e.conn(ctx, hp.Spec)
-		if err != nil {
-			hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "connect", err).Error()
-			return
-		}
-		lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
-		lock, err := lockHost(ctx, lh, holderInfo(run), timeout)
-		if err != nil {
-			hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
-			return
-		}
-		defer lock.release()
-		h, tail, err := e.readFor(ctx, hp, true)
-		if err != nil {
-			var stale *StaleError
-			if errors.As(err, &stale) {
-				hp.Status = StatusStale
-			} else {
-				hp.Status = StatusFailed
-			}
-			hp.Error = err.Error()
-			return
-		}
-		start := time.Now()
-		defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
-		failed := false
-		var lost error // set when the lock is gone
-		// flush applies the changes known after apply that are ready
-		// before position upto (deps.go).
-		flush := func(upto int) {
-			if failed {
-				return
-			}
-			check := func() error {
-				lost = lock.check(ctx, lockCheckTimeout) // no journal write without the lock either
-				return lost
-			}
-			if err := applyReady(ctx, h, hp, upto, check); err != nil {
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
-				failed = true
-			}
-		}
-		for i, c := range hp.Changes {
-			flush(i)
-			if c.Action != recorded[i] {
-				// Same digest yet another action: a bug, never apply a guess.
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
-				return
-			}
-			if c.Action == resources.NoOp || c.KnownAfterApply != "" {
-				continue // a KnownAfterApply change runs in applyWaiting
-			}
-			if failed {
-				c.Outcome = OutcomeSkipped
-				continue
-			}
-			// Another operator may hold the lock once ours is gone: prove
-			// it is still ours before every write.
-			if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
-				c.Outcome = OutcomeSkipped
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v; stopped before %s", hp.Name, lost, c.Address)
-				failed = true
-				continue
-			}
-			nctx, notes := resources.WithNotes(ctx)
-			err := c.res.Apply(nctx, h, resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: c.current})
-			c.Notes = appendNew(c.Notes, notes()...)
-			if err != nil {
-				c.Outcome, c.Error = OutcomeFailed, err.Error()
-				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: %v", hp.Name, c.Address, err)
-				failed = true
-				continue
-			}
-			c.Outcome = OutcomeApplied
-		}
-		flush(len(hp.Changes))
-		skipWaiting(hp)
-		if !failed {
-			hp.Status = StatusApplied
-		}
-		if lost == nil && len(run.records(hp)) > 0 {
-			if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
-				hp.Status = StatusFailed
-				msg := fmt.Sprintf("%s: journal: %v; stopped before writing the host's journal (the changes above were made; the host's journal misses them)", hp.Name, lost)
-				if hp.Error != "" {
-					msg = hp.Error + "; " + msg
-				}
-				hp.Error = msg
-			}
-		}
-		var recs []journal.Record
-		if lost != nil {
-			recs = run.records(hp) // no write without the lock, the host journal's neither
-		} else {
-			recs = e.journalHost(ctx, run, hp, h, tail)
-		}
-		if len(recs) > 0 {
+		if recs := e.applyHost(ctx, run, hp); len(recs) > 0 {
 			jmu.Lock()
 			byHost[hp.Name] = recs
 			jmu.Unlock()
 		}
 	})
 	if e.JournalPath == "" {
-		return
+		return ApplyResult{}
 	}
 	var all []journal.Record
 	for _, hp := range p.Hosts {
 		all = append(all, byHost[hp.Name]...)
 	}
-	if err := journal.AppendFile(e.JournalPath, all); err != nil {
-		e.JournalErr = err
-		return
+	return e.appendControllerJournal(all)
+}
+
+// ApplyResult is what an apply reports beyond the plan's outcomes.
+type ApplyResult struct {
+	// JournalHead is the controller journal's head hash after the apply
+	// ("" without a journal); JournalErr why it could not be written.
+	JournalHead string
+	JournalErr  error
+}
+
+// appendControllerJournal appends the run's records to JournalPath.
+func (e *Engine) appendControllerJournal(all []journal.Record) ApplyResult {
+	var r ApplyResult
+	if r.JournalErr = journal.AppendFile(e.JournalPath, all); r.JournalErr != nil {
+		return r
 	}
 	if f, err := os.Open(e.JournalPath); err == nil {
-		_, _, e.JournalHead, _ = journal.VerifyHead(f)
+		_, _, r.JournalHead, _ = journal.VerifyHead(f)
 		f.Close()
 	}
+	return r
+}
+
+// applyHost locks the host, reads it again, applies its changes and
+// journals them; it returns the host's journal records.
+func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []journal.Record {
+	recorded := make([]resources.Action, len(hp.Changes))
+	for i, c := range hp.Changes {
+		recorded[i] = c.Action
+	}
+	timeout := e.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	t, err := e.conn(ctx, hp.Spec)
+	if err != nil {
+		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "connect", err).Error()
+		return nil
+	}
+	lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
+	lock, err := lockHost(ctx, lh, holderInfo(run), timeout)
+	if err != nil {
+		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
+		return nil
+	}
+	defer lock.release()
+	rd, err := e.readFor(ctx, hp, true)
+	if err != nil {
+		var stale *StaleError
+		if errors.As(err, &stale) {
+			hp.Status = StatusStale
+		} else {
+			hp.Status = StatusFailed
+		}
+		hp.Error = err.Error()
+		return nil
+	}
+	for i, c := range hp.Changes {
+		if c.Action != recorded[i] {
+			// Same digest yet another action: a bug, never apply a guess.
+			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
+			return nil
+		}
+	}
+	start := time.Now()
+	defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
+	lost := applyChanges(ctx, hp, rd, lock)
+	if lost == nil && len(run.records(hp)) > 0 {
+		if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
+			hp.Status = StatusFailed
+			msg := fmt.Sprintf("%s: journal: %v; stopped before writing the host's journal (the changes above were made; the host's journal misses them)", hp.Name, lost)
+			if hp.Error != "" {
+				msg = hp.Error + "; " + msg
+			}
+			hp.Error = msg
+		}
+	}
+	if lost != nil {
+		return run.records(hp) // no write without the lock, the host journal's neither
+	}
+	return e.journalHost(ctx, run, hp, rd.h, rd.tail)
+}
+
+// applyChanges applies the host's units in apply order, stopping at the
+// first failure; a group is applied once, at its first member that
+// changes. It sets outcomes and the host's status, and returns why the
+// lock was lost, if it was.
+func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLock) error {
+	units := unitsOf(hp.Changes)
+	unitOf := make([]*unit, len(hp.Changes))
+	for _, u := range units {
+		for _, i := range u.idx {
+			unitOf[i] = u
+		}
+	}
+	done := map[*unit]bool{}
+	failed := false
+	var lost error
+	// flush applies the changes known after apply whose package resource
+	// is applied and that come before position upto (deps.go).
+	flush := func(upto int) {
+		if failed {
+			return
+		}
+		check := func() error {
+			lost = lock.check(ctx, lockCheckTimeout) // no write without the lock
+			return lost
+		}
+		if err := applyReady(ctx, rd.h, hp, upto, check); err != nil {
+			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
+			failed = true
+		}
+	}
+	for i, c := range hp.Changes {
+		flush(i)
+		if c.Action == resources.NoOp || c.KnownAfterApply != "" {
+			continue // a KnownAfterApply change runs in applyWaiting
+		}
+		if failed {
+			c.Outcome = OutcomeSkipped
+			continue
+		}
+		u := unitOf[i]
+		if done[u] {
+			c.Outcome = OutcomeApplied // its group's one call made it
+			continue
+		}
+		// Another operator may hold the lock once ours is gone: prove
+		// it is still ours before every write.
+		if lost = lock.check(ctx, lockCheckTimeout); lost != nil {
+			c.Outcome = OutcomeSkipped
+			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v; stopped before %s", hp.Name, lost, c.Address)
+			failed = true
+			continue
+		}
+		nctx, notes := resources.WithNotes(ctx)
+		err := u.apply(nctx, rd.h, hp.Changes, rd.current)
+		done[u] = true
+		c.Notes = appendNew(c.Notes, notes()...)
+		if err != nil {
+			c.Outcome, c.Error = OutcomeFailed, err.Error()
+			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: %v", hp.Name, c.Address, err)
+			failed = true
+			continue
+		}
+		c.Outcome = OutcomeApplied
+	}
+	flush(len(hp.Changes))
+	skipWaiting(hp)
+	if !failed {
+		hp.Status = StatusApplied
+	}
+	return lost
 }
 
 func appendNew(xs []string, more ...string) []string {

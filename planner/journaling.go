@@ -48,7 +48,7 @@ func (r runInfo) records(hp *HostPlan) []journal.Record {
 		}
 		out = append(out, journal.Record{Time: now, RunID: r.id, Operator: r.operator, Controller: r.controller,
 			Host: hp.Name, Address: c.Address, Action: string(c.Action), Before: c.BeforeSHA256, After: c.AfterSHA256,
-			Outcome: c.Outcome, Error: c.Error})
+			Outcome: string(c.Outcome), Error: c.Error})
 	}
 	return out
 }
@@ -105,7 +105,7 @@ func headOf(last []byte) (*JournalHead, error) {
 // head (or of why the host journal could not be written).
 func (r runInfo) headRecord(host string, head *JournalHead, err error) journal.Record {
 	rec := journal.Record{Time: time.Now().UTC().Format(time.RFC3339Nano), RunID: r.id, Operator: r.operator,
-		Controller: r.controller, Host: host, Address: journal.HostPath, Action: journal.ActionHead, Outcome: OutcomeApplied}
+		Controller: r.controller, Host: host, Address: journal.HostPath, Action: journal.ActionHead, Outcome: string(OutcomeApplied)}
 	if err != nil {
 		rec.Outcome, rec.Error = OutcomeFailed, err.Error()
 		return rec

@@ -40,8 +40,8 @@ func TestHostJournalAppendIsWholeOrNothing(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	rec := func() []journal.Record {
-		return []journal.Record{{Host: "img", Address: "profile_script.a", Action: "update", Outcome: OutcomeApplied},
-			{Host: "img", Address: "profile_script.b", Action: "create", Outcome: OutcomeApplied}}
+		return []journal.Record{{Host: "img", Address: "profile_script.a", Action: "update", Outcome: string(OutcomeApplied)},
+			{Host: "img", Address: "profile_script.b", Action: "create", Outcome: string(OutcomeApplied)}}
 	}
 	h := &resources.Host{Name: "img", Root: root, T: transport.NewLocal()}
 	head, err := appendHostJournal(ctx, h, nil, rec(), 0)
@@ -81,7 +81,7 @@ func TestHostJournalChainsFromNewestRotatedFile(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	h := &resources.Host{Name: "img", Root: root, T: transport.NewLocal()}
-	rec := []journal.Record{{Host: "img", Address: "profile_script.a", Action: "update", Outcome: OutcomeApplied}}
+	rec := []journal.Record{{Host: "img", Address: "profile_script.a", Action: "update", Outcome: string(OutcomeApplied)}}
 	readTail := func() []byte {
 		t.Helper()
 		res, err := h.Run(ctx, transport.Cmd{Script: journalTailProbe(h), Sudo: true})

@@ -1,6 +1,6 @@
-// Package planner turns an evaluated configuration into a plan (plain data:
-// per host, per resource, an action and its before/after), and applies a
-// plan across hosts with bounded parallelism. It never prints: views render
+// Package planner turns compiled targets (internal/compile) into a plan
+// (plain data: per host, per resource, an action and its before/after),
+// and applies a plan across hosts with bounded parallelism. It never prints: views render
 // what it returns.
 package planner
 
@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/goprov/goprov/internal/hostspec"
 	"github.com/goprov/goprov/resources"
 )
 
@@ -17,24 +18,8 @@ import (
 // incompatible change; readers refuse versions they do not know.
 const FormatVersion = 1
 
-// HostSpec is how to reach a host: everything of a host block but secrets.
-type HostSpec struct {
-	Name          string   `json:"name"`
-	Connection    string   `json:"connection"`
-	Root          string   `json:"root,omitempty"`
-	Groups        []string `json:"groups,omitempty"`
-	Address       string   `json:"address,omitempty"`
-	Port          int      `json:"port,omitempty"`
-	User          string   `json:"user,omitempty"`
-	IdentityFile  string   `json:"identity_file,omitempty"`
-	KnownHosts    string   `json:"known_hosts,omitempty"`
-	HostKeyPolicy string   `json:"host_key_policy,omitempty"`
-	Jump          string   `json:"jump,omitempty"`
-	Become        bool     `json:"become,omitempty"`
-	// JumpChain resolves Jump when it names other host blocks: the hops,
-	// outermost first, with their own settings.
-	JumpChain []HostSpec `json:"jump_chain,omitempty"`
-}
+// HostSpec is how to reach a host (see hostspec.Spec).
+type HostSpec = hostspec.Spec
 
 // Plan is the result of planning: data, renderable and savable.
 type Plan struct {
@@ -44,19 +29,22 @@ type Plan struct {
 	Hosts         []*HostPlan `json:"hosts"`
 }
 
+// Status is where a host is in a run, as the plan's "status" says.
+type Status string
+
 // Host statuses.
 const (
-	StatusPlanned = "planned" // read and diffed
-	StatusFailed  = "failed"  // could not connect, read or apply
-	StatusStale   = "stale"   // a saved plan no longer matches the host
-	StatusApplied = "applied"
+	StatusPlanned Status = "planned" // read and diffed
+	StatusFailed         = "failed"  // could not connect, read or apply
+	StatusStale          = "stale"   // a saved plan no longer matches the host
+	StatusApplied        = "applied"
 )
 
 // HostPlan is one host's part of a plan (and, after apply, its outcome).
 type HostPlan struct {
 	Name    string            `json:"name"`
 	Spec    HostSpec          `json:"spec"`
-	Status  string            `json:"status"`
+	Status  Status            `json:"status"`
 	Error   string            `json:"error,omitempty"`
 	Changes []*ResourceChange `json:"changes"`
 	Timings Timings           `json:"timings"`
@@ -74,11 +62,14 @@ type Timings struct {
 	ApplyMS   int64 `json:"apply_ms,omitempty"`
 }
 
-// Outcomes of a change at apply.
+// Outcome is what apply did with one change.
+type Outcome string
+
+// Outcomes of a change at apply ("" before apply, and for no-op changes).
 const (
-	OutcomeApplied = "applied"
-	OutcomeFailed  = "failed"
-	OutcomeSkipped = "skipped"
+	OutcomeApplied Outcome = "applied"
+	OutcomeFailed          = "failed"
+	OutcomeSkipped         = "skipped"
 )
 
 // ResourceChange is one resource's planned change on one host.
@@ -104,9 +95,9 @@ type ResourceChange struct {
 	// KnownAfterApply is the package resource whose apply installs this
 	// resource's missing tool: the change is read and diffed again after
 	// it (planner/deps.go).
-	KnownAfterApply string `json:"known_after_apply,omitempty"`
-	Outcome         string `json:"outcome,omitempty"`
-	Error           string `json:"error,omitempty"`
+	KnownAfterApply string  `json:"known_after_apply,omitempty"`
+	Outcome         Outcome `json:"outcome,omitempty"`
+	Error           string  `json:"error,omitempty"`
 
 	res     resources.Resource
 	current []byte // probe output of the latest read (apply's), never saved

@@ -173,10 +173,12 @@ func Unified(from, to string, a, b []byte) string {
 	return d
 }
 
-// Exit codes of the write script that mean something to WriteFile.
+// Exit codes of the write script that mean something to WriteFile (see
+// exitcodes.go; the script spells 4 to 7 as numbers: ExitNotFile,
+// ExitRestored, ExitShortWrite, ExitChanged).
 const (
-	exitValidate = 3
-	exitNotFile  = 4
+	exitValidate = ExitValidate
+	exitNotFile  = ExitNotFile
 )
 
 // WriteOptions tune WriteFile.
@@ -287,9 +289,9 @@ trap 'exit 129' HUP INT TERM PIPE
 		return nil
 	case exitValidate:
 		return &ErrValidation{Msg: strings.TrimSpace(string(res.Stderr))}
-	case 5:
+	case ExitRestored:
 		return fmt.Errorf("write %s: check after write failed, previous content restored: %s", f.Path, strings.TrimSpace(string(res.Stderr)))
-	case 7:
+	case ExitChanged:
 		return fmt.Errorf("write %s: %w", f.Path, ErrChanged)
 	}
 	return res.Err("write " + f.Path)

@@ -117,6 +117,25 @@ type Kind interface {
 // Reads are batched: the planner joins every resource's Probe of a host into
 // one script, runs it once, and hands each resource its own slice of the
 // output. Diff is pure, so a resource's behaviour is testable as data.
+//
+// The order the engine guarantees, on each host:
+//   - Probe is called for every resource of the host (in apply order)
+//     before the batched read runs; the read runs once per plan, and once
+//     again per apply, under the host's lock.
+//   - Diff is called after that read, for every resource in apply order
+//     (dependency order: `depends_on` and references), each with its own
+//     section of the output only.
+//   - Apply runs only after every Diff of the host succeeded and the fresh
+//     read matched the plan's digests; it runs in apply order, only for
+//     changes whose action is not NoOp, one at a time, and stops at the
+//     first failure (the rest are skipped).
+//   - Resources of one Group (see Grouped) are probed, diffed and applied
+//     together in one call of their Group, at the place of their first
+//     member in apply order.
+//
+// Nothing more is promised: hosts are worked on concurrently, and one
+// Resource value serves every host it targets, so a resource keeps no
+// per-host state (everything a step needs comes from its arguments).
 type Resource interface {
 	// Probe returns a POSIX sh snippet that prints this resource's current
 	// state on stdout. It must be read-only and deterministic: its output's

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/goprov/goprov/dsl"
+	"github.com/goprov/goprov/internal/compile"
 	"github.com/goprov/goprov/internal/inert"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
@@ -103,10 +104,10 @@ func (c *configFlags) load(dir string, stderr io.Writer) (*dsl.Config, []*planne
 		}
 		var targets []*planner.Target
 		var d hcl.Diagnostics
-		targets, d = planner.Compile(cfg, c.limit)
+		targets, d = compile.Compile(cfg, c.limit)
 		diags = append(diags, d...)
 		if !diags.HasErrors() {
-			diags = append(diags, planner.Lint(cfg)...) // warnings: printed, never fatal
+			diags = append(diags, compile.Lint(cfg)...) // warnings: printed, never fatal
 		}
 		printDiagsColor(stderr, cfg.Files, diags, colorOn(c.noColor, stderr))
 		return cfg, targets, !diags.HasErrors()

@@ -232,11 +232,11 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		e.JournalMaxSize = -1
 	}
 	e.LockTimeout = *lockTimeout
-	e.Apply(ctx, p)
-	if e.JournalErr != nil {
-		fmt.Fprintf(stderr, "Error: journal %s: %v\n", *journalPath, e.JournalErr)
-	} else if e.JournalHead != "" {
-		fmt.Fprintf(stderr, "goprov: journal %s head sha256 %s\n", *journalPath, e.JournalHead)
+	res := e.Apply(ctx, p)
+	if res.JournalErr != nil {
+		fmt.Fprintf(stderr, "Error: journal %s: %v\n", *journalPath, res.JournalErr)
+	} else if res.JournalHead != "" {
+		fmt.Fprintf(stderr, "goprov: journal %s head sha256 %s\n", *journalPath, res.JournalHead)
 	}
 	if rf.json {
 		if err := views.JSON(stdout, p, views.ModeApply); err != nil {
@@ -248,7 +248,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		tv.Human(stdout, p, views.ModeApply)
 		tv.HostSummary(stdout, p)
 	}
-	if p.Summary().Failed > 0 || e.JournalErr != nil {
+	if p.Summary().Failed > 0 || res.JournalErr != nil {
 		return exitError
 	}
 	return exitOK

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/internal/hostspec"
 	"github.com/goprov/goprov/transport"
 )
 
@@ -33,7 +33,7 @@ func New(sshConfigs []string, askBecomePass bool, warnings io.Writer) (*Connecto
 }
 
 // Connect implements planner.Connector.
-func (c *Connector) Connect(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
+func (c *Connector) Connect(ctx context.Context, h hostspec.Spec) (transport.Transport, error) {
 	switch h.Connection {
 	case "local":
 		l := transport.NewLocalRoot(h.Root)

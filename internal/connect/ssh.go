@@ -9,13 +9,13 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/goprov/goprov/internal/hostspec"
 	"github.com/goprov/goprov/internal/inert"
-	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/transport"
 	sshtransport "github.com/goprov/goprov/transport/ssh"
 )
 
-func (c *Connector) sshConfig(h planner.HostSpec) sshtransport.Config {
+func (c *Connector) sshConfig(h hostspec.Spec) sshtransport.Config {
 	cfg := sshtransport.Config{
 		Name:                h.Name,
 		Address:             h.Address,
@@ -43,7 +43,7 @@ func (c *Connector) sshConfig(h planner.HostSpec) sshtransport.Config {
 	return cfg
 }
 
-func (c *Connector) dialSSH(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
+func (c *Connector) dialSSH(ctx context.Context, h hostspec.Spec) (transport.Transport, error) {
 	cfg := c.sshConfig(h)
 	switch {
 	case len(h.JumpChain) > 0:

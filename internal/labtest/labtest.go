@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goprov/goprov/dsl"
+	"github.com/goprov/goprov/internal/compile"
 	"github.com/goprov/goprov/internal/connect"
 	"github.com/goprov/goprov/planner"
 	"github.com/goprov/goprov/resources"
@@ -74,7 +75,7 @@ func Load(t testing.TB, dir string, opts Options) *Session {
 	if diags.HasErrors() {
 		t.Fatalf("config: %s", diags.Error())
 	}
-	targets, diags := planner.Compile(cfg, opts.Limit)
+	targets, diags := compile.Compile(cfg, opts.Limit)
 	if diags.HasErrors() {
 		t.Fatalf("compile: %s", diags.Error())
 	}

@@ -57,7 +57,7 @@ func (t Text) Human(w io.Writer, p *planner.Plan, mode Mode) {
 			fmt.Fprintf(w, "  facts: %s\n", inert.Text(factsLine(h.Facts)))
 		}
 		if h.Status == planner.StatusFailed || h.Status == planner.StatusStale {
-			fmt.Fprintf(w, "  %s %s\n", t.paint(red, "✗ "+strings.ToUpper(h.Status)+":"), inert.Indent(h.Error, "    "))
+			fmt.Fprintf(w, "  %s %s\n", t.paint(red, "✗ "+strings.ToUpper(string(h.Status))+":"), inert.Indent(h.Error, "    "))
 		}
 		unchanged := 0
 		for _, c := range h.Changes {
@@ -199,7 +199,7 @@ func (t Text) HostSummary(w io.Writer, p *planner.Plan) {
 		// Pad before colouring: escape codes have no width on screen.
 		status := fmt.Sprintf("%-20s %s", inert.Text(h.Name), h.Status)
 		if rank(h) == 1 {
-			status = fmt.Sprintf("%-20s %s", inert.Text(h.Name), t.paint(red, h.Status))
+			status = fmt.Sprintf("%-20s %s", inert.Text(h.Name), t.paint(red, string(h.Status)))
 		}
 		line := "  " + status
 		if h.Error != "" {
@@ -297,7 +297,7 @@ type jsonChange struct {
 func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
 	doc := jsonDoc{FormatVersion: planner.FormatVersion, Kind: map[Mode]string{ModePlan: "plan", ModeSaved: "saved-plan", ModeApply: "apply"}[mode], Summary: p.Summary(), Hosts: []jsonHost{}}
 	for _, h := range p.Hosts {
-		jh := jsonHost{Name: h.Name, Status: h.Status, Error: h.Error, Timings: h.Timings, Changes: []jsonChange{}}
+		jh := jsonHost{Name: h.Name, Status: string(h.Status), Error: h.Error, Timings: h.Timings, Changes: []jsonChange{}}
 		if f := h.Facts; f != nil {
 			jh.Facts = &jsonFacts{OS: f.OS, Arch: f.Arch, Kernel: f.Kernel, SELinux: f.SELinux, AppArmor: f.AppArmor, AppArmorProfiles: f.AppArmorProfiles}
 		}
@@ -309,7 +309,7 @@ func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
 				continue // never read: the host failed first
 			}
 			jh.Changes = append(jh.Changes, jsonChange{Address: c.Address, Kind: c.Kind, Action: c.Action, Summary: c.Summary,
-				Diff: c.Diff, Notes: c.Notes, KnownAfterApply: c.KnownAfterApply, Outcome: c.Outcome, Error: c.Error})
+				Diff: c.Diff, Notes: c.Notes, KnownAfterApply: c.KnownAfterApply, Outcome: string(c.Outcome), Error: c.Error})
 		}
 		doc.Hosts = append(doc.Hosts, jh)
 	}

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -480,7 +481,7 @@ func (r *Rules) writeOrRemove(ctx context.Context, h *resources.Host, want *reso
 
 // loadScript runs augenrules --load and lists what the kernel then holds,
 // and the rules of every file augenrules read, as three MultiProbe parts.
-var loadScript = findTools + `if [ ! -x "$g" ]; then echo "augenrules not found (or not executable) at $g" >&2; exit 20; fi
+var loadScript = findTools + `if [ ! -x "$g" ]; then echo "augenrules not found (or not executable) at $g" >&2; exit ` + strconv.Itoa(resources.ExitToolMissing) + `; fi
 ` + resources.MultiProbe(`"$g" --load 2>&1; echo "exit $?"`, `"$a" -l 2>&1`, `cat `+RulesDir+`/*.rules 2>/dev/null || true`)
 
 type loadOut struct {

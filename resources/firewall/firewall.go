@@ -2,13 +2,13 @@
 // the "firewall" kind (one per host: backend, enabled, default policies,
 // purge) and the "firewall_rule" kind (one rule each).
 //
-// A firewall is one thing on a host, so the kinds share per-host state (see
-// hostctx.go): the first firewall resource probed on a host reads the whole
-// firewall once; every firewall resource's change is computed from that one
-// read together with every firewall resource declared for the host; and
-// the first one applied carries out the host's whole firewall change as one
-// guarded transaction (rules allowed before defaults tighten, a dead-man
-// rollback armed, access proven with a new SSH login).
+// A firewall is one thing on a host, so the kinds form one resources.Group
+// (see group.go): the planner hands the group every firewall resource of a
+// host at once; it reads the whole firewall once, computes every resource's
+// change from that read together with every declared resource, and carries
+// out the host's whole firewall change as one guarded transaction (rules
+// allowed before defaults tighten, a dead-man rollback armed, access
+// proven with a new SSH login).
 package firewall
 
 import (

@@ -499,13 +499,13 @@ if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
 mv -f -- "$f" "$k"
 trap 'mv -f -- "$k" "$f"; exit 129' HUP INT TERM PIPE
 `)
-	fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit 5\nfi\n", afterCheck(h, "", nopw))
+	fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit %d\nfi\n", afterCheck(h, "", nopw), resources.ExitRestored)
 	b.WriteString("trap - HUP INT TERM PIPE\nrm -f -- \"$k\"\nsync -- \"$d\" 2>/dev/null || sync\n")
 	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Sudo: true})
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", d.Path(), err)
 	}
-	if res.ExitCode == 5 {
+	if res.ExitCode == resources.ExitRestored {
 		return fmt.Errorf("remove %s: refused, the file is kept: %s", d.Path(), strings.TrimSpace(string(res.Stderr)))
 	}
 	return res.Err("remove " + d.Path())

@@ -266,23 +266,10 @@ func (c *Client) Warnings() []string { return append([]string(nil), c.warnings..
 // is a Result; an error means it could not run (connection, sudo refusal,
 // cancellation) and always starts with the host name.
 func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, err)
+	useSudo, err := c.precheck(ctx, cmd)
+	if err != nil {
+		return transport.Result{}, err
 	}
-	if err := c.deadReason(); err != nil {
-		return transport.Result{}, fmt.Errorf("%s: ssh: connection lost: %w", c.name, err)
-	}
-	if shell.ContainsNUL(cmd.Script) {
-		return transport.Result{}, fmt.Errorf("%s: script contains a NUL byte, which no shell can take", c.name)
-	}
-	useSudo := cmd.Sudo && c.user != "root"
-	if useSudo && !c.become {
-		return transport.Result{}, fmt.Errorf("%s: step needs root but become is off and the login user is %s", c.name, c.user)
-	}
-	if useSudo && c.badSudoPw.Load() {
-		return transport.Result{}, c.errBadPassword()
-	}
-
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
@@ -296,63 +283,116 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 		return transport.Result{}, err
 	}
 	defer sess.Close()
-
-	// A compromised host may print without end: everything it sends
-	// (sudo's chatter included) draws on one budget.
-	budget := transport.NewBudget(c.maxOut)
-	var stdout, stderr bytes.Buffer
-	sess.Stdout = budget.Wrap(&stdout)
-	if cmd.Stdout != nil {
-		sess.Stdout = budget.Wrap(io.MultiWriter(&stdout, cmd.Stdout))
-	}
-	// Every command is the same exec line; what it runs travels on stdin
-	// (see bootstrap): with sudo, first the sudo stage, and the script only
-	// once sudo is done with stdin.
-	var bw *becomeWriter
-	var first []byte
-	if useSudo {
-		m := newMarkers()
-		bw = newBecomeWriter(m)
-		sess.Stderr = budget.Wrap(bw)
-		first = frame(sudoStage(m))
-	} else {
-		sess.Stderr = budget.Wrap(&stderr)
-	}
-	stdin, err := sess.StdinPipe()
+	r, out, err := c.start(sess, cmd, useSudo)
 	if err != nil {
-		return transport.Result{}, fmt.Errorf("%s: ssh: session stdin: %w", c.name, err)
+		return transport.Result{}, err
 	}
-	c.execs.Add(1)
-	if err := sess.Start(execLine); err != nil {
-		return transport.Result{}, fmt.Errorf("%s: ssh: exec: %w", c.name, c.lost(err))
-	}
-	waitCh := make(chan error, 1)
-	go func() { waitCh <- sess.Wait() }()
-
-	abort := func() {
-		_ = sess.Signal(gossh.SIGTERM)
-		_ = sess.Close()
-	}
-
-	r := &running{stdin: stdin, bw: bw, budget: budget, waitCh: waitCh, abort: abort}
 	var waitErr error
 	waited := false
 	if useSudo {
 		// A few hundred bytes: within the channel's window, so this does
 		// not block on the host.
-		if _, err := stdin.Write(first); err != nil {
-			abort()
+		if _, err := r.stdin.Write(out.first); err != nil {
+			r.abort()
 			return transport.Result{}, fmt.Errorf("%s: ssh: send command: %w", c.name, c.lost(err))
 		}
 		if waitErr, waited, err = c.awaitSudo(ctx, r); err != nil {
 			return transport.Result{}, err
 		}
 	}
-
 	// From here on stdin belongs to the script.
-	stdinDone := make(chan struct{})
+	stdinDone := feedScript(r.stdin, cmd)
+	if !waited {
+		if waitErr, err = c.awaitExit(ctx, r); err != nil {
+			return transport.Result{}, err
+		}
+	}
+	if r.budget.Err() != nil {
+		r.abort()
+		return transport.Result{}, c.overLimit(r.budget)
+	}
+	// Do not return while still reading the caller's Stdin (os/exec's rule).
+	select {
+	case <-stdinDone:
+	case <-ctx.Done():
+		return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+	}
+	return c.result(ctx, out, r.bw, waitErr)
+}
+
+// precheck refuses what can be refused before a session opens; it says
+// whether the command goes through sudo.
+func (c *Client) precheck(ctx context.Context, cmd transport.Cmd) (useSudo bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("%s: ssh: run: %w", c.name, err)
+	}
+	if err := c.deadReason(); err != nil {
+		return false, fmt.Errorf("%s: ssh: connection lost: %w", c.name, err)
+	}
+	if shell.ContainsNUL(cmd.Script) {
+		return false, fmt.Errorf("%s: script contains a NUL byte, which no shell can take", c.name)
+	}
+	useSudo = cmd.Sudo && c.user != "root"
+	if useSudo && !c.become {
+		return false, fmt.Errorf("%s: step needs root but become is off and the login user is %s", c.name, c.user)
+	}
+	if useSudo && c.badSudoPw.Load() {
+		return false, c.errBadPassword()
+	}
+	return useSudo, nil
+}
+
+// runOutput is what a Run collects, and the sudo stage to send first.
+type runOutput struct {
+	stdout, stderr bytes.Buffer
+	first          []byte // the framed sudo stage; nil without sudo
+}
+
+// start wires the session's output to one budget and starts the exec line.
+func (c *Client) start(sess *gossh.Session, cmd transport.Cmd, useSudo bool) (*running, *runOutput, error) {
+	// A compromised host may print without end: everything it sends
+	// (sudo's chatter included) draws on one budget.
+	budget := transport.NewBudget(c.maxOut)
+	out := &runOutput{}
+	sess.Stdout = budget.Wrap(&out.stdout)
+	if cmd.Stdout != nil {
+		sess.Stdout = budget.Wrap(io.MultiWriter(&out.stdout, cmd.Stdout))
+	}
+	// Every command is the same exec line; what it runs travels on stdin
+	// (see bootstrap): with sudo, first the sudo stage, and the script only
+	// once sudo is done with stdin.
+	var bw *becomeWriter
+	if useSudo {
+		m := newMarkers()
+		bw = newBecomeWriter(m)
+		sess.Stderr = budget.Wrap(bw)
+		out.first = frame(sudoStage(m))
+	} else {
+		sess.Stderr = budget.Wrap(&out.stderr)
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: ssh: session stdin: %w", c.name, err)
+	}
+	c.execs.Add(1)
+	if err := sess.Start(execLine); err != nil {
+		return nil, nil, fmt.Errorf("%s: ssh: exec: %w", c.name, c.lost(err))
+	}
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- sess.Wait() }()
+	abort := func() {
+		_ = sess.Signal(gossh.SIGTERM)
+		_ = sess.Close()
+	}
+	return &running{stdin: stdin, bw: bw, budget: budget, waitCh: waitCh, abort: abort}, out, nil
+}
+
+// feedScript sends the framed script, then the caller's Stdin, and closes
+// stdin; the returned channel closes when it is done.
+func feedScript(stdin io.WriteCloser, cmd transport.Cmd) <-chan struct{} {
+	done := make(chan struct{})
 	go func() {
-		defer close(stdinDone)
+		defer close(done)
 		if _, err := stdin.Write(frame(cmd.Script)); err != nil {
 			_ = stdin.Close()
 			return
@@ -364,32 +404,28 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 		}
 		_ = stdin.Close()
 	}()
+	return done
+}
 
-	if !waited {
-		select {
-		case waitErr = <-waitCh:
-		case <-budget.Exceeded():
-			// Closing the session stops the command (SIGPIPE, hangup)
-			// and the bytes: the channel's window bounds what is in flight.
-			abort()
-			return transport.Result{}, c.overLimit(budget)
-		case <-ctx.Done():
-			abort()
-			return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
-		}
-	}
-	if budget.Err() != nil {
-		abort()
-		return transport.Result{}, c.overLimit(budget)
-	}
-	// Do not return while still reading the caller's Stdin (os/exec's rule).
+// awaitExit waits for the command's end, its output budget or ctx.
+func (c *Client) awaitExit(ctx context.Context, r *running) (waitErr, err error) {
 	select {
-	case <-stdinDone:
+	case waitErr := <-r.waitCh:
+		return waitErr, nil
+	case <-r.budget.Exceeded():
+		// Closing the session stops the command (SIGPIPE, hangup)
+		// and the bytes: the channel's window bounds what is in flight.
+		r.abort()
+		return nil, c.overLimit(r.budget)
 	case <-ctx.Done():
-		return transport.Result{}, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
+		r.abort()
+		return nil, fmt.Errorf("%s: ssh: run: %w", c.name, ctx.Err())
 	}
+}
 
-	res := transport.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+// result turns what the session ended with into Run's answer.
+func (c *Client) result(ctx context.Context, out *runOutput, bw *becomeWriter, waitErr error) (transport.Result, error) {
+	res := transport.Result{Stdout: out.stdout.Bytes(), Stderr: out.stderr.Bytes()}
 	if bw != nil {
 		res.Stderr = bw.stderr()
 	}
@@ -409,7 +445,7 @@ func (c *Client) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 
 // running is one Run in flight, as awaitSudo needs it.
 type running struct {
-	stdin  io.Writer
+	stdin  io.WriteCloser
 	bw     *becomeWriter
 	budget *transport.Budget
 	waitCh chan error

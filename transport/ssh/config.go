@@ -290,6 +290,7 @@ func inherit(j, parent Config) Config {
 
 // resolveHop applies precedence (explicit > ssh_config > default) for one
 // host. It also returns the ssh_config ProxyJump value, for the caller.
+// Each setting is one named step below.
 func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 	alias := cfg.Address
 	if alias == "" {
@@ -307,79 +308,117 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 	}
 	// OpenSSH lowercases the host name before matching Host patterns; the
 	// library matches case-sensitively, so lowercase it here.
-	match := strings.ToLower(alias)
-	get := func(key string) (string, error) { return sc.get(match, key) }
-
-	if pc, err := get("ProxyCommand"); err != nil {
-		return nil, "", err
-	} else if pc != "" && !strings.EqualFold(pc, "none") {
-		return nil, "", fmt.Errorf("ssh_config sets ProxyCommand for %s, which goprov does not run; use ProxyJump", alias)
+	r := &hopResolver{cfg: cfg, sc: sc, alias: alias, match: strings.ToLower(alias)}
+	r.get = func(key string) (string, error) { return sc.get(r.match, key) }
+	steps := []func(*hop) error{r.hostName, r.port, r.user, r.identities, r.agent, r.knownHosts, r.policy, r.timeout}
+	for _, step := range steps {
+		if err := step(h); err != nil {
+			return nil, "", err
+		}
 	}
-
-	// HostName.
-	h.host = alias
-	hn, err := get("HostName")
+	jump, err := r.get("ProxyJump")
 	if err != nil {
 		return nil, "", err
 	}
-	if hn != "" {
-		h.host = strings.ReplaceAll(strings.ReplaceAll(hn, "%h", alias), "%%", "%")
-	}
+	return h, jump, nil
+}
 
-	// Port.
+// hopResolver is what every step of resolveHop reads: the explicit
+// settings, ssh_config, and the alias it matches under.
+type hopResolver struct {
+	cfg          Config
+	sc           *sshConfigs
+	alias, match string
+	get          func(key string) (string, error)
+}
+
+func (r *hopResolver) tokens(h *hop) tokenExpander {
+	return tokenExpander{alias: r.alias, host: h.host, port: h.port, ruser: h.user}
+}
+
+// hostName refuses ProxyCommand and applies HostName.
+func (r *hopResolver) hostName(h *hop) error {
+	if pc, err := r.get("ProxyCommand"); err != nil {
+		return err
+	} else if pc != "" && !strings.EqualFold(pc, "none") {
+		return fmt.Errorf("ssh_config sets ProxyCommand for %s, which goprov does not run; use ProxyJump", r.alias)
+	}
+	h.host = r.alias
+	hn, err := r.get("HostName")
+	if err != nil {
+		return err
+	}
+	if hn != "" {
+		h.host = strings.ReplaceAll(strings.ReplaceAll(hn, "%h", r.alias), "%%", "%")
+	}
+	return nil
+}
+
+// port is the explicit port, else ssh_config's, else 22.
+func (r *hopResolver) port(h *hop) error {
+	get, cfg, alias := r.get, r.cfg, r.alias
 	switch {
 	case cfg.Port != 0:
 		h.port = cfg.Port
 	default:
 		p, err := get("Port")
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		h.port = 22
 		if p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil {
-				return nil, "", fmt.Errorf("ssh_config Port %q for %s: not a number", p, alias)
+				return fmt.Errorf("ssh_config Port %q for %s: not a number", p, alias)
 			}
 			h.port = n
 		}
 	}
 	if h.port < 1 || h.port > 65535 {
-		return nil, "", fmt.Errorf("port %d out of range", h.port)
+		return fmt.Errorf("port %d out of range", h.port)
 	}
+	return nil
+}
 
-	// User.
+// user is the explicit user, else ssh_config's, else the local one.
+func (r *hopResolver) user(h *hop) error {
+	get, cfg := r.get, r.cfg
+	var err error
 	h.user = cfg.User
 	if h.user == "" {
 		if h.user, err = get("User"); err != nil {
-			return nil, "", err
+			return err
 		}
 	}
 	if h.user == "" {
 		h.user = localUser()
 	}
 	if h.user == "" {
-		return nil, "", errors.New("no user: set user, or User in ssh_config")
+		return errors.New("no user: set user, or User in ssh_config")
 	}
+	return nil
+}
 
-	tokens := tokenExpander{alias: alias, host: h.host, port: h.port, ruser: h.user}
-
-	// Identities: explicit first (they must exist), then ssh_config's.
+// identities lists the keys to try: explicit first (they must exist), then
+// ssh_config's, else OpenSSH's defaults; and IdentitiesOnly.
+func (r *hopResolver) identities(h *hop) error {
+	get, cfg, match, sc := r.get, r.cfg, r.match, r.sc
+	tokens := r.tokens(h)
 	for _, f := range cfg.IdentityFiles {
 		p, err := expandTilde(f) // explicit paths are taken literally, bar "~"
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		h.identities = append(h.identities, identitySpec{path: p, explicit: true})
 	}
 	ids, err := sc.getAll(match, "IdentityFile")
 	if err != nil {
-		return nil, "", err
+		return err
 	}
 	for _, f := range ids {
 		p, err := tokens.expand(f)
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		h.identities = append(h.identities, identitySpec{path: p})
 	}
@@ -392,13 +431,20 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 		}
 	}
 	if v, err := get("IdentitiesOnly"); err != nil {
-		return nil, "", err
+		return err
 	} else {
 		h.identitiesOnly = strings.EqualFold(v, "yes")
 	}
+	return nil
+}
+
+// agent is the agent socket: SSH_AUTH_SOCK unless IdentityAgent says otherwise.
+func (r *hopResolver) agent(h *hop) error {
+	get := r.get
+	tokens := r.tokens(h)
 	h.agentSock = os.Getenv("SSH_AUTH_SOCK")
 	if v, err := get("IdentityAgent"); err != nil {
-		return nil, "", err
+		return err
 	} else if v != "" {
 		switch {
 		case strings.EqualFold(v, "none"):
@@ -408,23 +454,30 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 			h.agentSock = os.Getenv(strings.TrimPrefix(v, "$"))
 		default:
 			if h.agentSock, err = tokens.expand(v); err != nil {
-				return nil, "", err
+				return err
 			}
 		}
 	}
+	return nil
+}
 
-	// Known hosts.
+// knownHosts are the explicit known_hosts files, else ssh_config's, else
+// ~/.ssh/known_hosts; with the global ones, HostKeyAlias and HashKnownHosts.
+func (r *hopResolver) knownHosts(h *hop) error {
+	get, cfg := r.get, r.cfg
+	var err error
+	tokens := r.tokens(h)
 	for _, f := range cfg.KnownHosts {
 		p, err := expandTilde(f)
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		h.knownHosts = append(h.knownHosts, p)
 	}
 	if len(h.knownHosts) == 0 {
 		v, err := get("UserKnownHostsFile")
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		for _, f := range strings.Fields(v) {
 			if strings.EqualFold(f, "none") {
@@ -432,7 +485,7 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 			}
 			p, err := tokens.expand(f)
 			if err != nil {
-				return nil, "", err
+				return err
 			}
 			h.knownHosts = append(h.knownHosts, p)
 		}
@@ -440,14 +493,14 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 	if len(h.knownHosts) == 0 {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return nil, "", fmt.Errorf("known_hosts: no home directory: %w", err)
+			return fmt.Errorf("known_hosts: no home directory: %w", err)
 		}
 		h.knownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
 	}
 	if cfg.UseDefaultSSHConfig {
 		v, err := get("GlobalKnownHostsFile")
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		if v == "" {
 			v = "/etc/ssh/ssh_known_hosts"
@@ -459,22 +512,26 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 		}
 	}
 	if h.hostKeyAlias, err = get("HostKeyAlias"); err != nil {
-		return nil, "", err
+		return err
 	}
 	if v, err := get("HashKnownHosts"); err != nil {
-		return nil, "", err
+		return err
 	} else {
 		h.hashKnown = strings.EqualFold(v, "yes")
 	}
+	return nil
+}
 
-	// Host key policy.
+// policy is the host key policy: explicit, else StrictHostKeyChecking.
+func (r *hopResolver) policy(h *hop) error {
+	get, cfg, alias := r.get, r.cfg, r.alias
 	switch cfg.HostKeyPolicy {
 	case PolicyStrict, PolicyAcceptNew:
 		h.policy = cfg.HostKeyPolicy
 	case "":
 		v, err := get("StrictHostKeyChecking")
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		switch strings.ToLower(v) {
 		case "", "yes", "ask":
@@ -489,23 +546,27 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 			}
 			h.warnings = append(h.warnings, w)
 		default:
-			return nil, "", fmt.Errorf("ssh_config StrictHostKeyChecking %q for %s: want yes, accept-new or no", v, alias)
+			return fmt.Errorf("ssh_config StrictHostKeyChecking %q for %s: want yes, accept-new or no", v, alias)
 		}
 	default:
-		return nil, "", fmt.Errorf("host_key_policy %q: want %q or %q", cfg.HostKeyPolicy, PolicyStrict, PolicyAcceptNew)
+		return fmt.Errorf("host_key_policy %q: want %q or %q", cfg.HostKeyPolicy, PolicyStrict, PolicyAcceptNew)
 	}
+	return nil
+}
 
-	// Timeout.
+// timeout is the connect timeout: explicit, else ConnectTimeout, else the default.
+func (r *hopResolver) timeout(h *hop) error {
+	get, cfg, alias := r.get, r.cfg, r.alias
 	h.timeout = cfg.ConnectTimeout
 	if h.timeout == 0 {
 		v, err := get("ConnectTimeout")
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		if v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return nil, "", fmt.Errorf("ssh_config ConnectTimeout %q for %s: not a number of seconds", v, alias)
+				return fmt.Errorf("ssh_config ConnectTimeout %q for %s: not a number of seconds", v, alias)
 			}
 			h.timeout = time.Duration(n) * time.Second
 		}
@@ -513,12 +574,7 @@ func resolveHop(cfg Config, sc *sshConfigs) (*hop, string, error) {
 	if h.timeout <= 0 {
 		h.timeout = defaultConnectTimeout
 	}
-
-	jump, err := get("ProxyJump")
-	if err != nil {
-		return nil, "", err
-	}
-	return h, jump, nil
+	return nil
 }
 
 func allDevNull(files []string) bool {

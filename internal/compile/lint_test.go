@@ -1,4 +1,4 @@
-package planner_test
+package compile_test
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/goprov/goprov/dsl"
-	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/internal/compile"
 	"github.com/goprov/goprov/resources"
 	_ "github.com/goprov/goprov/resources/all"
 )
@@ -26,10 +26,10 @@ func lintOf(t *testing.T, src string) hcl.Diagnostics {
 		t.Fatalf("load: %s", diags.Error())
 	}
 	// Lint is for valid configurations: the kinds must accept these.
-	if _, diags := planner.Compile(cfg, ""); diags.HasErrors() {
+	if _, diags := compile.Compile(cfg, ""); diags.HasErrors() {
 		t.Fatalf("compile: %s", diags.Error())
 	}
-	return planner.Lint(cfg)
+	return compile.Lint(cfg)
 }
 
 // line of the first occurrence of marker in src (1-based).
@@ -351,21 +351,21 @@ func sev(d *hcl.Diagnostic) string {
 func TestLintShippedModulesClean(t *testing.T) {
 	diags := lintOf(t, `
 module "go" {
-  source     = "`+abs(t, "../modules/go-workstation")+`"
+  source     = "`+abs(t, "../../modules/go-workstation")+`"
   go_version = "1.22.5"
   goprivate  = "git.example.internal/*"
 }
 module "sudo" {
-  source       = "`+abs(t, "../modules/sudo-audit-baseline")+`"
+  source       = "`+abs(t, "../../modules/sudo-audit-baseline")+`"
   users        = ["%ops"]
   service_user = "www-data"
   commands     = ["/usr/bin/systemctl restart nginx"]
 }
 module "fw" {
-  source = "`+abs(t, "../modules/firewall-baseline")+`"
+  source = "`+abs(t, "../../modules/firewall-baseline")+`"
 }
 module "kernel" {
-  source = "`+abs(t, "../modules/kernel-hardening-baseline")+`"
+  source = "`+abs(t, "../../modules/kernel-hardening-baseline")+`"
 }
 `)
 	for _, d := range diags {

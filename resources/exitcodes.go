@@ -1,0 +1,26 @@
+package resources
+
+// Exit codes of goprov's own host scripts: what went wrong, told to the
+// controller. They are named once here; a script prints them with %d (or
+// names them in a comment where it still spells the number), and Go code
+// compares with these names, never with a bare number. 1 and 2 stay the
+// tools' own "failed" and "usage".
+const (
+	// ExitValidate: the candidate failed its check before taking effect
+	// (sh -n, visudo -cf, sshd -t); nothing was changed.
+	ExitValidate = 3
+	// ExitNotFile: the path is a directory, not a file.
+	ExitNotFile = 4
+	// ExitRestored: the check after the change failed and the previous
+	// state was put back (WriteFile's After; a sudoers removal refused).
+	ExitRestored = 5
+	// ExitShortWrite: the content arrived short or with another checksum.
+	ExitShortWrite = 6
+	// ExitChanged: the file changed since it was read (IfUnchanged).
+	ExitChanged = 7
+	// ExitToolMissing: a tool the script needs is not on the host.
+	ExitToolMissing = 20
+	// ExitSignalled: the script was interrupted (SIGHUP, SIGINT, SIGTERM,
+	// SIGPIPE) and cleaned up.
+	ExitSignalled = 129
+)
