@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/testinfra"
+)
+
+// benchBaseline is the bench's goprov config (bench/assets/main.hcl).
+func benchBaseline(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "bench", "assets", "main.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Exec requests of an apply, counted from sshd's log: a first converge of
+// the bench baseline, then a change of one file.
+//
+// Budget per host: the lock holder's session, the batched read, and the
+// batched write (which also appends the host journal) — plus, after a
+// firewall change, the one new login that proves access.
+func TestApplyExecRequests(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})
+	cfg := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), benchBaseline(t))
+	before := countExecs(t, lab)
+	if r := goprov(t, "apply", "-auto-approve", cfg); r.code != 0 {
+		t.Fatalf("first converge: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	after := countExecs(t, lab)
+	for _, h := range lab.Hosts {
+		n := after[h.Name] - before[h.Name]
+		t.Logf("%s: first converge: %d exec requests", h.Name, n)
+		if n > 3+1 {
+			t.Errorf("%s: first converge of the bench baseline made %d exec requests, want at most 3 (+1 new login proving access after the firewall change)", h.Name, n)
+		}
+	}
+	before = after
+	if r := goprov(t, "apply", "-auto-approve", "-var", "profile_version=2", cfg); r.code != 0 {
+		t.Fatalf("one-file change: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	after = countExecs(t, lab)
+	for _, h := range lab.Hosts {
+		n := after[h.Name] - before[h.Name]
+		t.Logf("%s: one-file change: %d exec requests", h.Name, n)
+		if n > 3 {
+			t.Errorf("%s: a one-file change made %d exec requests, want at most 3 (lock, read, write)", h.Name, n)
+		}
+	}
+	if r := goprov(t, "plan", "-detailed-exitcode", "-var", "profile_version=2", cfg); r.code != 0 {
+		t.Fatalf("plan after apply: want exit 0 (in sync), got %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
