@@ -498,14 +498,15 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 		defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
 		failed := false
 		var lost error // set when the lock is gone
+		runs := planWriteRuns(h, hp.Changes)
 		for i, c := range hp.Changes {
 			if c.Action != recorded[i] {
 				// Same digest yet another action: a bug, never apply a guess.
 				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
 				return
 			}
-			if c.Action == resources.NoOp {
-				continue
+			if c.Action == resources.NoOp || runs.inRun[i] && c.Outcome != "" {
+				continue // a no-op, or carried out by its write run
 			}
 			if failed {
 				c.Outcome = OutcomeSkipped
@@ -517,6 +518,14 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) {
 				c.Outcome = OutcomeSkipped
 				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v; stopped before %s", hp.Name, lost, c.Address)
 				failed = true
+				continue
+			}
+			if r := runs.start[i]; r != nil {
+				// The files of this change and the next batchable ones: one command.
+				if err := applyRun(ctx, h, hp, r); err != nil {
+					hp.Status, hp.Error = StatusFailed, err.Error()
+					failed = true
+				}
 				continue
 			}
 			nctx, notes := resources.WithNotes(ctx)
