@@ -102,6 +102,10 @@ mkdir -p "$(dirname "$l")" && exec 9>"$l" || exit 1
 flock -w 120 9 || { echo "another firewall change holds $l" >&2; exit 1; }
 step() { sh -c "$1"; rc=$?; case $rc in 0) ;; 11|12|16) [ %q = firewalld ] || { echo "failed ($rc): $1" >&2; exit 1; } ;; *) echo "failed ($rc): $1" >&2; exit 1 ;; esac; }
 `, shell.Quote(h.Path(lockPath)), p.Backend)
+	if p.Backend == "ufw" && p.ufw != nil {
+		b.WriteString(ufwFilesScript(h, p))
+		return b.String()
+	}
 	cmds := append(append(append([]string{}, p.Adds...), p.Removes...), p.Defaults...)
 	cmds = append(cmds, p.Runtime...)
 	for _, c := range cmds {

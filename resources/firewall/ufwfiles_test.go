@@ -37,14 +37,14 @@ func TestUFWChangeOneReload(t *testing.T) {
 		st        *State
 		load      string   // the one load command
 		tuples    []string // user.rules' tuples after the change, in order
-		policyArg string   // a default policy written to /etc/default/ufw
+		policyArg string   // a default policy ufw's renderer sets
 	}{
 		{"fresh host", decl{[]*Settings{set}, []*Rule{ssh, app, out}}, ufwState(false, "deny", ""),
 			"ufw --force enable", []string{sshTuple, appTuple, outTuple}, ""},
 		{"add to a running firewall", decl{[]*Settings{set}, []*Rule{ssh, app}}, ufwState(true, "deny", hand+"\n"+sshTuple+"\n"),
 			"ufw reload", []string{hand, sshTuple, appTuple}, ""},
 		{"purge and policy", decl{[]*Settings{purge}, []*Rule{ssh}}, ufwState(true, "deny", hand+"\n"+sshTuple+"\n"),
-			"ufw reload", []string{sshTuple}, "DEFAULT_OUTPUT_POLICY=DROP"},
+			"ufw reload", []string{sshTuple}, "outgoing=deny"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
