@@ -471,10 +471,11 @@ func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLoc
 			failed = true
 		}
 	}
+	runs := planWriteRuns(rd.h, hp.Changes)
 	for i, c := range hp.Changes {
 		flush(i)
-		if c.Action == resources.NoOp || c.KnownAfterApply != "" {
-			continue // a KnownAfterApply change runs in applyWaiting
+		if c.Action == resources.NoOp || c.KnownAfterApply != "" || runs.inRun[i] && c.Outcome != "" {
+			continue // a no-op, carried out by its write run, or run in applyWaiting
 		}
 		if failed {
 			c.Outcome = OutcomeSkipped
@@ -491,6 +492,14 @@ func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLoc
 			c.Outcome = OutcomeSkipped
 			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v; stopped before %s", hp.Name, lost, c.Address)
 			failed = true
+			continue
+		}
+		if r := runs.start[i]; r != nil {
+			// The files of this change and the next batchable ones: one command.
+			if err := applyRun(ctx, rd.h, hp, r); err != nil {
+				hp.Status, hp.Error = StatusFailed, err.Error()
+				failed = true
+			}
 			continue
 		}
 		nctx, notes := resources.WithNotes(ctx)

@@ -55,7 +55,16 @@ echo "restored $(date -u +%%FT%%TZ)" >"$d/restored"
 // (setsid), so neither the SSH session ending nor sudo exiting stops it;
 // its PID is recorded for Disarm.
 func (d DeadMan) Arm(ctx context.Context, h *Host, timeout int) error {
-	s := fmt.Sprintf(`set -eu
+	if err := runScript(ctx, h, d.ArmScript(timeout)); err != nil {
+		return fmt.Errorf("arm the %s rollback: %w", d.Tag, err)
+	}
+	return nil
+}
+
+// ArmScript is Arm as a script, for a caller that runs it as the first
+// step of a larger one (exit non-zero: nothing armed, nothing changed).
+func (d DeadMan) ArmScript(timeout int) string {
+	return fmt.Sprintf(`set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 d=%s
 if [ -f "$d/pid" ]; then
@@ -72,10 +81,6 @@ cat >"$d/restore.sh" <<'GOPROV_EOF'
 setsid sh -c 'sleep "$1"; exec sh "$2"' %s %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
 echo $! >"$d/pid"
 `, shell.Quote(d.Dir), d.Process(), d.Tag, d.Save, d.RestoreScript(), d.Process(), timeout)
-	if err := runScript(ctx, h, s); err != nil {
-		return fmt.Errorf("arm the %s rollback: %w", d.Tag, err)
-	}
-	return nil
 }
 
 // killTimer stops the timer if it has not fired yet; it fails when the
@@ -92,11 +97,15 @@ fi
 
 // Disarm cancels the rollback once access is proven.
 func (d DeadMan) Disarm(ctx context.Context, h *Host) error {
-	s := fmt.Sprintf("d=%s\n%srm -rf \"$d\"\n", shell.Quote(d.Dir), d.killTimer())
-	if err := runScript(ctx, h, s); err != nil {
+	if err := runScript(ctx, h, d.DisarmScript()); err != nil {
 		return fmt.Errorf("cancel the %s rollback: %w (the previous state may have been restored: plan again)", d.Tag, err)
 	}
 	return nil
+}
+
+// DisarmScript is Disarm as a script (exit 8: the timer already fired).
+func (d DeadMan) DisarmScript() string {
+	return fmt.Sprintf("d=%s\n%srm -rf \"$d\"\n", shell.Quote(d.Dir), d.killTimer())
 }
 
 // RollbackNow restores the saved state at once, then stops the timer.

@@ -193,6 +193,10 @@ type WriteOptions struct {
 	After string
 	// MkdirMode, when non-zero, creates missing parent directories with it.
 	MkdirMode uint32
+	// Prepare is a sh snippet run before the temp file is written, in the
+	// write's own shell: After may use the variables it sets (a state to
+	// compare with, read just before the change).
+	Prepare string
 	// IfUnchanged, when set, makes the write a compare-and-swap: it is
 	// refused (ErrChanged) unless the target still holds exactly this
 	// state's content (or is still absent). For files several resources
@@ -216,7 +220,16 @@ func (e *ErrValidation) Error() string { return "validation failed: " + e.Msg }
 // of the directory. Interrupted at any point, the target holds its old or
 // its new content, never a mix; the temp file is removed by the trap (or,
 // if the connection dies with the shell, is a dot-file readers ignore).
+// WriteFiles is the same path for several files in one command.
 func WriteFile(ctx context.Context, h *Host, f DesiredFile, opt WriteOptions) error {
+	_, err := WriteFiles(ctx, h, []FileWrite{{File: f, Opt: opt}})
+	return err
+}
+
+// writeSection is the script that writes one file. Its content comes from
+// stdin: all of it (cat), or with exact set, the next len(Content) bytes
+// of a stream that carries several files (head -c reads no further).
+func writeSection(h *Host, f DesiredFile, opt WriteOptions, exact bool) string {
 	real := h.Path(f.Path)
 	dir := path.Dir(real)
 	var b strings.Builder
@@ -234,6 +247,9 @@ func WriteFile(ctx context.Context, h *Host, f DesiredFile, opt WriteOptions) er
 		// shell statement, and a concurrent goprov is excluded by the host lock.
 		fmt.Fprintf(&b, "cas() { if [ -f \"$f\" ]; then [ \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" = %s ]; else [ absent = %s ]; fi; }\ncas || exit 7\n", want, want)
 	}
+	if opt.Prepare != "" {
+		b.WriteString(opt.Prepare + "\n")
+	}
 	b.WriteString(`if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
 # Temp files of writes killed outright (SIGKILL, power loss) never ran
 # their trap; the host lock is held, so any older one is an orphan.
@@ -241,8 +257,12 @@ find "$d" -maxdepth 1 -name '.goprov.*' -type f -mmin +1 -exec rm -f -- {} + 2>/
 t=$(mktemp "$d/.goprov.XXXXXXXX")
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 129' HUP INT TERM PIPE
-cat > "$t"
 `)
+	if exact {
+		fmt.Fprintf(&b, "head -c %d > \"$t\"\n", len(f.Content))
+	} else {
+		b.WriteString("cat > \"$t\"\n")
+	}
 	// A connection cut mid-transfer looks like EOF to cat: never let a short
 	// file go further than its temp name.
 	sum := sha256.Sum256(f.Content)
@@ -256,9 +276,22 @@ cat > "$t"
 	if h.Root == "" || h.Root == "/" {
 		b.WriteString(`if command -v restorecon >/dev/null 2>&1 && [ -e /sys/fs/selinux/enforce ]; then restorecon -- "$t"; fi` + "\n")
 	}
-	if opt.After != "" {
-		// Keep the previous content so a failing After can be undone.
-		b.WriteString(`b=
+	writeRename(&b, opt)
+	return b.String()
+}
+
+// writeRename puts the checked temp file in place: with After, keeping the
+// previous content until After has passed.
+func writeRename(b *strings.Builder, opt WriteOptions) {
+	if opt.After == "" {
+		if opt.IfUnchanged != nil {
+			b.WriteString("cas || exit 7\n")
+		}
+		b.WriteString("mv -f -- \"$t\" \"$f\"\nsync -- \"$d\" 2>/dev/null || sync\n")
+		return
+	}
+	// Keep the previous content so a failing After can be undone.
+	b.WriteString(`b=
 if [ -f "$f" ] && [ ! -L "$f" ]; then b=$(mktemp "$d/.goprov.XXXXXXXX"); cp -p -- "$f" "$b"; fi
 trap 'rm -f -- "$t" ${b:+"$b"}' EXIT
 # From the rename until After has passed, a signal must put the previous
@@ -268,33 +301,28 @@ trap 'undo; exit 129' HUP INT TERM PIPE
 mv -f -- "$t" "$f"
 sync -- "$d" 2>/dev/null || sync
 `)
-		fmt.Fprintf(&b, "if ! ( set -- \"$f\"; %s ) >&2; then\n", opt.After)
-		b.WriteString(`  undo
+	fmt.Fprintf(b, "if ! ( set -- \"$f\"; %s ) >&2; then\n", opt.After)
+	b.WriteString(`  undo
   exit 5
 fi
 trap 'exit 129' HUP INT TERM PIPE
 `)
-	} else {
-		if opt.IfUnchanged != nil {
-			b.WriteString("cas || exit 7\n")
-		}
-		b.WriteString("mv -f -- \"$t\" \"$f\"\nsync -- \"$d\" 2>/dev/null || sync\n")
-	}
-	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Stdin: bytes.NewReader(f.Content), Sudo: true})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", f.Path, err)
-	}
-	switch res.ExitCode {
+}
+
+// writeErr turns a write script's exit status into WriteFile's error.
+func writeErr(p string, code int, stderr []byte, res transport.Result) error {
+	switch code {
 	case 0:
 		return nil
 	case exitValidate:
-		return &ErrValidation{Msg: strings.TrimSpace(string(res.Stderr))}
+		return &ErrValidation{Msg: strings.TrimSpace(string(stderr))}
 	case ExitRestored:
-		return fmt.Errorf("write %s: check after write failed, previous content restored: %s", f.Path, strings.TrimSpace(string(res.Stderr)))
+		return fmt.Errorf("write %s: check after write failed, previous content restored: %s", p, strings.TrimSpace(string(stderr)))
 	case ExitChanged:
-		return fmt.Errorf("write %s: %w", f.Path, ErrChanged)
+		return fmt.Errorf("write %s: %w", p, ErrChanged)
 	}
-	return res.Err("write " + f.Path)
+	res.ExitCode, res.Stderr = code, stderr
+	return res.Err("write " + p)
 }
 
 // RemoveFile deletes a file (not a directory) and fsyncs its directory.

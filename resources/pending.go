@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/goprov/goprov/internal/shell"
 )
 
 // Pending reloads survive failures. A resource whose file change only takes
@@ -57,4 +59,28 @@ func ClearPending(ctx context.Context, h *Host, key string) error {
 		return fmt.Errorf("clear pending reload %s: %w", key, err)
 	}
 	return nil
+}
+
+// MarkPendingScript is MarkPending as a sh snippet, for a caller that runs
+// it as one step of a larger script: the mark is complete and fsync'ed, or
+// absent (temp file, rename), before the snippet exits 0.
+func MarkPendingScript(h *Host, key, why string) string {
+	p := h.Path(pendingPath(key))
+	return fmt.Sprintf(`set -eu
+m=%s
+md=$(dirname -- "$m")
+[ -d "$md" ] || { mkdir -p -- "$md" && chmod 0700 -- "$md"; }
+mt=$(mktemp "$md/.goprov.XXXXXXXX")
+printf '%%s\n' %s > "$mt"
+chmod 0600 -- "$mt"
+sync -- "$mt" 2>/dev/null || sync
+mv -f -- "$mt" "$m"
+sync -- "$md" 2>/dev/null || sync
+`, shell.Quote(p), shell.Quote(why))
+}
+
+// ClearPendingScript is ClearPending as a sh snippet.
+func ClearPendingScript(h *Host, key string) string {
+	p := h.Path(pendingPath(key))
+	return fmt.Sprintf("m=%s\nrm -f -- \"$m\"\nsync -- \"$(dirname -- \"$m\")\" 2>/dev/null || sync\n", shell.Quote(p))
 }

@@ -444,6 +444,32 @@ func (r *Rules) Apply(ctx context.Context, h *resources.Host, ch resources.Chang
 	return fmt.Errorf("%s: %w; the previous file is restored and the kernel holds the previous rules again (auditctl -l as before the apply)", r.Path(), loadErr)
 }
 
+// Writes implements resources.BatchWriter: where the kernel refuses audit
+// control (the plan says "written, NOT loaded"), a change is the rules
+// file written and nothing else. Anything that loads, or removes, keeps
+// its own Apply.
+func (r *Rules) Writes(h *resources.Host, ch resources.Change) ([]resources.FileWrite, bool, error) {
+	if ch.Action == resources.NoOp {
+		return nil, false, nil
+	}
+	st, err := r.parseProbe(ch.Current)
+	if err != nil {
+		return nil, false, err
+	}
+	v := r.judge(st.facts)
+	want := r.desired(v)
+	if st.status.Control != Refused || want == nil || r.Present && len(v.refused) > 0 {
+		return nil, false, nil
+	}
+	if resources.FileChange(st.file, want, r.Path()).Action == resources.NoOp {
+		return nil, true, nil
+	}
+	return []resources.FileWrite{{File: *want, Opt: rulesWrite}}, true, nil
+}
+
+// rulesWrite creates rules.d if it is missing.
+var rulesWrite = resources.WriteOptions{MkdirMode: 0o750}
+
 // restore puts the file back as the probe found it, reloads, and checks
 // that the kernel lists exactly the rules it listed before the apply.
 func (r *Rules) restore(ctx context.Context, h *resources.Host, st state) error {
@@ -473,7 +499,7 @@ func (r *Rules) writeOrRemove(ctx context.Context, h *resources.Host, want *reso
 	if want == nil {
 		return resources.RemoveFile(ctx, h, r.Path())
 	}
-	if err := resources.WriteFile(ctx, h, *want, resources.WriteOptions{MkdirMode: 0o750}); err != nil {
+	if err := resources.WriteFile(ctx, h, *want, rulesWrite); err != nil {
 		return fmt.Errorf("%s: %w", r.Path(), err)
 	}
 	return nil

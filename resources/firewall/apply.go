@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -43,36 +44,20 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 	if p.Backend == "firewalld" {
 		pendingKey = pendingFirewalld
 	}
-	if guarded {
-		if err := arm(ctx, h, p.Backend, timeout); err != nil {
-			return err
-		}
-	}
 	// Failures from here on restore the previous firewall before returning.
-	fail := func(err error) error {
-		if !guarded {
-			return err
-		}
-		if rerr := rollbackNow(ctx, h); rerr != nil {
-			return fmt.Errorf("%w; restoring the previous firewall failed too (%v): the dead-man rollback restores it within %d s", err, rerr, timeout)
-		}
-		// The restore reloaded the old config: nothing is pending.
-		if cerr := resources.ClearPending(ctx, h, pendingKey); cerr != nil {
-			return fmt.Errorf("%w; the previous firewall was restored (%v)", err, cerr)
-		}
-		return fmt.Errorf("%w; the previous firewall was restored", err)
+	fail := func(err error) error { return restoreAfter(ctx, h, guarded, timeout, pendingKey, err) }
+	// Arm, mark, change and read back: one command (changeAndRead).
+	out, err := changeAndRead(ctx, h, p, guarded, timeout, pendingKey)
+	var armErr *armError
+	if errors.As(err, &armErr) {
+		return armErr.err // nothing was changed
 	}
-	if guarded {
-		if err := resources.MarkPending(ctx, h, pendingKey, "goprov firewall change started "+time.Now().UTC().Format(time.RFC3339)); err != nil {
-			return fail(err)
-		}
-	}
-	if err := run(ctx, h, script(h, p)); err != nil {
-		return fail(fmt.Errorf("change firewall: %w", err))
+	if err != nil {
+		return fail(err)
 	}
 	// Read back: ufw exits 0 even when a delete matched nothing, and only
 	// the host can say whether the result is what was planned.
-	if err := verify(ctx, h, d); err != nil {
+	if err := verifyState(h, d, out); err != nil {
 		return fail(err)
 	}
 	if checkAccess {
@@ -81,12 +66,79 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 		}
 	}
 	if guarded {
-		if err := disarm(ctx, h); err != nil {
-			return err
-		}
+		return disarmAndClear(ctx, h, pendingKey)
 	}
+	return nil
+}
+
+// restoreAfter puts the previous firewall back after err (on a live host,
+// where it was saved) and says so.
+func restoreAfter(ctx context.Context, h *resources.Host, guarded bool, timeout int, pendingKey string, err error) error {
+	if !guarded {
+		return err
+	}
+	if rerr := rollbackNow(ctx, h); rerr != nil {
+		return fmt.Errorf("%w; restoring the previous firewall failed too (%v): the dead-man rollback restores it within %d s", err, rerr, timeout)
+	}
+	// The restore reloaded the old config: nothing is pending.
+	if cerr := resources.ClearPending(ctx, h, pendingKey); cerr != nil {
+		return fmt.Errorf("%w; the previous firewall was restored (%v)", err, cerr)
+	}
+	return fmt.Errorf("%w; the previous firewall was restored", err)
+}
+
+// Exit codes of changeAndRead's script: which step failed.
+const (
+	exitArm    = 90
+	exitMark   = 91
+	exitChange = 92
+)
+
+type armError struct{ err error }
+
+func (e *armError) Error() string { return e.err.Error() }
+
+// changeAndRead arms the dead-man rollback and marks the reload pending
+// (on a live host), changes the firewall and prints the probe for the
+// read-back, in ONE command; each step runs only if the one before it
+// succeeded. It returns the probe's output.
+func changeAndRead(ctx context.Context, h *resources.Host, p *hostPlan, guarded bool, timeout int, pendingKey string) ([]byte, error) {
+	var b strings.Builder
 	if guarded {
-		return resources.ClearPending(ctx, h, pendingKey)
+		fmt.Fprintf(&b, "( %s\n) || exit %d\n", deadMan(p.Backend).ArmScript(timeout), exitArm)
+		why := "goprov firewall change started " + time.Now().UTC().Format(time.RFC3339)
+		fmt.Fprintf(&b, "( %s\n) || exit %d\n", resources.MarkPendingScript(h, pendingKey, why), exitMark)
+	}
+	// The change's own output goes to stderr: stdout is the read-back's.
+	fmt.Fprintf(&b, "( %s\n) >&2 || exit %d\n%s\n", script(h, p), exitChange, probeScript(h))
+	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Sudo: true})
+	if err != nil {
+		return nil, fmt.Errorf("change firewall: %w", err)
+	}
+	msg := strings.TrimSpace(string(res.Stderr))
+	switch res.ExitCode {
+	case 0:
+		return res.Stdout, nil
+	case exitArm:
+		return nil, &armError{fmt.Errorf("arm the firewall rollback: exit %d: %s", res.ExitCode, msg)}
+	case exitMark:
+		return nil, fmt.Errorf("record pending reload %s: %s", pendingKey, msg)
+	case exitChange:
+		return nil, fmt.Errorf("change firewall: %s", msg)
+	}
+	return nil, fmt.Errorf("change firewall: read back: exit %d: %s", res.ExitCode, msg)
+}
+
+// disarmAndClear cancels the rollback and clears the pending mark once
+// access is proven: one command.
+func disarmAndClear(ctx context.Context, h *resources.Host, pendingKey string) error {
+	s := "( " + deadMan("").DisarmScript() + "\n) || exit $?\n" + resources.ClearPendingScript(h, pendingKey)
+	res, err := h.Run(ctx, transport.Cmd{Script: s, Sudo: true})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		return fmt.Errorf("cancel the firewall rollback: %w (the previous state may have been restored: plan again)", err)
 	}
 	return nil
 }
@@ -102,6 +154,10 @@ mkdir -p "$(dirname "$l")" && exec 9>"$l" || exit 1
 flock -w 120 9 || { echo "another firewall change holds $l" >&2; exit 1; }
 step() { sh -c "$1"; rc=$?; case $rc in 0) ;; 11|12|16) [ %q = firewalld ] || { echo "failed ($rc): $1" >&2; exit 1; } ;; *) echo "failed ($rc): $1" >&2; exit 1 ;; esac; }
 `, shell.Quote(h.Path(lockPath)), p.Backend)
+	if p.Backend == "ufw" && p.ufw != nil {
+		b.WriteString(ufwFilesScript(h, p))
+		return b.String()
+	}
 	cmds := append(append(append([]string{}, p.Adds...), p.Removes...), p.Defaults...)
 	cmds = append(cmds, p.Runtime...)
 	for _, c := range cmds {
@@ -135,13 +191,10 @@ func run(ctx context.Context, h *resources.Host, s string) error {
 	return nil
 }
 
-// verify reads the firewall again and requires the plan to be empty.
-func verify(ctx context.Context, h *resources.Host, d decl) error {
-	res, err := h.Run(ctx, transport.Cmd{Script: probeScript(h), Sudo: true})
-	if err != nil {
-		return fmt.Errorf("read back: %w", err)
-	}
-	st, err := ParseState(res.Stdout)
+// verifyState requires the plan on the firewall as read back (the probe's
+// output) to be empty.
+func verifyState(h *resources.Host, d decl, out []byte) error {
+	st, err := ParseState(out)
 	if err != nil {
 		return fmt.Errorf("read back: %w", err)
 	}
@@ -202,16 +255,8 @@ rm -f "$d/saved.tar"`
 // restoreScript puts the saved config back and reloads.
 func restoreScript(backend string) string { return deadMan(backend).RestoreScript() }
 
-func arm(ctx context.Context, h *resources.Host, backend string, timeout int) error {
-	return deadMan(backend).Arm(ctx, h, timeout)
-}
-
-// disarm and rollbackNow do not depend on the backend: the restore script
-// saved at arm time knows it.
-func disarm(ctx context.Context, h *resources.Host) error {
-	return deadMan("").Disarm(ctx, h)
-}
-
+// rollbackNow does not depend on the backend: the restore script saved
+// at arm time knows it.
 func rollbackNow(ctx context.Context, h *resources.Host) error {
 	return deadMan("").RollbackNow(ctx, h)
 }

@@ -37,6 +37,9 @@ type hostPlan struct {
 	Enable                  []string
 	Reload                  bool // firewalld: permanent-only change (target) or pending reload; ufw: reload
 	Changed                 bool
+	// ufw writes its rule files instead of running Adds, Removes and
+	// Defaults one by one (ufwfiles.go).
+	ufw *ufwChange
 	// Filtering: the firewall filters live traffic before or after the
 	// change. Only then can the change lock anyone out, so only then does
 	// apply arm the rollback and prove access with a new login.
@@ -149,12 +152,15 @@ const thenFirewall = "the firewall will be read, planned (lockout guard included
 
 func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string) {
 	u := &st.UFW
+	uc := &ufwChange{cur: u.Rules, policy: map[string]string{}, enabled: u.Enabled}
+	p.ufw = uc
 	have := map[string]UFWRule{}
 	for _, t := range u.Rules {
 		have[t.Key()] = t
 	}
 	declared := map[string]string{} // tuple key → address of the present rule that wants it
 	remove := map[string]bool{}
+	uc.remove = remove
 	absentWants := map[string]string{} // tuple key → address of the absent rule removing it
 	var added []UFWRule
 	for _, r := range d.Rules {
@@ -218,6 +224,7 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 			continue
 		}
 		p.Adds = append(p.Adds, ufwAddCmd(r, port))
+		uc.add = append(uc.add, want...)
 	}
 
 	for k, addr := range absentWants {
@@ -237,6 +244,7 @@ func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string)
 			if pol.cur != pol.want {
 				setNotes = append(setNotes, fmt.Sprintf("default %s: %s → %s", pol.dir, pol.cur, pol.want))
 				p.Defaults = append(p.Defaults, ufwPolicyCmd(pol.want, pol.dir))
+				uc.policy[pol.dir] = pol.want
 				setChanged = true
 			}
 		}

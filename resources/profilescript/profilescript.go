@@ -228,7 +228,7 @@ func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 		if resources.FileChange(cur, s.desired(), s.Path()).Action != resources.NoOp {
 			// sh by PATH: an image without /bin/sh checks with the
 			// sandbox's static busybox.
-			if err := resources.WriteFile(ctx, h, *s.desired(), resources.WriteOptions{Validate: `sh -n "$1"`, MkdirMode: 0o755}); err != nil {
+			if err := resources.WriteFile(ctx, h, *s.desired(), scriptWrite); err != nil {
 				return err
 			}
 		}
@@ -241,10 +241,7 @@ func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 			return err
 		}
 		if want, ok := s.zprofile(zp); ok && resources.FileChange(zp, want, ZProfile).Action != resources.NoOp {
-			err := resources.WriteFile(ctx, h, *want, resources.WriteOptions{
-				Validate:    `if command -v zsh >/dev/null 2>&1; then zsh -n "$1"; fi`,
-				IfUnchanged: &zp,
-			})
+			err := resources.WriteFile(ctx, h, *want, zprofileWrite(zp))
 			if err != nil {
 				return err
 			}
@@ -254,6 +251,38 @@ func (s *Script) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 		return resources.RemoveFile(ctx, h, s.Path())
 	}
 	return s.verifyAfterApply(ctx, h)
+}
+
+// scriptWrite checks the script with sh (by PATH: an image without
+// /bin/sh checks with the sandbox's static busybox).
+var scriptWrite = resources.WriteOptions{Validate: `sh -n "$1"`, MkdirMode: 0o755}
+
+// zprofileWrite checks zprofile with zsh and writes it only if it still
+// holds what was read (several profile_scripts share it).
+func zprofileWrite(read resources.FileState) resources.WriteOptions {
+	return resources.WriteOptions{Validate: `if command -v zsh >/dev/null 2>&1; then zsh -n "$1"; fi`, IfUnchanged: &read}
+}
+
+// Writes implements resources.BatchWriter: the script, then the zprofile
+// block that sources it, computed from the apply's fresh read. A removal,
+// and a script whose users' login shells are verified after apply, keep
+// their own Apply.
+func (s *Script) Writes(h *resources.Host, ch resources.Change) ([]resources.FileWrite, bool, error) {
+	if !s.Present || s.verifyActive(h) {
+		return nil, false, nil
+	}
+	cur, zp, _, err := s.read(h, ch.Current)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []resources.FileWrite
+	if resources.FileChange(cur, s.desired(), s.Path()).Action != resources.NoOp {
+		out = append(out, resources.FileWrite{File: *s.desired(), Opt: scriptWrite})
+	}
+	if want, ok := s.zprofile(zp); ok && resources.FileChange(zp, want, ZProfile).Action != resources.NoOp {
+		out = append(out, resources.FileWrite{File: *want, Opt: zprofileWrite(zp)})
+	}
+	return out, true, nil
 }
 
 // ZProfile is what zsh reads for login shells on Debian-family systems.

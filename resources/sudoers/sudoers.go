@@ -395,16 +395,7 @@ func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 func (d *Dropin) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
 	switch ch.Action {
 	case resources.Create, resources.Update:
-		nopw, err := loginNoPasswd(ctx, h)
-		if err != nil {
-			return err
-		}
-		// "$1" is the temp file's real path; visudo sees it inside the root.
-		err = resources.WriteFile(ctx, h, *d.desired(), resources.WriteOptions{
-			Validate: visudo(h) + ` -c -f "` + Dir + `/${1##*/}" >/dev/null`,
-			After:    afterCheck(h, d.Path(), nopw),
-		})
-		if err != nil {
+		if err := resources.WriteFile(ctx, h, *d.desired(), d.writeOptions(h)); err != nil {
 			return fmt.Errorf("%s: %w", d.Path(), err)
 		}
 		return nil
@@ -412,6 +403,35 @@ func (d *Dropin) Apply(ctx context.Context, h *resources.Host, ch resources.Chan
 		return d.remove(ctx, h)
 	}
 	return nil
+}
+
+// Writes implements resources.BatchWriter: a create or update is one
+// checked write (a removal keeps its own Apply).
+func (d *Dropin) Writes(h *resources.Host, ch resources.Change) ([]resources.FileWrite, bool, error) {
+	if ch.Action != resources.Create && ch.Action != resources.Update {
+		return nil, false, nil
+	}
+	return []resources.FileWrite{{File: *d.desired(), Opt: d.writeOptions(h)}}, true, nil
+}
+
+// writeOptions check the drop-in with visudo before it goes live, and the
+// whole sudo configuration and the login's sudo after. Whether the login
+// needs no password is read in the write's own script, just before.
+func (d *Dropin) writeOptions(h *resources.Host) resources.WriteOptions {
+	opt := resources.WriteOptions{
+		// "$1" is the temp file's real path; visudo sees it inside the root.
+		Validate: visudo(h) + ` -c -f "` + Dir + `/${1##*/}" >/dev/null`,
+		After:    afterCheck(h, d.Path(), false),
+	}
+	if isLive(h) {
+		opt.Prepare = loginUser + asUser + `nopw=
+if [ -n "$u" ] && as_user sudo -n true >/dev/null 2>&1; then nopw=yes; fi`
+		opt.After = afterCheck(h, d.Path(), false) + `
+if [ -n "$u" ] && [ "$nopw" = yes ]; then
+  as_user sudo -n true >/dev/null 2>&1 || { echo "with this file, $u (goprov's login user) would need a password for sudo; it needed none before" >&2; exit 1; }
+fi`
+	}
+	return opt
 }
 
 // isLive reports whether goprov runs on the host whose sudo it changes:
