@@ -16,6 +16,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/testinfra"
 )
 
@@ -40,7 +41,15 @@ var scenarios = []string{scCheck, scConverge, scChange} // display order
 const (
 	toolGoprov  = "goprov"
 	toolAnsible = "ansible"
+	// toolMitogen is Ansible with strategy = mitogen_linear (Debian's
+	// ansible-mitogen): the same playbook, configuration and cold start.
+	toolMitogen = "mitogen"
+	// toolSSH is the floor: a bare OpenSSH `ssh host true` to every host at
+	// once (its only scenario is the no-op check).
+	toolSSH = "ssh"
 )
+
+var allTools = []string{toolGoprov, toolAnsible, toolMitogen, toolSSH}
 
 // Config of one bench run.
 type Config struct {
@@ -110,8 +119,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			res.States[tl] = fp
 		}
 	}
-	if g, a := res.States[toolGoprov], res.States[toolAnsible]; g != "" && a != "" && g != a {
-		return res, fmt.Errorf("goprov and ansible left different end states on h1:\ngoprov:\n%s\nansible:\n%s", g, a)
+	for _, other := range []string{toolAnsible, toolMitogen} {
+		if g, a := res.States[toolGoprov], res.States[other]; g != "" && a != "" && g != a {
+			return res, fmt.Errorf("goprov and %s left different end states on h1:\ngoprov:\n%s\n%s:\n%s", other, g, other, a)
+		}
 	}
 	return res, nil
 }
@@ -148,8 +159,10 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 	switch name {
 	case toolGoprov:
 		tl, err = goprovTool(c, lab, dir)
-	case toolAnsible:
-		tl, err = ansibleTool(c, lab, dir)
+	case toolAnsible, toolMitogen:
+		tl, err = ansibleTool(c, lab, dir, name == toolMitogen)
+	case toolSSH:
+		tl, err = sshTool(lab, dir)
 	default:
 		err = fmt.Errorf("unknown tool %q", name)
 	}
@@ -163,7 +176,10 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 	var out []Sample
 	var fingerprint string
 	scs := c.Scenarios[name]
-	if len(scs) == 0 {
+	switch {
+	case len(scs) == 0 && name == toolSSH:
+		scs = []string{scCheck}
+	case len(scs) == 0:
 		scs = []string{scConverge, scCheck, scChange}
 	}
 	for _, sc := range scs {
@@ -343,7 +359,7 @@ func parseRecap(out []byte) map[string]recap {
 	return m
 }
 
-func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) {
+func ansibleTool(c Config, lab *testinfra.Lab, dir string, mitogen bool) (_ *tool, err error) {
 	// The control socket path must stay short (sun_path is 108 bytes and
 	// ssh appends a random suffix while it sets up the master).
 	cpdir, err := os.MkdirTemp("/tmp", "gpb")
@@ -357,7 +373,7 @@ func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) 
 	}()
 	var cfg bytes.Buffer
 	tmpl := template.Must(template.New("cfg").Parse(ansibleCfgTmpl))
-	if err := tmpl.Execute(&cfg, map[string]any{"N": c.N, "KnownHosts": lab.KnownHostsPath, "ControlDir": cpdir}); err != nil {
+	if err := tmpl.Execute(&cfg, map[string]any{"N": c.N, "KnownHosts": lab.KnownHostsPath, "ControlDir": cpdir, "Mitogen": mitogen}); err != nil {
 		return nil, err
 	}
 	var inv strings.Builder
@@ -405,6 +421,23 @@ func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) 
 			}
 			return nil
 		},
+	}, nil
+}
+
+// sshTool runs OpenSSH's `ssh HOST true` to every host at once, with the
+// lab's key and known_hosts, nothing shared between connections: the least
+// any agentless tool can do per host (one handshake, one exec).
+func sshTool(lab *testinfra.Lab, dir string) (*tool, error) {
+	var script strings.Builder
+	for _, h := range lab.Hosts {
+		fmt.Fprintf(&script, "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null -i %s %s@%s true & pids=\"$pids $!\"\n",
+			shell.Quote(lab.KnownHostsPath), shell.Quote(lab.KeyPath(testinfra.UserDeploy)), testinfra.UserDeploy, h.Addr)
+	}
+	script.WriteString("fail=0; for p in $pids; do wait $p || fail=1; done; exit $fail\n")
+	return &tool{
+		dir:    dir,
+		argv:   func(string) []string { return []string{"/bin/sh", "-c", script.String()} },
+		verify: func(string, []byte) error { return nil }, // the exit code says it
 	}, nil
 }
 
