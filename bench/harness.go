@@ -382,6 +382,11 @@ func ansibleTool(c Config, lab *testinfra.Lab, dir string, mitogen bool) (_ *too
 		fmt.Fprintf(&inv, "%s ansible_host=%s\n", h.Name, h.Addr)
 	}
 	fmt.Fprintf(&inv, "\n[lab:vars]\nansible_user=%s\nansible_ssh_private_key_file=%s\n", testinfra.UserDeploy, lab.KeyPath(testinfra.UserDeploy))
+	if mitogen {
+		// Mitogen's ssh turns compression on by default; the others run
+		// without it (it only costs CPU on a LAN).
+		inv.WriteString("mitogen_ssh_compression=False\n")
+	}
 	for name, b := range map[string][]byte{"ansible.cfg": cfg.Bytes(), "hosts.ini": []byte(inv.String()), "playbook.yml": playbook} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return nil, err
