@@ -386,6 +386,8 @@ func ansibleTool(c Config, lab *testinfra.Lab, dir string, mitogen bool) (_ *too
 		// Mitogen's ssh turns compression on by default; the others run
 		// without it (it only costs CPU on a LAN).
 		inv.WriteString("mitogen_ssh_compression=False\n")
+		// Mitogen does its own interpreter discovery unless told per host.
+		inv.WriteString("ansible_python_interpreter=/usr/bin/python3\n")
 	}
 	for name, b := range map[string][]byte{"ansible.cfg": cfg.Bytes(), "hosts.ini": []byte(inv.String()), "playbook.yml": playbook} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
