@@ -276,3 +276,36 @@ func TestHostCPUCountsOrphanedWork(t *testing.T) {
 	}
 	t.Logf("host CPU: loop in the session %s, orphaned %s", fg, orphan)
 }
+
+func TestTableWithMitogenAndSSH(t *testing.T) {
+	res := &Result{N: 20, Rounds: 1}
+	res.Samples = []Sample{
+		{Tool: toolGoprov, Scenario: scCheck, Usage: Usage{WallNS: 5e8}, HostCPUPerHost: 0.02},
+		{Tool: toolAnsible, Scenario: scCheck, Usage: Usage{WallNS: 20e9}},
+		{Tool: toolMitogen, Scenario: scCheck, Usage: Usage{WallNS: 4e9}},
+		{Tool: toolSSH, Scenario: scCheck, Usage: Usage{WallNS: 4e8}},
+		{Tool: toolGoprov, Scenario: scConverge, Usage: Usage{WallNS: 2e9}},
+		{Tool: toolMitogen, Scenario: scConverge, Usage: Usage{WallNS: 8e9}},
+	}
+	tab := Table(res)
+	for _, want := range []string{
+		"| scenario | metric | goprov (median) | Ansible (median) | Ansible+Mitogen (median) | bare ssh (median) | goprov/Ansible | goprov/Mitogen | goprov/ssh |",
+		"| no-op check | wall time (s) | 0.50 | 20.00 | 4.00 | 0.40 | 0.025 (40.0× less) | 0.125 (8.0× less) | 1.250 |",
+		"| first converge | wall time (s) | 2.00 | — | 8.00 | — | — | 0.250 (4.0× less) | — |",
+	} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+	tg := Targets(res)
+	for _, want := range []string{
+		"no-op check: goprov 8.0× faster than Ansible+Mitogen (target ≥ 10×): MISSED",
+		"first converge: goprov 4.0× faster than Ansible+Mitogen (target ≥ 5×): MISSED",
+		"goprov's wall time is 1.25× a bare `ssh host true` (target ≤ 2×): met (the target is stated for N = 1; this run has N = 20)",
+		"costs each host 20 ms of CPU (median; target ≤ 30 ms): met",
+	} {
+		if !strings.Contains(tg, want) {
+			t.Errorf("targets lack %q:\n%s", want, tg)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/testinfra"
 )
 
@@ -40,7 +41,15 @@ var scenarios = []string{scCheck, scConverge, scChange} // display order
 const (
 	toolGoprov  = "goprov"
 	toolAnsible = "ansible"
+	// toolMitogen is Ansible with strategy = mitogen_linear (Debian's
+	// ansible-mitogen): the same playbook, configuration and cold start.
+	toolMitogen = "mitogen"
+	// toolSSH is the floor: a bare OpenSSH `ssh host true` to every host at
+	// once (its only scenario is the no-op check).
+	toolSSH = "ssh"
 )
+
+var allTools = []string{toolGoprov, toolAnsible, toolMitogen, toolSSH}
 
 // Config of one bench run.
 type Config struct {
@@ -110,8 +119,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			res.States[tl] = fp
 		}
 	}
-	if g, a := res.States[toolGoprov], res.States[toolAnsible]; g != "" && a != "" && g != a {
-		return res, fmt.Errorf("goprov and ansible left different end states on h1:\ngoprov:\n%s\nansible:\n%s", g, a)
+	for _, other := range []string{toolAnsible, toolMitogen} {
+		if g, a := res.States[toolGoprov], res.States[other]; g != "" && a != "" && g != a {
+			return res, fmt.Errorf("goprov and %s left different end states on h1:\ngoprov:\n%s\n%s:\n%s", other, g, other, a)
+		}
 	}
 	return res, nil
 }
@@ -148,8 +159,10 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 	switch name {
 	case toolGoprov:
 		tl, err = goprovTool(c, lab, dir)
-	case toolAnsible:
-		tl, err = ansibleTool(c, lab, dir)
+	case toolAnsible, toolMitogen:
+		tl, err = ansibleTool(c, lab, dir, name == toolMitogen)
+	case toolSSH:
+		tl, err = sshTool(lab, dir)
 	default:
 		err = fmt.Errorf("unknown tool %q", name)
 	}
@@ -163,7 +176,10 @@ func runLab(ctx context.Context, c Config, name string, round int) ([]Sample, st
 	var out []Sample
 	var fingerprint string
 	scs := c.Scenarios[name]
-	if len(scs) == 0 {
+	switch {
+	case len(scs) == 0 && name == toolSSH:
+		scs = []string{scCheck}
+	case len(scs) == 0:
 		scs = []string{scConverge, scCheck, scChange}
 	}
 	for _, sc := range scs {
@@ -343,7 +359,7 @@ func parseRecap(out []byte) map[string]recap {
 	return m
 }
 
-func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) {
+func ansibleTool(c Config, lab *testinfra.Lab, dir string, mitogen bool) (_ *tool, err error) {
 	// The control socket path must stay short (sun_path is 108 bytes and
 	// ssh appends a random suffix while it sets up the master).
 	cpdir, err := os.MkdirTemp("/tmp", "gpb")
@@ -357,7 +373,7 @@ func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) 
 	}()
 	var cfg bytes.Buffer
 	tmpl := template.Must(template.New("cfg").Parse(ansibleCfgTmpl))
-	if err := tmpl.Execute(&cfg, map[string]any{"N": c.N, "KnownHosts": lab.KnownHostsPath, "ControlDir": cpdir}); err != nil {
+	if err := tmpl.Execute(&cfg, map[string]any{"N": c.N, "KnownHosts": lab.KnownHostsPath, "ControlDir": cpdir, "Mitogen": mitogen}); err != nil {
 		return nil, err
 	}
 	var inv strings.Builder
@@ -366,6 +382,13 @@ func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) 
 		fmt.Fprintf(&inv, "%s ansible_host=%s\n", h.Name, h.Addr)
 	}
 	fmt.Fprintf(&inv, "\n[lab:vars]\nansible_user=%s\nansible_ssh_private_key_file=%s\n", testinfra.UserDeploy, lab.KeyPath(testinfra.UserDeploy))
+	if mitogen {
+		// Mitogen's ssh turns compression on by default; the others run
+		// without it (it only costs CPU on a LAN).
+		inv.WriteString("mitogen_ssh_compression=False\n")
+		// Mitogen does its own interpreter discovery unless told per host.
+		inv.WriteString("ansible_python_interpreter=/usr/bin/python3\n")
+	}
 	for name, b := range map[string][]byte{"ansible.cfg": cfg.Bytes(), "hosts.ini": []byte(inv.String()), "playbook.yml": playbook} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return nil, err
@@ -405,6 +428,23 @@ func ansibleTool(c Config, lab *testinfra.Lab, dir string) (_ *tool, err error) 
 			}
 			return nil
 		},
+	}, nil
+}
+
+// sshTool runs OpenSSH's `ssh HOST true` to every host at once, with the
+// lab's key and known_hosts, nothing shared between connections: the least
+// any agentless tool can do per host (one handshake, one exec).
+func sshTool(lab *testinfra.Lab, dir string) (*tool, error) {
+	var script strings.Builder
+	for _, h := range lab.Hosts {
+		fmt.Fprintf(&script, "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null -i %s %s@%s true & pids=\"$pids $!\"\n",
+			shell.Quote(lab.KnownHostsPath), shell.Quote(lab.KeyPath(testinfra.UserDeploy)), testinfra.UserDeploy, h.Addr)
+	}
+	script.WriteString("fail=0; for p in $pids; do wait $p || fail=1; done; exit $fail\n")
+	return &tool{
+		dir:    dir,
+		argv:   func(string) []string { return []string{"/bin/sh", "-c", script.String()} },
+		verify: func(string, []byte) error { return nil }, // the exit code says it
 	}, nil
 }
 

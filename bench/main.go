@@ -33,7 +33,7 @@ func benchMain(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("n", 20, "lab hosts per run (20; 100 and 200 are options; at most 240)")
 	rounds := fs.Int("rounds", 3, "rounds; each round runs every tool once on fresh hosts")
-	tools := fs.String("tools", "goprov,ansible", "tools, in the order they alternate within a round")
+	tools := fs.String("tools", "goprov,ansible,mitogen", "tools, in the order they alternate within a round: goprov, ansible, mitogen (Ansible with strategy = mitogen_linear), ssh (a bare `ssh host true`, no-op check only)")
 	work := fs.String("work", "", "keep every run's outputs here (default: a temp dir, removed at the end)")
 	sample := fs.Duration("sample", 200*time.Millisecond, "memory sampling interval of the process tree")
 	jsonOut := fs.String("json", "", "also write all samples as JSON to `FILE`")
@@ -65,17 +65,21 @@ func benchMain(args []string) int {
 
 	c := Config{N: *n, Rounds: *rounds, Sample: *sample, Log: os.Stderr}
 	for _, t := range strings.Split(*tools, ",") {
-		if t != toolGoprov && t != toolAnsible {
+		if !hasTool(allTools, t) {
 			fmt.Fprintf(os.Stderr, "bench: unknown tool %q\n", t)
 			return 2
 		}
 		c.Tools = append(c.Tools, t)
 	}
-	if hasTool(c.Tools, toolAnsible) {
+	if hasTool(c.Tools, toolAnsible) || hasTool(c.Tools, toolMitogen) {
 		if _, err := exec.LookPath("ansible-playbook"); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: ansible-playbook not found: run scripts/bench.sh (installs Debian's ansible), or -tools goprov")
 			return 1
 		}
+	}
+	if hasTool(c.Tools, toolMitogen) && !mitogenInstalled() {
+		fmt.Fprintln(os.Stderr, "bench: Ansible's mitogen_linear strategy not found: run scripts/bench.sh (installs Debian's ansible-mitogen), or leave out mitogen")
+		return 1
 	}
 	c.WorkDir = *work
 	if c.WorkDir == "" {
@@ -113,6 +117,13 @@ func benchMain(args []string) int {
 	fmt.Println()
 	fmt.Print(Targets(res))
 	return 0
+}
+
+// mitogenInstalled: Debian's ansible-mitogen puts the strategy plugin
+// where Ansible finds it without any strategy_plugins setting.
+func mitogenInstalled() bool {
+	_, err := os.Stat("/usr/lib/python3/dist-packages/ansible/plugins/strategy/mitogen_linear.py")
+	return err == nil
 }
 
 func hasTool(ts []string, t string) bool {

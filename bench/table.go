@@ -54,43 +54,79 @@ func med(res *Result, tool, sc string, m metric) (float64, int) {
 }
 
 // Table renders medians per scenario and metric as a Markdown table, with
-// the goprov/Ansible ratio (below 1: goprov spends less).
+// goprov's ratio to each other tool that ran (below 1: goprov spends less).
 func Table(res *Result) string {
+	others := []string{toolAnsible}
+	for _, t := range []string{toolMitogen, toolSSH} {
+		if ranTool(res, t) {
+			others = append(others, t)
+		}
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| scenario | metric | goprov (median) | Ansible (median) | goprov/Ansible |\n")
-	fmt.Fprintf(&b, "|---|---|---:|---:|---:|\n")
+	b.WriteString("| scenario | metric | goprov (median) |")
+	for _, o := range others {
+		fmt.Fprintf(&b, " %s (median) |", toolLabel[o])
+	}
+	for _, o := range others {
+		fmt.Fprintf(&b, " goprov/%s |", toolShort[o])
+	}
+	b.WriteString("\n|---|---|---:|" + strings.Repeat("---:|", 2*len(others)) + "\n")
 	for _, sc := range scenarios {
-		if _, ng := med(res, toolGoprov, sc, metrics[0]); ng == 0 {
-			if _, na := med(res, toolAnsible, sc, metrics[0]); na == 0 {
-				continue // not run
+		ran := false
+		for _, t := range append([]string{toolGoprov}, others...) {
+			if _, n := med(res, t, sc, metrics[0]); n > 0 {
+				ran = true
 			}
+		}
+		if !ran {
+			continue
 		}
 		for _, m := range metrics {
 			g, ng := med(res, toolGoprov, sc, m)
-			a, na := med(res, toolAnsible, sc, m)
 			cell := func(v float64, n int) string {
 				if n == 0 {
 					return "—"
 				}
 				return fmt.Sprintf("%.*f", m.digits, v)
 			}
-			ratio := "—"
-			if m.name == "machine load (1-min avg) at start" {
-				ratio = "(context)"
-			} else if ng > 0 && na > 0 && a > 0 {
-				ratio = fmt.Sprintf("%.3f", g/a)
-				if g > 0 && g < a {
-					ratio += fmt.Sprintf(" (%.1f× less)", a/g)
-				}
-			}
 			name := m.name
 			if m.unit != "" {
 				name += " (" + m.unit + ")"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", sc, name, cell(g, ng), cell(a, na), ratio)
+			fmt.Fprintf(&b, "| %s | %s | %s |", sc, name, cell(g, ng))
+			var ratios []string
+			for _, o := range others {
+				a, na := med(res, o, sc, m)
+				fmt.Fprintf(&b, " %s |", cell(a, na))
+				ratio := "—"
+				if m.name == "machine load (1-min avg) at start" {
+					ratio = "(context)"
+				} else if ng > 0 && na > 0 && a > 0 {
+					ratio = fmt.Sprintf("%.3f", g/a)
+					if g > 0 && g < a {
+						ratio += fmt.Sprintf(" (%.1f× less)", a/g)
+					}
+				}
+				ratios = append(ratios, ratio)
+			}
+			fmt.Fprintf(&b, " %s |\n", strings.Join(ratios, " | "))
 		}
 	}
 	return b.String()
+}
+
+var (
+	toolLabel = map[string]string{toolAnsible: "Ansible", toolMitogen: "Ansible+Mitogen", toolSSH: "bare ssh"}
+	toolShort = map[string]string{toolAnsible: "Ansible", toolMitogen: "Mitogen", toolSSH: "ssh"}
+)
+
+func ranTool(res *Result, tool string) bool {
+	for _, s := range res.Samples {
+		if s.Tool == tool {
+			return true
+		}
+	}
+	return false
 }
 
 // Targets says which of the issue's targets this run met.
@@ -104,11 +140,11 @@ func Targets(res *Result) string {
 	}
 	wall := metrics[0]
 	for _, t := range []struct {
-		sc   string
-		want float64
-	}{{scCheck, 20}, {scConverge, 10}} {
+		sc, other string
+		want      float64
+	}{{scCheck, toolAnsible, 20}, {scConverge, toolAnsible, 10}, {scCheck, toolMitogen, 10}, {scConverge, toolMitogen, 5}} {
 		g, ng := med(res, toolGoprov, t.sc, wall)
-		a, na := med(res, toolAnsible, t.sc, wall)
+		a, na := med(res, t.other, t.sc, wall)
 		if ng == 0 || na == 0 || g == 0 {
 			continue
 		}
@@ -116,7 +152,16 @@ func Targets(res *Result) string {
 		if res.N != 20 {
 			note = fmt.Sprintf(" (the target is stated for N = 20; this run has N = %d)", res.N)
 		}
-		fmt.Fprintf(&b, "- %s: goprov %.1f× faster than Ansible (target ≥ %.0f×): %s%s\n", t.sc, a/g, t.want, verdict(a/g >= t.want), note)
+		fmt.Fprintf(&b, "- %s: goprov %.1f× faster than %s (target ≥ %.0f×): %s%s\n", t.sc, a/g, toolLabel[t.other], t.want, verdict(a/g >= t.want), note)
+	}
+	if g, ng := med(res, toolGoprov, scCheck, wall); ng > 0 {
+		if s, ns := med(res, toolSSH, scCheck, wall); ns > 0 && s > 0 {
+			note := ""
+			if res.N != 1 {
+				note = fmt.Sprintf(" (the target is stated for N = 1; this run has N = %d)", res.N)
+			}
+			fmt.Fprintf(&b, "- no-op check: goprov's wall time is %.2f× a bare `ssh host true` (target ≤ 2×): %s%s\n", g/s, verdict(g/s <= 2), note)
+		}
 	}
 	var maxExec int
 	for _, s := range res.Samples {
@@ -126,6 +171,8 @@ func Targets(res *Result) string {
 	}
 	if _, n := med(res, toolGoprov, scCheck, wall); n > 0 {
 		fmt.Fprintf(&b, "- reads: at most %d exec requests on any host in goprov's no-op checks (target ≤ 2): %s\n", maxExec, verdict(maxExec <= 2))
+		hc, _ := med(res, toolGoprov, scCheck, metrics[2])
+		fmt.Fprintf(&b, "- reads: goprov's no-op check costs each host %.0f ms of CPU (median; target ≤ 30 ms): %s\n", hc*1000, verdict(hc <= 0.030))
 	}
 	var peak int64
 	for _, s := range res.Samples {
@@ -181,6 +228,7 @@ func Describe(ctx context.Context, goprovBin string) string {
 	fmt.Fprintf(&b, "machine: %d CPUs (%s), %s RAM, Linux %s\n", runtime.NumCPU(), file("/proc/cpuinfo", "model name"), file("/proc/meminfo", "MemTotal"), strings.TrimSpace(string(kernel)))
 	fmt.Fprintf(&b, "goprov:  %s (%s)\n", first(goprovBin, "version"), runtime.Version())
 	fmt.Fprintf(&b, "ansible: %s, community.general %s, %s\n", first("ansible-playbook", "--version"), cg, first("python3", "--version"))
+	fmt.Fprintf(&b, "mitogen: %s\n", first("dpkg-query", "-W", "-f=${Package} ${Version}", "ansible-mitogen"))
 	fmt.Fprintf(&b, "ssh:     %s\n", first("ssh", "-V"))
 	return b.String()
 }

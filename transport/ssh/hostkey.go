@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -42,23 +44,75 @@ type hostKeyChecker struct {
 
 // load reads every existing known_hosts file. A missing file is an empty
 // one (OpenSSH behaves the same); an unreadable or corrupt one is an error,
-// since ignoring it could turn a mismatch into "unknown".
+// since ignoring it could turn a mismatch into "unknown". Parsed files are
+// cached by version (knownHostsCache): a run of 200 hosts parses them once.
 func (k *hostKeyChecker) load() (gossh.HostKeyCallback, error) {
 	var existing []string
+	var key strings.Builder
 	for _, f := range append(append([]string(nil), k.files...), k.global...) {
-		if _, err := os.Stat(f); err != nil {
+		st, err := os.Stat(f)
+		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
 			return nil, fmt.Errorf("known_hosts: %w", err)
 		}
 		existing = append(existing, f)
+		fmt.Fprintf(&key, "%q %d %d %d\n", f, st.ModTime().UnixNano(), st.Size(), inode(st))
 	}
-	cb, err := knownhosts.New(existing...)
+	return khCache.get(key.String(), existing)
+}
+
+// knownHostsCache holds parsed known_hosts sets keyed by every file's
+// path, mtime, size and inode. The callbacks only read their database, so
+// they are safe to share between connections. accept-new's write drops
+// the entries of the file it wrote (a write within the clock's resolution
+// could keep mtime and, rarely, size).
+type knownHostsCache struct {
+	mu sync.Mutex // held while parsing: concurrent dials wait for one parse
+	m  map[string]knownHostsEntry
+}
+
+type knownHostsEntry struct {
+	files []string
+	cb    gossh.HostKeyCallback
+}
+
+var khCache = &knownHostsCache{m: map[string]knownHostsEntry{}}
+
+func (c *knownHostsCache) get(key string, files []string) (gossh.HostKeyCallback, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok {
+		return e.cb, nil
+	}
+	cb, err := knownhosts.New(files...)
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts: %w", err)
 	}
+	if len(c.m) >= 64 { // file versions come and go: keep the cache small
+		clear(c.m)
+	}
+	c.m[key] = knownHostsEntry{files: files, cb: cb}
 	return cb, nil
+}
+
+// forget drops every cached set that includes path.
+func (c *knownHostsCache) forget(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if slices.Contains(e.files, path) {
+			delete(c.m, k)
+		}
+	}
+}
+
+func inode(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Ino
+	}
+	return 0
 }
 
 var (
@@ -215,7 +269,9 @@ func (k *hostKeyChecker) record(addr string, key gossh.PublicKey) error {
 			line = "\n" + line
 		}
 	}
-	if _, err := f.WriteString(line); err != nil {
+	_, err = f.WriteString(line)
+	khCache.forget(path) // even after a partial write
+	if err != nil {
 		return fmt.Errorf("record host key: write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {

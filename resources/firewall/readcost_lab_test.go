@@ -1,0 +1,118 @@
+package firewall
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/resources"
+	"github.com/goprov/goprov/testinfra"
+)
+
+// A read of a host where firewalld is installed but not running starts no
+// firewalld tool (a Python program, ~0.3 s of host CPU each), and what it
+// reads of firewalld's permanent zones is exactly what
+// firewall-offline-cmd reports, for a zone set with every kind of rich
+// rule, coalescing ports, bindings and targets.
+func TestLabReadStartsNoFirewalldTool(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	inv := labtest.Inventory(lab, testinfra.UserDeploy)
+	h := lab.Host("h1")
+	const real = "/usr/bin/firewall-offline-cmd.real"
+	// Any firewalld tool run from now on leaves a mark.
+	hostExec(t, h, `set -e
+for tool in firewall-offline-cmd firewall-cmd; do
+  p=$(command -v $tool); mv "$p" "$p.real"
+  printf '#!/bin/sh\necho %s >> /tmp/firewalld-tool-ran\nexec %s.real "$@"\n' $tool "$p" > "$p"; chmod 755 "$p"
+done`)
+	// firewalld's Python tools take seconds each on a loaded machine:
+	// give them more than hostExec's 30 s.
+	slowExec := func(script string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		out, err := h.MustExec(ctx, script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	offline := func(args ...string) {
+		t.Helper()
+		slowExec(real + " " + strings.Join(args, " "))
+	}
+	for _, r := range []string{
+		`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`,
+		`rule family="ipv6" source NOT address="fd00::/8" port port="8080-8090" protocol="tcp" log prefix="web " level="info" limit value="3/m" reject type="icmp6-adm-prohibited"`,
+		`rule priority="-5" family="ipv4" destination address="192.0.2.1" protocol value="icmp" audit limit value="2/h" drop`,
+		`rule family="ipv4" forward-port port="80" protocol="tcp" to-port="8080"`,
+		`rule family="ipv4" source address="198.51.100.0/24" masquerade`,
+		`rule icmp-block name="echo-request"`,
+		`rule family="ipv4" source-port port="53" protocol="udp" accept limit value="10/s"`,
+	} {
+		offline("--zone=public", "--add-rich-rule='"+r+"'")
+	}
+	offline("--zone=public", "--add-port=2000-2010/tcp", "--add-port=2005-2020/tcp", "--add-port=53/udp", "--add-port=2030/tcp")
+	offline("--zone=internal", "--add-source=10.1.0.0/16")
+	offline("--zone=internal", "--set-target=DROP")
+	offline("--zone=work", "--add-interface=eth9")
+	offline("--zone=work", "--set-target=%%REJECT%%")
+	offline("--new-zone=extra")
+	offline("--zone=extra", "--add-service=ssh", "--add-service=http")
+	hostExec(t, h, "rm -f /tmp/firewalld-tool-ran")
+
+	// A whole plan of a ufw host starts no firewalld tool.
+	labtest.RequireOK(t, labtest.Plan(t, labtest.Write(t, inv, `
+resource "firewall" "main" {
+  backend          = "ufw"
+  enabled          = true
+  default_incoming = "deny"
+}
+resource "firewall_rule" "ssh_in" {
+  port = 22
+}
+`), labtest.Options{}))
+	if out := hostExec(t, h, "cat /tmp/firewalld-tool-ran 2>/dev/null || true"); out != "" {
+		t.Errorf("the read ran firewalld's tools:\n%s", out)
+	}
+
+	// What the probe reads equals what firewalld's own tool reports.
+	st, err := ParseState([]byte(slowExec(probeScript(&resources.Host{Name: "h1", SSHPort: 22}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ParseZones(slowExec(real + " --list-all-zones"))
+	if len(want) < 10 || want["extra"] == nil || len(want["public"].RichRules) != 7 {
+		t.Fatalf("firewall-offline-cmd reports too little: %v", want)
+	}
+	if got := normZones(st.FWD.Permanent); !reflect.DeepEqual(got, normZones(want)) {
+		for name, z := range normZones(want) {
+			if g := got[name]; !reflect.DeepEqual(g, z) {
+				t.Errorf("zone %s:\n got  %+v\n want %+v", name, g, z)
+			}
+		}
+		t.Errorf("zones: got %d, want %d", len(got), len(want))
+	}
+	if st.FWD.DefaultZone != "public" {
+		t.Errorf("default zone %q", st.FWD.DefaultZone)
+	}
+}
+
+// normZones makes empty lists nil, so parsers that differ only there
+// compare equal.
+func normZones(m map[string]*Zone) map[string]Zone {
+	out := map[string]Zone{}
+	for k, z := range m {
+		c := *z
+		for _, l := range []*[]string{&c.Interfaces, &c.Sources, &c.Services, &c.Ports, &c.RichRules} {
+			if len(*l) == 0 {
+				*l = nil
+			}
+		}
+		out[k] = c
+	}
+	return out
+}
