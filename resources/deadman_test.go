@@ -37,7 +37,7 @@ func TestProveAccessRetries(t *testing.T) {
 		{"refused twice", []error{syscall.ECONNREFUSED, syscall.ECONNREFUSED}, "", 3},
 		{"handshake dropped (EOF)", []error{fmt.Errorf("h: ssh: connect 10.0.0.1:22: handshake: ssh: handshake failed: %w", io.EOF)}, "", 2},
 		{"handshake reset", []error{fmt.Errorf("h: ssh: connect: %w", syscall.ECONNRESET)}, "", 2},
-		{"handshake timed out", []error{fmt.Errorf("h: ssh: connect 10.0.0.1:22: %w", timeout)}, "", 2},
+		{"handshake timed out", []error{fmt.Errorf("h: ssh: connect 10.0.0.1:22: %w", timeout), fmt.Errorf("h: ssh: connect 10.0.0.1:22: %w", transport.ErrConnectTimeout)}, "", 3},
 		{"auth refused is final", []error{errors.New("h: ssh: auth as deploy at 10.0.0.1:22: server accepted none of the keys"), nil}, "accepted none", 1},
 	}
 	for _, tc := range cases {
@@ -50,7 +50,7 @@ func TestProveAccessRetries(t *testing.T) {
 				}
 				return okTransport{}, nil
 			}
-			err := ProveAccess(context.Background(), reconnect, 10*time.Second)
+			err := proveAccessBackoff(context.Background(), reconnect, 10*time.Second, time.Millisecond)
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("err = %v, want %q", err, tc.wantErr)
 			}
@@ -58,5 +58,25 @@ func TestProveAccessRetries(t *testing.T) {
 				t.Errorf("attempts = %d, want %d", n, tc.wantN)
 			}
 		})
+	}
+}
+
+// The proof's window ends before the dead-man timer fires, leaving time to
+// disarm or roll back.
+func TestAccessWindow(t *testing.T) {
+	armed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		rollback int
+		now      time.Duration // since armed
+		want     time.Duration
+	}{
+		{120, 5 * time.Second, 100 * time.Second}, // 120 - 15 margin - 5
+		{10, time.Second, 10*time.Second - 2500*time.Millisecond - time.Second},
+		{30, 40 * time.Second, minAccessWindow}, // already late: still one short try
+	}
+	for _, tc := range cases {
+		if got := AccessWindow(armed, tc.rollback, armed.Add(tc.now)); got != tc.want {
+			t.Errorf("AccessWindow(%d s, +%s) = %s, want %s", tc.rollback, tc.now, got, tc.want)
+		}
 	}
 }

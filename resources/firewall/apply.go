@@ -16,9 +16,6 @@ import (
 // run twice at once); the dead-man rollback takes it too.
 const lockPath = "/run/goprov-firewall.lock"
 
-// accessTimeout bounds the new-login check after a change.
-const accessTimeout = 20 * time.Second
-
 // reconnectFunc opens the new connection of the access check.
 type reconnectFunc func(ctx context.Context, h *resources.Host) (transport.Transport, error)
 
@@ -43,6 +40,7 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 	if p.Backend == "firewalld" {
 		pendingKey = pendingFirewalld
 	}
+	armed := time.Now()
 	if guarded {
 		if err := arm(ctx, h, p.Backend, timeout); err != nil {
 			return err
@@ -76,7 +74,9 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 		return fail(err)
 	}
 	if checkAccess {
-		if err := proveAccess(ctx, h); err != nil {
+		// The proof retries a loaded host's dropped or slow handshakes
+		// for as long as the dead-man timer leaves.
+		if err := proveAccess(ctx, h, resources.AccessWindow(armed, timeout, time.Now())); err != nil {
 			return fail(fmt.Errorf("a new SSH login failed after the firewall change: %w", err))
 		}
 	}
@@ -167,12 +167,12 @@ func verify(ctx context.Context, h *resources.Host, d decl) error {
 
 // proveAccess logs in again over a NEW connection and runs `true` with
 // sudo (resources.ProveAccess); tests may replace the connection.
-func proveAccess(ctx context.Context, h *resources.Host) error {
+func proveAccess(ctx context.Context, h *resources.Host, window time.Duration) error {
 	reconnect := h.Reconnect
 	if hook := testHookReconnect.Load(); hook != nil {
 		reconnect = func(ctx context.Context) (transport.Transport, error) { return (*hook)(ctx, h) }
 	}
-	return resources.ProveAccess(ctx, reconnect, accessTimeout)
+	return resources.ProveAccess(ctx, reconnect, window)
 }
 
 // ---- the dead-man rollback (resources.DeadMan) ----

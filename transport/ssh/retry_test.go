@@ -2,9 +2,11 @@ package ssh
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,5 +113,31 @@ func TestDialRetriesUnderLoad(t *testing.T) {
 				t.Errorf("attempts = %d, want %d", got, want)
 			}
 		})
+	}
+}
+
+// Retries stop at the overall deadline and the error says how many were
+// made; what no retry can fix (a refused port, a host key or auth
+// refusal) is not retried.
+func TestDialRetryLimits(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	s := startServer(t, "", nil)
+	f := startFlaky(t, s.addr, []string{"stall", "stall", "stall", "stall", "stall", "stall", "stall", "stall"})
+	cfg := f.config(t, s)
+	cfg.ConnectTimeout = 200 * time.Millisecond
+	cfg.DialDeadline = 1500 * time.Millisecond
+	_, err := Dial(context.Background(), cfg)
+	n := int(f.attempts.Load())
+	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") || !strings.Contains(err.Error(), fmt.Sprintf("%d attempts", n)) || n < 2 {
+		t.Errorf("always stalling: err = %v after %d attempts", err, n)
+	}
+
+	// An unknown host key is refused at once: one attempt.
+	f = startFlaky(t, s.addr, nil)
+	cfg = f.config(t, s)
+	cfg.KnownHosts = []string{filepath.Join(t.TempDir(), "empty")}
+	must(t, os.WriteFile(cfg.KnownHosts[0], nil, 0o600))
+	if _, err := Dial(context.Background(), cfg); err == nil || f.attempts.Load() != 1 {
+		t.Errorf("unknown host key: err = %v after %d attempts", err, f.attempts.Load())
 	}
 }
