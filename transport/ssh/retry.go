@@ -19,6 +19,17 @@ const (
 	maxBackoff   = 4 * time.Second
 )
 
+// maxHandshakes bounds the handshakes this process has in flight at once.
+// With -parallel 200 every host would otherwise start its key exchange at
+// the same moment; on a loaded network or controller all of them then
+// crawl, time out together and retry together. A handshake takes a few
+// milliseconds of controller CPU, so 32 at a time still opens hundreds of
+// connections per second. An attempt's timeout starts once it holds a slot:
+// waiting here is never mistaken for a slow host.
+const maxHandshakes = 32
+
+var handshakeSlots = make(chan struct{}, maxHandshakes)
+
 // timeoutError is one attempt running out of its own time (not the
 // caller's context).
 type timeoutError struct{ d time.Duration }
@@ -32,13 +43,22 @@ func (e timeoutError) Unwrap() error { return transport.ErrConnectTimeout }
 // queue overflow) and h.deadline has not passed. Anything else — refused,
 // host key, authentication, the caller's ctx — returns at once.
 func dialRetry(ctx context.Context, prev *gossh.Client, h *hop) (*gossh.Client, error) {
-	start := time.Now()
-	deadline := start.Add(h.deadline)
+	var start, deadline time.Time
 	step := firstBackoff
 	var last error
 	for attempt := 1; ; attempt++ {
+		select {
+		case handshakeSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect %s: %w (waiting for a handshake slot)", h.addr(), ctx.Err())
+		}
+		if attempt == 1 {
+			start = time.Now()
+			deadline = start.Add(h.deadline)
+		}
 		timeout := min(h.timeout, time.Until(deadline))
 		c, err := dialHop(ctx, prev, h, timeout)
+		<-handshakeSlots
 		if err != nil && ctx.Err() != nil && last != nil {
 			// The caller gave up: keep its error, and say what the
 			// attempts before met.
