@@ -78,6 +78,30 @@ echo $! >"$d/pid"
 	return nil
 }
 
+// Rearm restarts the timer with a full timeout from now, over the
+// connection the change was made on, when a loaded host made the change
+// itself eat most of the window: the new-login proof then gets its time,
+// and the host still restores itself timeout seconds after goprov last
+// reached it. The new timer starts before the old one is stopped, so there
+// is never a moment without one.
+func (d DeadMan) Rearm(ctx context.Context, h *Host, timeout int) error {
+	s := fmt.Sprintf(`set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+d=%s
+[ -f "$d/saved" ] || { echo "the saved state is gone: the rollback already ran" >&2; exit 8; }
+old=$(cat "$d/pid" 2>/dev/null || true)
+setsid sh -c 'sleep "$1"; exec sh "$2"' %s %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
+echo $! >"$d/pid"
+if [ -n "$old" ] && [ -d "/proc/$old" ] && grep -q %s "/proc/$old/cmdline" 2>/dev/null; then
+  kill -TERM -- "-$old" 2>/dev/null || kill -TERM "$old"
+fi
+`, shell.Quote(d.Dir), d.Process(), timeout, d.Process())
+	if err := runScript(ctx, h, s); err != nil {
+		return fmt.Errorf("re-arm the %s rollback: %w", d.Tag, err)
+	}
+	return nil
+}
+
 // killTimer stops the timer if it has not fired yet; it fails when the
 // timer already fired (the rollback ran or is running).
 func (d DeadMan) killTimer() string {

@@ -75,7 +75,14 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 	}
 	if checkAccess {
 		// The proof retries a loaded host's dropped or slow handshakes
-		// for as long as the dead-man timer leaves.
+		// for as long as the dead-man timer leaves; when the change itself
+		// took most of that, the timer starts again first.
+		if guarded && time.Since(armed) > time.Duration(timeout)*time.Second/3 {
+			if err := deadMan(p.Backend).Rearm(ctx, h, timeout); err != nil {
+				return fail(err)
+			}
+			armed = time.Now()
+		}
 		if err := proveAccess(ctx, h, resources.AccessWindow(armed, timeout, time.Now())); err != nil {
 			return fail(fmt.Errorf("a new SSH login failed after the firewall change: %w", err))
 		}
