@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/goprov/goprov/internal/ci"
 	"github.com/goprov/goprov/transport"
 )
 
@@ -78,5 +80,59 @@ func TestAccessWindow(t *testing.T) {
 		if got := AccessWindow(armed, tc.rollback, armed.Add(tc.now)); got != tc.want {
 			t.Errorf("AccessWindow(%d s, +%s) = %s, want %s", tc.rollback, tc.now, got, tc.want)
 		}
+	}
+}
+
+// Rearm replaces the timer by a fresh one (never leaving the host without
+// one) and keeps the saved state; Disarm then ends it.
+func TestDeadManRearm(t *testing.T) {
+	ci.RequireRoot(t, "the dead-man scripts write under a temp dir as root and start setsid timers")
+	dir := t.TempDir()
+	d := DeadMan{Tag: "test" + strconv.Itoa(os.Getpid()), Dir: dir + "/state", Lock: dir + "/lock", Save: `echo saved >"$d/what"`, Restore: `echo restored >"$d/../restored"`}
+	h := &Host{Name: "local", T: transport.NewLocal()}
+	ctx := context.Background()
+	if err := d.Arm(ctx, h, 3600); err != nil {
+		t.Fatal(err)
+	}
+	pid := func() string {
+		b, err := os.ReadFile(d.Dir + "/pid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	alive := func(p string) bool {
+		b, err := os.ReadFile("/proc/" + p + "/cmdline")
+		return err == nil && strings.Contains(string(b), d.Process())
+	}
+	old := pid()
+	if err := d.Rearm(ctx, h, 3600); err != nil {
+		t.Fatal(err)
+	}
+	now := pid()
+	if now == old || !alive(now) {
+		t.Errorf("after Rearm: timer %s (was %s), alive %v", now, old, alive(now))
+	}
+	for i := 0; alive(old) && i < 100; i++ {
+		time.Sleep(20 * time.Millisecond) // SIGTERM delivery
+	}
+	if alive(old) {
+		t.Errorf("the old timer %s still runs", old)
+	}
+	if _, err := os.Stat(d.Dir + "/saved"); err != nil {
+		t.Errorf("saved state lost: %v", err)
+	}
+	if err := d.Disarm(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if alive(now) {
+		t.Errorf("timer %s survives Disarm", now)
+	}
+	if _, err := os.Stat(dir + "/restored"); err == nil {
+		t.Error("the rollback ran")
+	}
+	// Once the rollback ran (state gone), Rearm refuses: nothing to guard.
+	if err := d.Rearm(ctx, h, 3600); err == nil {
+		t.Error("Rearm after Disarm succeeded")
 	}
 }
