@@ -113,7 +113,7 @@ func TestDeadManRearm(t *testing.T) {
 	if now == old || !alive(now) {
 		t.Errorf("after Rearm: timer %s (was %s), alive %v", now, old, alive(now))
 	}
-	for i := 0; alive(old) && i < 100; i++ {
+	for i := 0; alive(old) && i < 1500; i++ {
 		time.Sleep(20 * time.Millisecond) // SIGTERM delivery
 	}
 	if alive(old) {
