@@ -71,6 +71,9 @@ func (tc *Toolchain) Apply(ctx context.Context, h *resources.Host, ch resources.
 		if sh, ok := h.T.(sftpHost); ok && art != nil && art.body != nil {
 			// Over SSH: staged, resumable (stage.go).
 			listed, err = tc.stagedInstall(ctx, h, sh, p, work, art)
+			if errors.Is(err, errNoSFTP) {
+				listed, err = tc.streamInstall(ctx, h, p, work, art) // not resumable, still verified
+			}
 		} else if art != nil {
 			listed, err = tc.streamInstall(ctx, h, p, work, art)
 		} else {

@@ -110,6 +110,9 @@ func (tc *Toolchain) stagedInstall(ctx context.Context, h *resources.Host, sh sf
 func upload(ctx context.Context, host string, sh sftpHost, art *Artifact, img *stageImage, label string) (string, error) {
 	cl, err := sh.SFTP(ctx)
 	if err != nil {
+		if strings.Contains(err.Error(), "subsystem request failed") {
+			return "", fmt.Errorf("%w: %v", errNoSFTP, err)
+		}
 		return "", err
 	}
 	defer cl.Close()
@@ -184,6 +187,9 @@ got=$(sha256sum <"$s" | cut -d' ' -f1)
 }
 
 const exitStage = 27
+
+// errNoSFTP: the host's sshd offers no sftp subsystem; the caller streams.
+var errNoSFTP = errors.New("no sftp subsystem")
 
 // progress prints "staged X of Y MiB" lines once the transfer has taken a
 // second, then at most once a second.
