@@ -48,6 +48,7 @@ func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
 		return nil, err
 	}
 	conn.MaxOutput = int64(r.maxOutput)
+	tuneMemory(r.parallel)
 	e := &planner.Engine{Connector: conn, Parallel: r.parallel}
 	e.HostDone = progress(stderr)
 	return e, nil

@@ -57,6 +57,11 @@ func dialRetry(ctx context.Context, prev *gossh.Client, h *hop) (*gossh.Client, 
 			deadline = start.Add(h.deadline)
 		}
 		timeout := min(h.timeout, time.Until(deadline))
+		if attempt > 1 && timeout < min(h.timeout, time.Second)/2 {
+			// The wait for a slot used up the deadline.
+			<-handshakeSlots
+			return nil, fmt.Errorf("%w (%d attempts in %s)", last, attempt-1, time.Since(start).Round(10*time.Millisecond))
+		}
 		c, err := dialHop(ctx, prev, h, timeout)
 		<-handshakeSlots
 		if err != nil && ctx.Err() != nil && last != nil {
