@@ -83,6 +83,30 @@ echo $! >"$d/pid"
 `, shell.Quote(d.Dir), d.Process(), d.Tag, d.Save, d.RestoreScript(), d.Process(), timeout)
 }
 
+// Rearm restarts the timer with a full timeout from now, over the
+// connection the change was made on, when a loaded host made the change
+// itself eat most of the window: the new-login proof then gets its time,
+// and the host still restores itself timeout seconds after goprov last
+// reached it. The new timer starts before the old one is stopped, so there
+// is never a moment without one.
+func (d DeadMan) Rearm(ctx context.Context, h *Host, timeout int) error {
+	s := fmt.Sprintf(`set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+d=%s
+[ -f "$d/saved" ] || { echo "the saved state is gone: the rollback already ran" >&2; exit 8; }
+old=$(cat "$d/pid" 2>/dev/null || true)
+setsid sh -c 'sleep "$1"; exec sh "$2"' %s %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
+echo $! >"$d/pid"
+if [ -n "$old" ] && [ -d "/proc/$old" ] && grep -q %s "/proc/$old/cmdline" 2>/dev/null; then
+  kill -TERM -- "-$old" 2>/dev/null || kill -TERM "$old"
+fi
+`, shell.Quote(d.Dir), d.Process(), timeout, d.Process())
+	if err := runScript(ctx, h, s); err != nil {
+		return fmt.Errorf("re-arm the %s rollback: %w", d.Tag, err)
+	}
+	return nil
+}
+
 // killTimer stops the timer if it has not fired yet; it fails when the
 // timer already fired (the rollback ran or is running).
 func (d DeadMan) killTimer() string {
@@ -149,24 +173,60 @@ func runScript(ctx context.Context, h *Host, s string) error {
 // ProveAccess logs in again over a NEW connection (reconnect, normally
 // h.Reconnect) and runs `true` with sudo: established sessions survive
 // firewall changes and sshd reloads, new ones are what a lockout stops.
-// A refused connection is tried again until timeout (a reloading sshd
-// re-executes itself and is briefly not listening).
+// A connection that is refused (a reloading sshd re-executes itself and is
+// briefly not listening), dropped or timed out (a host loaded by a big
+// parallel run) is tried again, with back-off, until timeout; a refused
+// login (keys, host key, sudo) is final at once.
 func ProveAccess(ctx context.Context, reconnect func(context.Context) (transport.Transport, error), timeout time.Duration) error {
+	return proveAccessBackoff(ctx, reconnect, timeout, 200*time.Millisecond)
+}
+
+// minAccessWindow is the least time a new-login proof gets, even when the
+// change itself took most of the rollback window.
+const minAccessWindow = 5 * time.Second
+
+// AccessWindow is how long a new-login proof may retry when the dead-man
+// timer was armed at armed for rollback seconds and it is now now: until a
+// margin (a quarter of the window, at most 15 s) before the timer fires, so
+// that disarming or rolling back still happens first.
+func AccessWindow(armed time.Time, rollback int, now time.Time) time.Duration {
+	total := time.Duration(rollback) * time.Second
+	margin := min(total/4, 15*time.Second)
+	return max(armed.Add(total-margin).Sub(now), minAccessWindow)
+}
+
+func proveAccessBackoff(ctx context.Context, reconnect func(context.Context) (transport.Transport, error), timeout, first time.Duration) error {
 	if reconnect == nil {
 		return errors.New("the planner offers no way to open a new connection to prove access")
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for {
-		err := proveOnce(ctx, reconnect)
-		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+	wait := first
+	var last error
+	for attempt := 1; ; attempt++ {
+		err := proveOnce(pctx, reconnect)
+		if err == nil {
+			return nil
+		}
+		if pctx.Err() != nil && ctx.Err() == nil {
+			// Our window ended mid-attempt: say so, with what the
+			// attempts before it met.
+			if last == nil {
+				last = err
+			}
+			return fmt.Errorf("no new login within %s (%d attempts), last: %w", time.Since(start).Round(100*time.Millisecond), attempt, last)
+		}
+		if !transport.Transient(err) || ctx.Err() != nil {
 			return err
 		}
+		last = err
 		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(200 * time.Millisecond):
+		case <-pctx.Done():
+			return fmt.Errorf("no new login within %s (%d attempts), last: %w", time.Since(start).Round(100*time.Millisecond), attempt, last)
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 

@@ -28,6 +28,7 @@ type runFlags struct {
 	askBecomePass bool
 	json          bool
 	maxOutput     byteSize
+	shard         string
 }
 
 func (r *runFlags) register(fs *flag.FlagSet) {
@@ -38,6 +39,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&r.json, "json", false, "print one JSON document instead of text")
 	r.maxOutput = byteSize(transport.DefaultMaxOutput)
 	fs.Var(&r.maxOutput, "max-output", "fail a host whose command prints more than `SIZE` bytes (e.g. 64MiB), and stop that command")
+	fs.StringVar(&r.shard, "shard", "", "only the K-th of N stable slices of the selected hosts, by host name: `K/N` (run slices as parallel jobs; merge with show -json)")
 }
 
 func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
@@ -46,6 +48,7 @@ func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
 		return nil, err
 	}
 	conn.MaxOutput = int64(r.maxOutput)
+	tuneMemory(r.parallel)
 	e := &planner.Engine{Connector: conn, Parallel: r.parallel}
 	e.HostDone = progress(stderr)
 	return e, nil
@@ -89,6 +92,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, targets, ok := rf.load(dir, stderr)
 	if !ok {
+		return exitError
+	}
+	if targets, ok = shardTargets(rf.shard, targets, stderr); !ok {
 		return exitError
 	}
 	e, err := rf.engine(stderr)
@@ -136,7 +142,7 @@ func readSavedPlan(fs *flag.FlagSet, arg string, stderr io.Writer) *planner.Plan
 	var conflicting []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "var", "var-file", "root", "limit":
+		case "var", "var-file", "root", "limit", "shard":
 			conflicting = append(conflicting, "-"+f.Name)
 		}
 	})
@@ -176,6 +182,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return code
 	}
+	if !shardOK(rf.shard, stderr) {
+		return exitError
+	}
 	var p *planner.Plan
 	saved := !isDir(arg)
 	if saved {
@@ -197,6 +206,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !saved {
 		_, targets, ok := rf.load(arg, stderr)
 		if !ok {
+			return exitError
+		}
+		if targets, ok = shardTargets(rf.shard, targets, stderr); !ok {
 			return exitError
 		}
 		p = e.Plan(ctx, targets)
@@ -255,14 +267,25 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("show", "show [-json] [-no-color] PLANFILE", stderr)
+	fs := newFlagSet("show", "show [-json] [-no-color] PLANFILE | show -json FILE FILE…", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	noColor := fs.Bool("no-color", false, "never colour the output (also: $NO_COLOR set to anything; colour is only ever used on a terminal)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}
+	if len(pos) > 1 && *asJSON {
+		// Slices of one run (-shard K/N): one report.
+		if err := views.MergeJSON(stdout, pos); err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return exitError
+		}
+		return exitOK
+	}
 	if len(pos) != 1 {
+		if len(pos) > 1 {
+			fmt.Fprintln(stderr, "Error: several files are merged only with -json: goprov show -json FILE FILE…")
+		}
 		fs.Usage()
 		return exitError
 	}

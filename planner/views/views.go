@@ -295,6 +295,10 @@ type jsonChange struct {
 
 // JSON writes the plan (or apply outcome) as one JSON document.
 func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
+	return encodeDoc(w, docOf(p, mode))
+}
+
+func docOf(p *planner.Plan, mode Mode) jsonDoc {
 	doc := jsonDoc{FormatVersion: planner.FormatVersion, Kind: map[Mode]string{ModePlan: "plan", ModeSaved: "saved-plan", ModeApply: "apply"}[mode], Summary: p.Summary(), Hosts: []jsonHost{}}
 	for _, h := range p.Hosts {
 		jh := jsonHost{Name: h.Name, Status: string(h.Status), Error: h.Error, Timings: h.Timings, Changes: []jsonChange{}}
@@ -313,6 +317,10 @@ func JSON(w io.Writer, p *planner.Plan, mode Mode) error {
 		}
 		doc.Hosts = append(doc.Hosts, jh)
 	}
+	return doc
+}
+
+func encodeDoc(w io.Writer, doc jsonDoc) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)

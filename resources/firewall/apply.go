@@ -17,9 +17,6 @@ import (
 // run twice at once); the dead-man rollback takes it too.
 const lockPath = "/run/goprov-firewall.lock"
 
-// accessTimeout bounds the new-login check after a change.
-const accessTimeout = 20 * time.Second
-
 // reconnectFunc opens the new connection of the access check.
 type reconnectFunc func(ctx context.Context, h *resources.Host) (transport.Transport, error)
 
@@ -44,6 +41,7 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 	if p.Backend == "firewalld" {
 		pendingKey = pendingFirewalld
 	}
+	armed := time.Now() // changeAndRead arms the dead-man timer first
 	// Failures from here on restore the previous firewall before returning.
 	fail := func(err error) error { return restoreAfter(ctx, h, guarded, timeout, pendingKey, err) }
 	// Arm, mark, change and read back: one command (changeAndRead).
@@ -61,7 +59,16 @@ func transaction(ctx context.Context, h *resources.Host, d decl, p *hostPlan) er
 		return fail(err)
 	}
 	if checkAccess {
-		if err := proveAccess(ctx, h); err != nil {
+		// The proof retries a loaded host's dropped or slow handshakes
+		// for as long as the dead-man timer leaves; when the change itself
+		// took most of that, the timer starts again first.
+		if guarded && time.Since(armed) > time.Duration(timeout)*time.Second/3 {
+			if err := deadMan(p.Backend).Rearm(ctx, h, timeout); err != nil {
+				return fail(err)
+			}
+			armed = time.Now()
+		}
+		if err := proveAccess(ctx, h, resources.AccessWindow(armed, timeout, time.Now())); err != nil {
 			return fail(fmt.Errorf("a new SSH login failed after the firewall change: %w", err))
 		}
 	}
@@ -220,12 +227,12 @@ func verifyState(h *resources.Host, d decl, out []byte) error {
 
 // proveAccess logs in again over a NEW connection and runs `true` with
 // sudo (resources.ProveAccess); tests may replace the connection.
-func proveAccess(ctx context.Context, h *resources.Host) error {
+func proveAccess(ctx context.Context, h *resources.Host, window time.Duration) error {
 	reconnect := h.Reconnect
 	if hook := testHookReconnect.Load(); hook != nil {
 		reconnect = func(ctx context.Context) (transport.Transport, error) { return (*hook)(ctx, h) }
 	}
-	return resources.ProveAccess(ctx, reconnect, accessTimeout)
+	return resources.ProveAccess(ctx, reconnect, window)
 }
 
 // ---- the dead-man rollback (resources.DeadMan) ----

@@ -368,8 +368,12 @@ resource "firewall_rule" "no_ssh" {
 	// A change that passes the plan (SSH allowed only from a network goprov
 	// cannot judge) but really cuts new logins: the access check fails and
 	// the rollback restores the previous firewall.
+	// rollback_timeout 30: the proof retries for as long as the timer
+	// leaves (AccessWindow), so a short window keeps this test short.
 	cut := `
-resource "firewall" "main" {}
+resource "firewall" "main" {
+  rollback_timeout = 30
+}
 resource "firewall_rule" "ssh_in" {
   port   = 22
   source = "192.0.2.0/24"
@@ -422,8 +426,10 @@ resource "firewall_rule" "extra" {
 		once.Do(func() {
 			t.Log("access check stalled; waiting for the dead-man timer")
 		})
-		for ctx.Err() == nil {
-			if _, _, code, _ := h.Exec(ctx, "test -f "+rollbackDir+"/restored"); code == 0 {
+		// Stuck: past its own access window too (AccessWindow ends
+		// before the timer fires, and a stuck controller honours none).
+		for stuck := time.Now(); time.Since(stuck) < 60*time.Second; {
+			if _, _, code, _ := h.Exec(context.Background(), "test -f "+rollbackDir+"/restored"); code == 0 {
 				return nil, errors.New("simulated: controller lost the host")
 			}
 			time.Sleep(200 * time.Millisecond)

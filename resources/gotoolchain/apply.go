@@ -68,7 +68,13 @@ func (tc *Toolchain) Apply(ctx context.Context, h *resources.Host, ch resources.
 	var listed []byte // the install script's manifest of what it extracted
 	if s.Install {
 		work = tc.InstallRoot + "/" + tempPrefix + "tmp-" + tc.Version + "-" + randHex()
-		if art != nil {
+		if sh, ok := h.T.(sftpHost); ok && art != nil && art.body != nil {
+			// Over SSH: staged, resumable (stage.go).
+			listed, err = tc.stagedInstall(ctx, h, sh, p, work, art)
+			if errors.Is(err, errNoSFTP) {
+				listed, err = tc.streamInstall(ctx, h, p, work, art) // not resumable, still verified
+			}
+		} else if art != nil {
 			listed, err = tc.streamInstall(ctx, h, p, work, art)
 		} else {
 			listed, err = runOut(ctx, h, tc.hostFetchScript(h, p, work), nil, "download and extract go"+tc.Version+" on the host")
@@ -232,14 +238,20 @@ ok=1
 func (tc *Toolchain) streamScript(h *resources.Host, p Platform, work string, art *Artifact) string {
 	var b strings.Builder
 	b.WriteString(tc.prologue(h, work))
-	fmt.Fprintf(&b, `tar -xf - -C "$w" || { echo "extracting the toolchain stream failed" >&2; exit %d; }
+	b.WriteString(tc.extractChecks("", art))
+	b.WriteString(tc.epilogue(p))
+	return b.String()
+}
+
+// extractChecks extracts the host tar (stdin, or redirected by from) into
+// the work dir and checks its sentinel and file count.
+func (tc *Toolchain) extractChecks(from string, art *Artifact) string {
+	return fmt.Sprintf(`tar -xf - -C "$w" %s|| { echo "extracting the toolchain stream failed" >&2; exit %d; }
 [ -f "$w/%s" ] && [ "$(cat -- "$w/%s")" = %s ] || { echo "the toolchain stream ended before the controller vouched for it (verification failed or connection lost)" >&2; exit %d; }
 rm -f -- "$w/%s"
 n=$(find "$w/go" -type f | wc -l | tr -d ' ')
 [ "$n" = %d ] || { echo "the toolchain has $n files, expected %d" >&2; exit %d; }
-`, exitExtract, SentinelName, SentinelName, shell.Quote(art.Hash), exitSentinel, SentinelName, art.Files, art.Files, exitCount)
-	b.WriteString(tc.epilogue(p))
-	return b.String()
+`, from, exitExtract, SentinelName, SentinelName, shell.Quote(art.Hash), exitSentinel, SentinelName, art.Files, art.Files, exitCount)
 }
 
 // hostFetchScript downloads the official archive on the host itself

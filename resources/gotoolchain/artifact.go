@@ -47,6 +47,11 @@ type Artifact struct {
 	body     *os.File
 	bodySize int64
 	bodySHA  [sha256.Size]byte
+
+	// The staged image (stage.go), computed once.
+	imgOnce sync.Once
+	img     *stageImage
+	imgErr  error
 }
 
 // render writes the tree once (verifying the archive's hash on the way).

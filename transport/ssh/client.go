@@ -106,7 +106,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		c.jumps = append(c.jumps, e)
 		prev = e.client
 	}
-	c.conn, err = dialHop(ctx, prev, target)
+	c.conn, err = dialRetry(ctx, prev, target)
 	if err != nil {
 		c.closeAll()
 		return nil, fmt.Errorf("%s: ssh: %w", name, err)
@@ -125,17 +125,17 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // dialHop opens the TCP connection (directly or through prev) and does
-// the SSH handshake, all within the hop's timeout.
-func dialHop(ctx context.Context, prev *gossh.Client, h *hop) (*gossh.Client, error) {
+// the SSH handshake, all within timeout (one attempt).
+func dialHop(ctx context.Context, prev *gossh.Client, h *hop, timeout time.Duration) (*gossh.Client, error) {
 	addr := h.addr()
-	dctx, cancel := context.WithTimeout(ctx, h.timeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	timedOut := func(err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if dctx.Err() != nil {
-			return fmt.Errorf("timed out after %s", h.timeout)
+			return timeoutError{timeout}
 		}
 		return err
 	}

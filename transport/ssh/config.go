@@ -87,7 +87,11 @@ type Config struct {
 	BecomePassword      string        // secret; never printed
 	SSHConfigFiles      []string      // extra files (-ssh-config), read before ~/.ssh/config
 	UseDefaultSSHConfig bool          // also read ~/.ssh/config and /etc/ssh/ssh_config
-	ConnectTimeout      time.Duration // per hop: TCP connect + handshake + auth; 0: ssh_config ConnectTimeout, else 10s
+	ConnectTimeout      time.Duration // per hop and attempt: TCP connect + handshake + auth; 0: ssh_config ConnectTimeout, else 10s
+	// DialDeadline bounds all attempts at one hop: a handshake that times
+	// out or is dropped (a loaded host) is tried again with back-off until
+	// then. 0: 3 × ConnectTimeout.
+	DialDeadline time.Duration
 
 	// KeepAliveInterval is how often keepalive@openssh.com is sent; after
 	// three intervals without a reply the connection is declared dead and
@@ -127,8 +131,9 @@ type hop struct {
 	globalKnown    []string // read-only
 	policy         string
 	hashKnown      bool
-	hostKeyAlias   string // ssh_config HostKeyAlias: the known_hosts name instead of host:port
-	timeout        time.Duration
+	hostKeyAlias   string        // ssh_config HostKeyAlias: the known_hosts name instead of host:port
+	timeout        time.Duration // one attempt
+	deadline       time.Duration // all attempts (dialRetry)
 	warnings       []string
 	notify         func(string) // reports a newly recorded host key (set by Dial)
 }
@@ -284,6 +289,9 @@ func inherit(j, parent Config) Config {
 	}
 	if j.ConnectTimeout == 0 {
 		j.ConnectTimeout = parent.ConnectTimeout
+	}
+	if j.DialDeadline == 0 {
+		j.DialDeadline = parent.DialDeadline
 	}
 	return j
 }
@@ -573,6 +581,10 @@ func (r *hopResolver) timeout(h *hop) error {
 	}
 	if h.timeout <= 0 {
 		h.timeout = defaultConnectTimeout
+	}
+	h.deadline = cfg.DialDeadline
+	if h.deadline <= 0 {
+		h.deadline = 3 * h.timeout
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func acquireJump(ctx context.Context, key string, prev *gossh.Client, h *hop, ke
 			e = &poolEntry{key: key, ready: make(chan struct{}), done: make(chan struct{}), refs: 1}
 			jumpPool.m[key] = e
 			jumpPool.Unlock()
-			e.client, e.err = dialHop(ctx, prev, h)
+			e.client, e.err = dialRetry(ctx, prev, h)
 			if e.err != nil {
 				jumpPool.Lock()
 				delete(jumpPool.m, key)
