@@ -47,7 +47,7 @@ func (l *loader) evalResourcesAndModules(dir, prefix string, blocks hcl.Blocks, 
 	if diags.HasErrors() {
 		return diags
 	}
-	sc := &evalScope{base: base, fns: fns, kindVals: map[string]map[string]cty.Value{}, modVals: map[string]cty.Value{}}
+	sc := &evalScope{base: base, fns: fns, kindVals: map[string]map[string]cty.Value{}, modVals: map[string]cty.Value{}, addrs: map[string][]string{}}
 	for _, id := range order {
 		n := nodes[id]
 		if d := checkRefs(nodeRefs(n, l), base); d.HasErrors() {
@@ -167,6 +167,10 @@ type evalScope struct {
 	fns      map[string]function.Function
 	kindVals map[string]map[string]cty.Value
 	modVals  map[string]cty.Value
+	// addrs maps a node id of this module ("KIND.NAME", "module.NAME") to
+	// the resource addresses it became: its instances, or a module call's
+	// resources. A reference to the node is a dependency on them.
+	addrs map[string][]string
 }
 
 // ctx is an evaluation context of base, the values so far, and extra
@@ -207,8 +211,14 @@ func (l *loader) evalNode(dir, prefix string, n *node, sc *evalScope, kindNames 
 	if diags.HasErrors() {
 		return cty.NilVal, diags, false
 	}
-	dependsOn, d := l.evalDependsOn(n.meta, prefix, kindNames)
-	diags = append(diags, d...)
+	diags = append(diags, checkDependsOn(n.meta, kindNames)...)
+	dependsOn := sc.dependsOn(n, l, kindNames)
+	before := len(l.cfg.Resources)
+	defer func() {
+		for _, r := range l.cfg.Resources[before:] {
+			sc.addrs[n.id] = append(sc.addrs[n.id], r.Address)
+		}
+	}()
 	var single cty.Value
 	byKey := map[string]cty.Value{}
 	var list []cty.Value
@@ -223,7 +233,7 @@ func (l *loader) evalNode(dir, prefix string, n *node, sc *evalScope, kindNames 
 		}
 		var v cty.Value
 		if n.isMod {
-			v, d = l.evalModule(dir, addr+".", n, ectx, targets)
+			v, d = l.evalModule(dir, addr+".", n, ectx, targets, dependsOn)
 		} else {
 			v, d = l.evalResource(n, addr, in.suffix, ectx, targets, dependsOn)
 		}
@@ -285,7 +295,10 @@ func (l *loader) evalResource(n *node, addr, suffix string, ctx *hcl.EvalContext
 	return v, diags
 }
 
-func (l *loader) evalModule(dir, prefix string, n *node, ctx *hcl.EvalContext, targets []string) (cty.Value, hcl.Diagnostics) {
+// evalModule loads a module call's resources; each depends on what the
+// call depends on (dependsOn: its depends_on and its inputs' references)
+// besides its own dependencies inside the module.
+func (l *loader) evalModule(dir, prefix string, n *node, ctx *hcl.EvalContext, targets, dependsOn []string) (cty.Value, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	src, d := n.meta.Attributes["source"].Expr.Value(nil)
 	diags = append(diags, d...)
@@ -318,6 +331,7 @@ func (l *loader) evalModule(dir, prefix string, n *node, ctx *hcl.EvalContext, t
 	m, d := l.loadModule(mdir, prefix, inputs, targets, false)
 	for _, r := range l.cfg.Resources[before:] {
 		r.ModuleCalls = append([]hcl.Range{n.block.DefRange}, r.ModuleCalls...)
+		r.DependsOn = mergeAddrs(dependsOn, r.DependsOn)
 	}
 	for _, dg := range d {
 		if dg.Subject == nil {
@@ -392,27 +406,22 @@ func (l *loader) evalTargets(meta *hcl.BodyContent, ctx *hcl.EvalContext, parent
 	return out, nil
 }
 
-func (l *loader) evalDependsOn(meta *hcl.BodyContent, prefix string, kinds map[string]bool) ([]string, hcl.Diagnostics) {
+// checkDependsOn diagnoses a depends_on that is not a list of KIND.NAME
+// and module.NAME references (sc.dependsOn resolves them).
+func checkDependsOn(meta *hcl.BodyContent, kinds map[string]bool) hcl.Diagnostics {
 	a, ok := meta.Attributes["depends_on"]
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	exprs, diags := hcl.ExprList(a.Expr)
-	var out []string
 	for _, e := range exprs {
 		tr, d := hcl.AbsTraversalForExpr(e)
 		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
-		ids := refID(tr, kinds)
-		if len(ids) == 0 {
+		if !d.HasErrors() && len(refID(tr, kinds)) == 0 {
 			diags = append(diags, attrDiag("Invalid depends_on", "depends_on lists resources (KIND.NAME) or modules (module.NAME).", e.Range().Ptr()))
-			continue
 		}
-		out = append(out, prefix+ids[0])
 	}
-	return out, diags
+	return diags
 }
 
 func contains(xs []string, s string) bool {
@@ -546,6 +555,63 @@ func expand(meta *hcl.BodyContent, ctx *hcl.EvalContext) ([]instance, hcl.Diagno
 		return out, nil
 	}
 	return []instance{{}}, nil
+}
+
+// dependsOn is what n depends on: every resource its depends_on names or
+// its expressions refer to (a module's outputs: the module's resources),
+// as instance addresses, once each, in reference order. A literal index
+// (KIND.NAME[0]) names that instance; any other reference, all of them.
+func (sc *evalScope) dependsOn(n *node, l *loader, kinds map[string]bool) []string {
+	var out []string
+	for _, tr := range nodeRefs(n, l) {
+		ids := refID(tr, kinds)
+		if len(ids) == 0 {
+			continue
+		}
+		all := sc.addrs[ids[0]]
+		if one := instanceOf(tr, all); one != "" {
+			all = []string{one}
+		}
+		out = mergeAddrs(out, all)
+	}
+	return out
+}
+
+// instanceOf is the address among addrs that tr's literal index (the step
+// after KIND.NAME) names, or "".
+func instanceOf(tr hcl.Traversal, addrs []string) string {
+	if len(tr) < 3 {
+		return ""
+	}
+	ix, ok := tr[2].(hcl.TraverseIndex)
+	if !ok || ix.Key.IsNull() || !ix.Key.IsKnown() {
+		return ""
+	}
+	var suffix string
+	switch ix.Key.Type() {
+	case cty.Number:
+		suffix = ix.Key.AsBigFloat().Text('f', -1)
+	case cty.String:
+		suffix = fmt.Sprintf("%q", ix.Key.AsString())
+	default:
+		return ""
+	}
+	for _, a := range addrs {
+		if strings.HasSuffix(a, "["+suffix+"]") {
+			return a
+		}
+	}
+	return ""
+}
+
+// mergeAddrs appends to a the addresses of b it lacks.
+func mergeAddrs(a, b []string) []string {
+	for _, x := range b {
+		if !contains(a, x) {
+			a = append(a, x)
+		}
+	}
+	return a
 }
 
 // nodeRefs lists every traversal a node's expressions hold.
