@@ -68,6 +68,12 @@ type Options struct {
 	// Suite is the hosts' Debian release: base.Bookworm (default, "") or
 	// base.Trixie. Each has its own cached base image.
 	Suite string
+	// Minimal starts the hosts from the suite's minimal image: debootstrap's
+	// minbase plus sshd, tini and iproute2 (no sudo, auditd, ufw, firewalld,
+	// zsh; no fish/tcsh/zsh users). Its mirror of the packages the shipped
+	// baselines install is MinimalBaseConfig(Suite).MirrorDir(). Not with
+	// AuditHosts or FirewalldHosts (their tools are not there).
+	Minimal bool
 	// Log, if set, hears about slow steps (building the base image, waiting
 	// for another lab's hold on kernel audit). Start sets it to t.Logf.
 	Log func(format string, args ...any)
@@ -168,6 +174,14 @@ func SuiteBaseConfig(suite string) base.Config {
 	return c
 }
 
+// MinimalBaseConfig is the base image of a lab with Options.Minimal and
+// Options.Suite = suite.
+func MinimalBaseConfig(suite string) base.Config {
+	c := SuiteBaseConfig(suite)
+	c.Minimal = true
+	return c
+}
+
 // StartLab starts a lab named name ("" picks "gpl<id>"). The caller must
 // Close it (unless opts.Detached, where Down removes it).
 func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
@@ -190,6 +204,9 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		}
 		isFW[i] = true
 	}
+	if opts.Minimal && (len(opts.AuditHosts) > 0 || len(opts.FirewalldHosts) > 0) {
+		return nil, errors.New("testinfra: a minimal lab has no auditctl or firewalld for audit or firewalld hosts")
+	}
 	for _, u := range opts.Users {
 		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps || isShellUser(u) {
 			return nil, fmt.Errorf("testinfra: user %q: want a new lower-case login name", u)
@@ -209,6 +226,9 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		opts.Log("testinfra: sweeping stale labs: %v", err)
 	}
 	bc := SuiteBaseConfig(opts.Suite)
+	if opts.Minimal {
+		bc = MinimalBaseConfig(opts.Suite)
+	}
 	if !bc.Ready() {
 		opts.Log("testinfra: building (or waiting for) the lab's base image in %s; once per machine, about a minute", bc.Dir())
 	}
@@ -455,6 +475,9 @@ func (l *Lab) writeIdentity(root string, h hostState, etcHosts string) error {
 		{"home/ops/.ssh/authorized_keys", l.authorizedKey(UserOps), 0o600, 1002},
 	}
 	for _, u := range ShellUsers {
+		if _, err := os.Stat(filepath.Join(root, "home", u.Name)); err != nil {
+			continue // a minimal image has no such shell, nor its users
+		}
 		files = append(files, file{"home/" + u.Name + "/.ssh/authorized_keys", l.authorizedKey(u.Name), 0o600, u.UID})
 	}
 	for _, f := range files {

@@ -31,6 +31,14 @@ var packagesTxt []byte
 //go:embed build.sh
 var buildSh []byte
 
+//go:embed packages-minimal.txt
+var packagesMinimalTxt []byte
+
+// MirrorPackages are the tools the shipped baselines (modules/) install
+// with package resources. A minimal image comes with the lab's mirror of
+// them: every .deb the image lacks to install them (MirrorDir).
+var MirrorPackages = []string{"sudo", "auditd", "ufw", "zsh"}
+
 // completeMarker is written last inside a finished image; a directory without
 // it is never used.
 const completeMarker = ".goprov-base-complete"
@@ -49,6 +57,9 @@ const (
 type Config struct {
 	OpsPassword string    // password of the sudo-with-password user
 	Suite       string    // Bookworm (default, "") or Trixie
+	// Minimal: debootstrap's minbase plus sshd, tini and iproute2 only
+	// (packages-minimal.txt), with the lab's mirror of MirrorPackages.
+	Minimal bool
 	CacheRoot   string    // default DefaultCacheRoot (or $GOPROV_LAB_CACHE)
 	Log         io.Writer // build output; nil discards it
 }
@@ -71,12 +82,23 @@ func (c Config) suite() string {
 	return c.Suite
 }
 
+// packages is the image's package list.
+func (c Config) packages() []byte {
+	if c.Minimal {
+		return packagesMinimalTxt
+	}
+	return packagesTxt
+}
+
 // Key is the cache key of the image described by c.
 func (c Config) Key() string {
 	h := sha256.New()
-	parts := [][]byte{packagesTxt, buildSh, []byte(c.OpsPassword)}
+	parts := [][]byte{c.packages(), buildSh, []byte(c.OpsPassword)}
 	if c.suite() != Bookworm { // bookworm keeps the key it always had
 		parts = append(parts, []byte(c.suite()))
+	}
+	if c.Minimal {
+		parts = append(parts, []byte("minimal"), []byte(strings.Join(MirrorPackages, " ")))
 	}
 	for _, part := range parts {
 		fmt.Fprintf(h, "%d\n", len(part))
@@ -87,13 +109,27 @@ func (c Config) Key() string {
 
 // Dir is where the image described by c lives once built.
 func (c Config) Dir() string {
+	if c.Minimal {
+		return filepath.Join(c.cacheRoot(), "base-minimal-"+c.suite()+"-"+c.Key())
+	}
 	if c.suite() != Bookworm {
 		return filepath.Join(c.cacheRoot(), "base-"+c.suite()+"-"+c.Key())
 	}
 	return filepath.Join(c.cacheRoot(), "base-"+c.Key())
 }
 
-// Ready reports whether the image is already built.
+// MirrorDir is where a minimal image's mirror lives once built: the .debs
+// its hosts need to install MirrorPackages, downloaded by the image's own
+// apt during the build ("" for a full image). scripts/lab-deps.sh indexes
+// and signs it; testinfra's Lab.ServeDir serves it to the hosts.
+func (c Config) MirrorDir() string {
+	if !c.Minimal {
+		return ""
+	}
+	return filepath.Join(c.cacheRoot(), "debs", c.suite()+"-minimal-"+c.Key())
+}
+
+// Ready reports whether the image (and a minimal image's mirror) is built.
 func (c Config) Ready() bool {
 	_, err := os.Stat(filepath.Join(c.Dir(), completeMarker))
 	return err == nil
@@ -126,9 +162,27 @@ func Ensure(ctx context.Context, c Config) (string, error) {
 	if err := os.RemoveAll(dir); err != nil { // incomplete leftover without marker
 		return "", fmt.Errorf("base: remove incomplete image: %w", err)
 	}
-	if err := build(ctx, c, tmp); err != nil {
+	debsTmp := ""
+	if c.Minimal {
+		debsTmp = c.MirrorDir() + ".tmp"
+		for _, d := range []string{debsTmp, c.MirrorDir()} {
+			if err := os.RemoveAll(d); err != nil {
+				return "", fmt.Errorf("base: remove stale mirror dir: %w", err)
+			}
+		}
+	}
+	if err := build(ctx, c, tmp, debsTmp); err != nil {
 		_ = os.RemoveAll(tmp)
+		if debsTmp != "" {
+			_ = os.RemoveAll(debsTmp)
+		}
 		return "", err
+	}
+	// The mirror first: the image's marker is what Ready trusts.
+	if debsTmp != "" {
+		if err := os.Rename(debsTmp, c.MirrorDir()); err != nil {
+			return "", fmt.Errorf("base: publish mirror: %w", err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, completeMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("base: mark complete: %w", err)
@@ -139,7 +193,9 @@ func Ensure(ctx context.Context, c Config) (string, error) {
 	return dir, nil
 }
 
-func build(ctx context.Context, c Config, target string) error {
+// build runs build.sh into target; debsOut (minimal images) receives the
+// mirror's .debs.
+func build(ctx context.Context, c Config, target, debsOut string) error {
 	if c.suite() != Bookworm && c.suite() != Trixie {
 		return fmt.Errorf("base: unknown suite %q (want %s or %s)", c.Suite, Bookworm, Trixie)
 	}
@@ -152,7 +208,7 @@ func build(ctx context.Context, c Config, target string) error {
 		return fmt.Errorf("base: temp dir: %w", err)
 	}
 	defer os.RemoveAll(work)
-	files := map[string][]byte{"build.sh": buildSh, "packages.txt": packagesTxt, "sources.list": []byte(sources)}
+	files := map[string][]byte{"build.sh": buildSh, "packages.txt": c.packages(), "sources.list": []byte(sources)}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(work, name), data, 0o644); err != nil {
 			return fmt.Errorf("base: write %s: %w", name, err)
@@ -167,6 +223,9 @@ func build(ctx context.Context, c Config, target string) error {
 		"/bin/bash", filepath.Join(work, "build.sh"), target, mirror,
 		filepath.Join(work, "sources.list"), filepath.Join(work, "packages.txt"), c.suite())
 	cmd.Env = append(os.Environ(), "OPS_PASSWORD="+c.OpsPassword)
+	if debsOut != "" {
+		cmd.Env = append(cmd.Env, "DEBS_OUT="+debsOut, "MIRROR_PACKAGES="+strings.Join(MirrorPackages, " "))
+	}
 	// On cancel, stop the whole build (apt, dpkg…), not just the shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -3,7 +3,7 @@
 //	goprov-lab up 3 [-name NAME] [-audit 0] [-firewalld 1]
 //	goprov-lab down [-name NAME]
 //	goprov-lab status
-//	goprov-lab build-base [-suite trixie]
+//	goprov-lab build-base [-suite trixie] [-minimal]
 //
 // A lab started with `up` keeps running after the command exits; `down`
 // removes it from its saved state. Needs root.
@@ -65,7 +65,7 @@ func usage() {
                                                                start N hosts (indexes are 0-based)
   goprov-lab down [-name NAME | -all]                          tear a lab down
   goprov-lab status                                            list labs
-  goprov-lab build-base [-suite bookworm|trixie]               build the cached host image
+  goprov-lab build-base [-suite bookworm|trixie] [-minimal]    build the cached host image
 `)
 }
 
@@ -213,12 +213,23 @@ func status() error {
 func buildBase(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("build-base", flag.ContinueOnError)
 	suite := fs.String("suite", base.Bookworm, "Debian release of the image: bookworm or trixie")
+	minimal := fs.Bool("minimal", false, "the minimal image (minbase + sshd) and its mirror of the baselines' packages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := testinfra.SuiteBaseConfig(*suite)
+	if *minimal {
+		cfg = testinfra.MinimalBaseConfig(*suite)
+	}
+	// lab-deps.sh reads the mirror line to index and sign it.
+	printMirror := func() {
+		if cfg.Minimal {
+			fmt.Printf("lab mirror: %s\n", cfg.MirrorDir())
+		}
+	}
 	if cfg.Ready() {
 		fmt.Printf("base image: %s (cached)\n", cfg.Dir())
+		printMirror()
 		return nil
 	}
 	cfg.Log = os.Stderr
@@ -228,6 +239,7 @@ func buildBase(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("base image: %s (built in %.1fs)\n", dir, time.Since(start).Seconds())
+	printMirror()
 	return nil
 }
 
