@@ -55,13 +55,13 @@ const (
 
 // Config describes the image.
 type Config struct {
-	OpsPassword string    // password of the sudo-with-password user
-	Suite       string    // Bookworm (default, "") or Trixie
+	OpsPassword string // password of the sudo-with-password user
+	Suite       string // Bookworm (default, "") or Trixie
 	// Minimal: debootstrap's minbase plus sshd, tini and iproute2 only
 	// (packages-minimal.txt), with the lab's mirror of MirrorPackages.
-	Minimal bool
-	CacheRoot   string    // default DefaultCacheRoot (or $GOPROV_LAB_CACHE)
-	Log         io.Writer // build output; nil discards it
+	Minimal   bool
+	CacheRoot string    // default DefaultCacheRoot (or $GOPROV_LAB_CACHE)
+	Log       io.Writer // build output; nil discards it
 }
 
 func (c Config) cacheRoot() string {
