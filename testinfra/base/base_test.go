@@ -99,3 +99,38 @@ func TestTrixieSourcesAndKey(t *testing.T) {
 		t.Errorf("keys and dirs: %s %s, %s %s", bw.Key(), bw.Dir(), tx.Key(), tx.Dir())
 	}
 }
+
+// TestConfigVariants: each suite and variant has its own image directory
+// (and key), and only minimal images have a mirror; bookworm's full image
+// keeps its directory name.
+func TestConfigVariants(t *testing.T) {
+	root := t.TempDir()
+	tests := []struct {
+		c          Config
+		dirPrefix  string
+		mirrorPref string
+	}{
+		{Config{CacheRoot: root}, root + "/base-", ""},
+		{Config{CacheRoot: root, Suite: Trixie}, root + "/base-trixie-", ""},
+		{Config{CacheRoot: root, Minimal: true}, root + "/base-minimal-bookworm-", root + "/debs/bookworm-minimal-"},
+		{Config{CacheRoot: root, Suite: Trixie, Minimal: true}, root + "/base-minimal-trixie-", root + "/debs/trixie-minimal-"},
+	}
+	keys := map[string]bool{}
+	for _, tt := range tests {
+		key := tt.c.Key()
+		if keys[key] {
+			t.Errorf("%+v: key %s shared with another image", tt.c, key)
+		}
+		keys[key] = true
+		if got := tt.c.Dir(); got != tt.dirPrefix+key {
+			t.Errorf("%+v: Dir %s, want %s%s", tt.c, got, tt.dirPrefix, key)
+		}
+		want := ""
+		if tt.mirrorPref != "" {
+			want = tt.mirrorPref + key
+		}
+		if got := tt.c.MirrorDir(); got != want {
+			t.Errorf("%+v: MirrorDir %q, want %q", tt.c, got, want)
+		}
+	}
+}
