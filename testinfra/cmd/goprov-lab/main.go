@@ -61,7 +61,7 @@ func main() {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  goprov-lab up N [-name NAME] [-audit i,j] [-firewalld i,j] [-users a,b] [-suite trixie]
+  goprov-lab up N [-name NAME] [-audit i,j] [-firewalld i,j] [-users a,b] [-suite trixie] [-minimal]
                                                                start N hosts (indexes are 0-based)
   goprov-lab down [-name NAME | -all]                          tear a lab down
   goprov-lab status                                            list labs
@@ -107,6 +107,7 @@ func up(ctx context.Context, args []string) error {
 	fw := fs.String("firewalld", "", "comma-separated 0-based indexes of hosts running firewalld")
 	users := fs.String("users", "", "comma-separated extra login users (no sudo), besides root, deploy, ops")
 	suite := fs.String("suite", base.Bookworm, "Debian release of the hosts: bookworm or trixie")
+	minimal := fs.Bool("minimal", false, "hosts from the minimal image (minbase + sshd; no sudo: log in as root)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -117,7 +118,7 @@ func up(ctx context.Context, args []string) error {
 			return fmt.Errorf("host count %q: %w", pos[0], err)
 		}
 	}
-	opts := testinfra.Options{Hosts: n, Detached: true, Suite: *suite}
+	opts := testinfra.Options{Hosts: n, Detached: true, Suite: *suite, Minimal: *minimal}
 	if opts.AuditHosts, err = indexes(*audit); err != nil {
 		return err
 	}
