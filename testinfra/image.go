@@ -19,8 +19,15 @@ import (
 // It needs root (skipped, or failed under CI, otherwise).
 func ImageRoot(t testing.TB) (root, baseDir string) {
 	t.Helper()
+	return ImageRootOf(t, BaseConfig())
+}
+
+// ImageRootOf is ImageRoot over the image c describes (MinimalBaseConfig,
+// SuiteBaseConfig).
+func ImageRootOf(t testing.TB, c base.Config) (root, baseDir string) {
+	t.Helper()
 	ci.RequireRoot(t, "mounts an overlay of the lab's base image")
-	baseDir, err := base.Ensure(context.Background(), BaseConfig())
+	baseDir, err := base.Ensure(context.Background(), c)
 	if err != nil {
 		t.Fatalf("lab base image: %v", err)
 	}
