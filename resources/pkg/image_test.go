@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/goprov/goprov/internal/ci"
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/planner"
@@ -16,7 +18,9 @@ import (
 	"github.com/goprov/goprov/testinfra/base"
 )
 
-// TestPackagesIntoImageRoot: an image root (an overlay of the lab's minimal
+// TestPackagesIntoImageRoot: for each way the drop-in can depend on the
+// package resource (inferred from its tool, or a reference to the package
+// resource), an image root (an overlay of the lab's minimal
 // bookworm image) whose only apt source is a signed file: repository
 // inside the image (the lab's mirror, copied in; the image's sandbox has
 // no network) gets zsh and sudo installed by its own apt and dpkg, and a
@@ -24,6 +28,21 @@ import (
 // apply); the next plan is empty, the base image untouched, and the build
 // machine's package state (dpkg -l) identical before and after.
 func TestPackagesIntoImageRoot(t *testing.T) {
+	for _, tc := range []struct {
+		name, dropin, note string
+		dependsOn          []string
+	}{
+		{"inferred from visudo", `"ops"`, "after package.tools (dependency inferred: visudo comes from the package sudo)", nil},
+		// Only the reference links them: no "inferred" in the note.
+		{"a reference to package.tools", `"ops-${package.tools.names[1]}"`, "after package.tools", []string{"package.tools"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testPackagesIntoImageRoot(t, tc.dropin, tc.note, tc.dependsOn)
+		})
+	}
+}
+
+func testPackagesIntoImageRoot(t *testing.T, dropin, note string, dependsOn []string) {
 	bc := testinfra.MinimalBaseConfig(base.Bookworm)
 	if _, err := os.Stat(filepath.Join(bc.MirrorDir(), "InRelease")); err != nil {
 		ci.Skip(t, "the lab's minimal bookworm mirror is missing or unsigned: run scripts/lab-deps.sh ("+err.Error()+")")
@@ -58,7 +77,7 @@ host "img" {
 }
 
 resource "sudoers_dropin" "ops" {
-  name = "ops"
+  name = `+dropin+`
   rule {
     users    = ["ops"]
     commands = ["/usr/bin/journalctl -n 50"]
@@ -72,8 +91,15 @@ resource "package" "tools" {
 	s := labtest.Load(t, dir, labtest.Options{Timeout: 10 * time.Minute})
 	p := s.Plan()
 	labtest.RequireOK(t, p)
-	if c := labtest.Change(p, "img", "sudoers_dropin.ops"); c == nil || c.KnownAfterApply != "package.tools" {
-		t.Fatalf("plan: sudoers_dropin.ops: %+v", c)
+	c := labtest.Change(p, "img", "sudoers_dropin.ops")
+	if c == nil {
+		t.Fatal("plan: no sudoers_dropin.ops")
+	}
+	if c.KnownAfterApply != "package.tools" || !cmp.Equal(c.DependsOn, dependsOn, cmpopts.EquateEmpty()) {
+		t.Fatalf("plan: sudoers_dropin.ops: %s %q known after %q, depends on %q, want %q", c.Action, c.Summary, c.KnownAfterApply, c.DependsOn, dependsOn)
+	}
+	if notes := strings.Join(c.Notes, "; "); !strings.HasSuffix(notes, note) {
+		t.Fatalf("plan: sudoers_dropin.ops notes %q, want them to end %q", notes, note)
 	}
 	s.Apply(p)
 	labtest.RequireOK(t, p)
@@ -86,7 +112,7 @@ resource "package" "tools" {
 	if err != nil || string(out) != "sudo ii \nzsh ii \n" && string(out) != "zsh ii \nsudo ii \n" {
 		t.Fatalf("image's dpkg: %v %q", err, out)
 	}
-	if out, err := exec.Command("chroot", root, "/usr/sbin/visudo", "-c").CombinedOutput(); err != nil || !strings.Contains(string(out), "/etc/sudoers.d/ops: parsed OK") {
+	if out, err := exec.Command("chroot", root, "/usr/sbin/visudo", "-c").CombinedOutput(); err != nil || !strings.Contains(string(out), "/etc/sudoers.d/ops") {
 		t.Fatalf("visudo -c in the image: %v %s", err, out)
 	}
 	labtest.RequireEmpty(t, labtest.Plan(t, dir, labtest.Options{}))
