@@ -72,7 +72,8 @@ type Options struct {
 	// minbase plus sshd, tini and iproute2 (no sudo, auditd, ufw, firewalld,
 	// zsh; no fish/tcsh/zsh users). Its mirror of the packages the shipped
 	// baselines install is MinimalBaseConfig(Suite).MirrorDir(). Not with
-	// AuditHosts or FirewalldHosts (their tools are not there).
+	// FirewalldHosts (firewalld is not there). An audit host of a minimal
+	// lab gets the auditctl guard when apt installs auditd (a dpkg hook).
 	Minimal bool
 	// Log, if set, hears about slow steps (building the base image, waiting
 	// for another lab's hold on kernel audit). Start sets it to t.Logf.
@@ -204,8 +205,8 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 		}
 		isFW[i] = true
 	}
-	if opts.Minimal && (len(opts.AuditHosts) > 0 || len(opts.FirewalldHosts) > 0) {
-		return nil, errors.New("testinfra: a minimal lab has no auditctl or firewalld for audit or firewalld hosts")
+	if opts.Minimal && len(opts.FirewalldHosts) > 0 {
+		return nil, errors.New("testinfra: a minimal lab has no firewalld for firewalld hosts")
 	}
 	for _, u := range opts.Users {
 		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps || isShellUser(u) {
@@ -310,7 +311,14 @@ func (l *Lab) start(ctx context.Context, opts Options) error {
 			return fmt.Errorf("kernel audit: %w", err)
 		}
 		s.AuditOwner = true
-		saved, err := saveAudit(ctx, s.Base)
+		if opts.Minimal { // no auditctl in a minimal image: the full one's
+			full, err := base.Ensure(ctx, SuiteBaseConfig(opts.Suite))
+			if err != nil {
+				return fmt.Errorf("the full base image, for its auditctl: %w", err)
+			}
+			s.AuditBase = full
+		}
+		saved, err := saveAudit(ctx, s.auditBase())
 		if err != nil {
 			return fmt.Errorf("save kernel audit state: %w", err)
 		}
@@ -506,10 +514,25 @@ chmod 0600 "/home/$1/.ssh/authorized_keys"`, "sh", u)
 	return nil
 }
 
+// auditGuardHook is apt's configuration on an audit host without auditctl
+// (a minimal image): after every dpkg run apt starts, an auditctl that a
+// package installed goes behind the guard, before anything loads rules.
+const auditGuardHook = `// goprov lab (audit host): the auditctl guard goes in front of auditctl
+// as soon as a package installs it.
+DPkg::Post-Invoke { "if [ -x /usr/sbin/auditctl ] && ! cmp -s /usr/sbin/auditctl /usr/local/lib/goprov-lab/auditctl-guard; then mv -f /usr/sbin/auditctl /usr/sbin/auditctl.goprov-real && cp /usr/local/lib/goprov-lab/auditctl-guard /usr/sbin/auditctl; fi"; };
+`
+
 // installAuditGuard puts the auditctl guard in front of an audit host's
-// real auditctl (kept as auditctl.goprov-real).
+// real auditctl (kept as auditctl.goprov-real); on a host without auditctl,
+// apt puts it there once a package installs auditctl (auditGuardHook).
 func installAuditGuard(root string) error {
 	real := filepath.Join(root, "usr/sbin/auditctl.goprov-real")
+	if _, err := os.Stat(filepath.Join(root, "usr/sbin/auditctl")); errors.Is(err, os.ErrNotExist) {
+		if err := writeRootFile(root, "usr/local/lib/goprov-lab/auditctl-guard", auditGuardSh, 0o755, 0); err != nil {
+			return err
+		}
+		return writeRootFile(root, "etc/apt/apt.conf.d/99goprov-lab-auditctl-guard", []byte(auditGuardHook), 0o644, 0)
+	}
 	if _, err := os.Stat(real); err != nil {
 		if err := os.Rename(filepath.Join(root, "usr/sbin/auditctl"), real); err != nil {
 			return err

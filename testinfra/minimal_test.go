@@ -62,12 +62,12 @@ for u in zsh-deploy fish-ops; do id "$u" 2>/dev/null || true; done`); out != "" 
 	}
 }
 
-// TestMinimalLabRefusesAuditAndFirewalldHosts: their tools are not there.
-func TestMinimalLabRefusesAuditAndFirewalldHosts(t *testing.T) {
+// TestMinimalLabRefusesFirewalldHosts: firewalld is not there.
+func TestMinimalLabRefusesFirewalldHosts(t *testing.T) {
 	if why := Missing(); why != "" {
 		ci.Skip(t, "testinfra: cannot start a lab: "+why)
 	}
-	for _, o := range []Options{{Hosts: 1, Minimal: true, AuditHosts: []int{0}}, {Hosts: 1, Minimal: true, FirewalldHosts: []int{0}}} {
+	for _, o := range []Options{{Hosts: 1, Minimal: true, FirewalldHosts: []int{0}}} {
 		if _, err := StartLab(context.Background(), "", o); err == nil || !strings.Contains(err.Error(), "minimal lab") {
 			t.Errorf("%+v: got %v", o, err)
 		}

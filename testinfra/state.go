@@ -31,11 +31,14 @@ func envOr(k, def string) string {
 // labState is everything teardown needs, saved as JSON in the lab dir so a
 // later process (goprov-lab down, or the stale-lab sweep) can undo it all.
 type labState struct {
-	Name       string      `json:"name"`
-	ID         int         `json:"id"`
-	Dir        string      `json:"dir"`
-	DataDir    string      `json:"data_dir"`
-	Base       string      `json:"base"`
+	Name    string `json:"name"`
+	ID      int    `json:"id"`
+	Dir     string `json:"dir"`
+	DataDir string `json:"data_dir"`
+	Base    string `json:"base"`
+	// AuditBase is the image whose auditctl saves and restores the
+	// machine's audit state ("": Base; a minimal Base has no auditctl).
+	AuditBase  string      `json:"audit_base,omitempty"`
 	Bridge     string      `json:"bridge"`
 	Subnet     string      `json:"subnet"` // e.g. "10.200.3" (a /24)
 	OwnerPID   int         `json:"owner_pid"`
@@ -233,7 +236,7 @@ func teardown(ctx context.Context, s *labState) error {
 		}
 	}
 	if s.Audit != nil {
-		if err := restoreAudit(ctx, s.Base, s.Audit); err != nil {
+		if err := restoreAudit(ctx, s.auditBase(), s.Audit); err != nil {
 			errs = append(errs, fmt.Errorf("restore kernel audit: %w", err))
 		} else {
 			s.Audit = nil
@@ -469,3 +472,11 @@ func labAlive(name string) bool {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// auditBase is the image whose auditctl saves and restores audit state.
+func (s *labState) auditBase() string {
+	if s.AuditBase != "" {
+		return s.AuditBase
+	}
+	return s.Base
+}

@@ -28,7 +28,7 @@ type minimalHost struct {
 // startMinimalLab starts n hosts from the minimal base of suite, each
 // pointed at the lab's signed mirror of that suite (served over HTTP on
 // the lab bridge) as its only apt source.
-func startMinimalLab(t *testing.T, suite string, n int) []minimalHost {
+func startMinimalLab(t *testing.T, suite string, n int, audit []int) []minimalHost {
 	t.Helper()
 	bc := testinfra.MinimalBaseConfig(suite)
 	mirrorDir := bc.MirrorDir()
@@ -39,7 +39,7 @@ func startMinimalLab(t *testing.T, suite string, n int) []minimalHost {
 		}
 		ci.Skip(t, "the lab's minimal "+suite+" image is missing: run scripts/lab-deps.sh")
 	}
-	lab := testinfra.Start(t, testinfra.Options{Hosts: n, Suite: suite, Minimal: true})
+	lab := testinfra.Start(t, testinfra.Options{Hosts: n, Suite: suite, Minimal: true, AuditHosts: audit})
 	url := lab.ServeDir(t, mirrorDir)
 	key, err := os.ReadFile(filepath.Join(mirrorDir, "lab-archive-keyring.gpg"))
 	if err != nil {
@@ -101,7 +101,9 @@ func goprovJSONPlan(t *testing.T, dir string) *planner.Plan {
 func TestBaselinesFromMinimalHosts(t *testing.T) {
 	requireRoot(t)
 	start := time.Now()
-	hosts := append(startMinimalLab(t, base.Bookworm, 2), startMinimalLab(t, base.Trixie, 1)...)
+	// bookworm-h1 is an audit host: the baseline's rules really load there
+	// (the kernel takes them only from the initial PID namespace).
+	hosts := append(startMinimalLab(t, base.Bookworm, 2, []int{0}), startMinimalLab(t, base.Trixie, 1, nil)...)
 	t.Logf("labs up in %s", time.Since(start).Round(time.Millisecond))
 	for _, m := range hosts {
 		if out := m.h.Sh(t, `for t in sudo visudo auditctl ufw firewalld zsh; do command -v $t || true; done`); out != "" {
@@ -174,6 +176,12 @@ su -l deploy -s /usr/bin/zsh -c 'command -v go'`)
 		if want := "sudoers-ok\nStatus: active\nrules-written\n/usr/local/go/bin/go\n"; out != want {
 			t.Errorf("%s after apply:\n%s\nwant:\n%s", m.name, out, want)
 		}
+	}
+	// On the audit host the kernel holds the rules, behind the lab's
+	// auditctl guard (put in front of the auditctl apt installed).
+	out := hosts[0].h.Sh(t, `grep -c goprov-lab /usr/sbin/auditctl; auditctl -l | grep -c 'sudoers_change\|sudo_exec'`)
+	if out != "1\n3\n" {
+		t.Errorf("%s: guard and loaded rules: %q, want 1 and 3", hosts[0].name, out)
 	}
 	if r := goprov(t, "plan", "-detailed-exitcode", dir); r.code != 0 {
 		t.Errorf("the plan after apply is not empty: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
