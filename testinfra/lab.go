@@ -183,6 +183,33 @@ func MinimalBaseConfig(suite string) base.Config {
 	return c
 }
 
+// checkOptions validates opts and returns the audit and firewalld hosts
+// as sets of indexes.
+func checkOptions(opts Options) (isAudit, isFW map[int]bool, err error) {
+	isAudit, isFW = map[int]bool{}, map[int]bool{}
+	for _, i := range opts.AuditHosts {
+		if i < 0 || i >= opts.Hosts {
+			return nil, nil, fmt.Errorf("testinfra: audit host index %d out of range", i)
+		}
+		isAudit[i] = true
+	}
+	for _, i := range opts.FirewalldHosts {
+		if i < 0 || i >= opts.Hosts {
+			return nil, nil, fmt.Errorf("testinfra: firewalld host index %d out of range", i)
+		}
+		isFW[i] = true
+	}
+	if opts.Minimal && len(opts.FirewalldHosts) > 0 {
+		return nil, nil, errors.New("testinfra: a minimal lab has no firewalld for firewalld hosts")
+	}
+	for _, u := range opts.Users {
+		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps || isShellUser(u) {
+			return nil, nil, fmt.Errorf("testinfra: user %q: want a new lower-case login name", u)
+		}
+	}
+	return isAudit, isFW, nil
+}
+
 // StartLab starts a lab named name ("" picks "gpl<id>"). The caller must
 // Close it (unless opts.Detached, where Down removes it).
 func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
@@ -192,26 +219,9 @@ func StartLab(ctx context.Context, name string, opts Options) (*Lab, error) {
 	if opts.Hosts < 1 || opts.Hosts > 240 {
 		return nil, fmt.Errorf("testinfra: %d hosts: want 1..240", opts.Hosts)
 	}
-	isAudit, isFW := map[int]bool{}, map[int]bool{}
-	for _, i := range opts.AuditHosts {
-		if i < 0 || i >= opts.Hosts {
-			return nil, fmt.Errorf("testinfra: audit host index %d out of range", i)
-		}
-		isAudit[i] = true
-	}
-	for _, i := range opts.FirewalldHosts {
-		if i < 0 || i >= opts.Hosts {
-			return nil, fmt.Errorf("testinfra: firewalld host index %d out of range", i)
-		}
-		isFW[i] = true
-	}
-	if opts.Minimal && len(opts.FirewalldHosts) > 0 {
-		return nil, errors.New("testinfra: a minimal lab has no firewalld for firewalld hosts")
-	}
-	for _, u := range opts.Users {
-		if !validUser.MatchString(u) || u == UserRoot || u == UserDeploy || u == UserOps || isShellUser(u) {
-			return nil, fmt.Errorf("testinfra: user %q: want a new lower-case login name", u)
-		}
+	isAudit, isFW, err := checkOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Log == nil {
 		opts.Log = func(string, ...any) {}
