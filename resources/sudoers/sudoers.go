@@ -509,16 +509,14 @@ func (d *Dropin) remove(ctx context.Context, h *resources.Host) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "set -eu\nf=%s\nd=$(dirname -- \"$f\")\n", shell.Quote(real))
 	b.WriteString(`if [ ! -e "$f" ] && [ ! -L "$f" ]; then exit 0; fi
-if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
-`)
+` + resources.NotFileCheck)
 	nopw, err := loginNoPasswd(ctx, h)
 	if err != nil {
 		return err
 	}
 	b.WriteString(`k=$(mktemp "$d/.goprov.XXXXXXXX")
 mv -f -- "$f" "$k"
-trap 'mv -f -- "$k" "$f"; exit 129' HUP INT TERM PIPE
-`)
+` + resources.SignalTrap(`mv -f -- "$k" "$f"`))
 	fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit %d\nfi\n", afterCheck(h, "", nopw), resources.ExitRestored)
 	b.WriteString("trap - HUP INT TERM PIPE\nrm -f -- \"$k\"\nsync -- \"$d\" 2>/dev/null || sync\n")
 	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Sudo: true})

@@ -164,8 +164,7 @@ norm() { tr '\t\n' '  ' | tr -s ' ' | sed 's/^ //; s/ $//'; }
   if restore; then echo 'the previous live values are restored' >&2; else echo 'WARNING: some previous live values could not be restored' >&2; fi
   exit 1
 }
-trap 'restore; exit 129' HUP INT TERM PIPE
-if ! e=$("$s" -q -p "$1" 2>&1 >/dev/null); then fail "sysctl -p refused the file: $(printf '%s' "$e" | tr '\n' ';')"; fi
+` + resources.SignalTrap("restore") + `if ! e=$("$s" -q -p "$1" 2>&1 >/dev/null); then fail "sysctl -p refused the file: $(printf '%s' "$e" | tr '\n' ';')"; fi
 `)
 	for _, s := range f.Settings {
 		p := shell.Quote("/proc/sys/" + s.Path)
