@@ -198,6 +198,9 @@ func TestDiff(t *testing.T) {
 		{"sudo-rs", multi("absent\n", "unchecked visudo cannot read stdin\n", "yes\n"), resources.Create, "not checked at plan time (visudo cannot read stdin)", ""},
 		{"no includedir", multi("absent\n", "ok\n", "no\n"), resources.Create, "/etc/sudoers has no @includedir /etc/sudoers.d line", ""},
 		{"bad probe", []byte("garbage"), "", "", "probe"},
+		// An answer the check never gives fails the plan, quoted, instead
+		// of passing as "not checked at plan time".
+		{"unknown answer", multi("absent\n", "sudo: something odd\n", "yes\n"), "", "", `visudo check: unrecognised answer "sudo: something odd\n"`},
 	}
 	for _, tc := range cases {
 		ch, err := d.Diff(h, tc.probe)
