@@ -343,19 +343,20 @@ type Verdict struct {
 	Message  string // visudo's message, or why it could not check
 }
 
-// ParseVerdict reads checkProbe's output.
-func ParseVerdict(out []byte) Verdict {
+// ParseVerdict reads checkProbe's output. An answer the probe never gives
+// is an error, quoted: it must not pass as "not checked".
+func ParseVerdict(out []byte) (Verdict, error) {
 	s := strings.TrimRight(string(out), "\n")
 	first, rest, _ := strings.Cut(s, "\n")
 	switch {
 	case first == "ok":
-		return Verdict{Checked: true}
+		return Verdict{Checked: true}, nil
 	case first == "rejected":
-		return Verdict{Checked: true, Rejected: true, Message: strings.TrimSpace(rest)}
+		return Verdict{Checked: true, Rejected: true, Message: strings.TrimSpace(rest)}, nil
 	case strings.HasPrefix(first, "unchecked "):
-		return Verdict{Message: strings.TrimPrefix(first, "unchecked ")}
+		return Verdict{Message: strings.TrimPrefix(first, "unchecked ")}, nil
 	}
-	return Verdict{Message: "unexpected check output: " + s}
+	return Verdict{}, fmt.Errorf("visudo check: unrecognised answer %q", out)
 }
 
 // Diff implements resources.Resource.
@@ -372,7 +373,10 @@ func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 	if !d.Present || ch.Action == resources.NoOp {
 		return ch, nil
 	}
-	v := ParseVerdict(parts[1])
+	v, err := ParseVerdict(parts[1])
+	if err != nil {
+		return resources.Change{}, fmt.Errorf("%s: %w", d.Path(), err)
+	}
 	if v.Rejected {
 		// Failing the plan is the honest answer: apply would refuse it too.
 		return resources.Change{}, fmt.Errorf("visudo rejects the content for %s (nothing was written): %s", d.Path(), v.Message)
