@@ -32,5 +32,5 @@ func imageHost(t *testing.T, tr func(root string) transport.Transport) (*resourc
 // localTransport and localRootTransport are imageHost's two choices: the
 // plain local transport (paths under the root are the caller's to join),
 // or one sandboxed in the root.
-func localTransport(string) transport.Transport         { return transport.NewLocal() }
+func localTransport(string) transport.Transport          { return transport.NewLocal() }
 func localRootTransport(root string) transport.Transport { return transport.NewLocalRoot(root) }
