@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -29,6 +30,21 @@ type KeyValueFile struct {
 	CheckValue func(string) (string, error)
 	// ValueLabel names the key in a value's error (written or canonical).
 	ValueLabel func(written, canon string) string
+}
+
+// Spec is the kind's schema: name, the map (empty by default) and ensure.
+func (s KeyValueFile) Spec() hcldec.Spec {
+	return &hcldec.ObjectSpec{
+		"name": &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: true},
+		s.Attr: &hcldec.DefaultSpec{
+			Primary: &hcldec.AttrSpec{Name: s.Attr, Type: cty.Map(cty.String)},
+			Default: &hcldec.LiteralSpec{Value: cty.MapValEmpty(cty.String)},
+		},
+		"ensure": &hcldec.DefaultSpec{
+			Primary: &hcldec.AttrSpec{Name: "ensure", Type: cty.String},
+			Default: &hcldec.LiteralSpec{Value: cty.StringVal("present")},
+		},
+	}
 }
 
 // KeyValue is one checked entry.

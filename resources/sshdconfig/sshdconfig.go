@@ -46,19 +46,7 @@ var (
 
 type kind struct{}
 
-func (kind) Spec() hcldec.Spec {
-	return &hcldec.ObjectSpec{
-		"name": &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: true},
-		"settings": &hcldec.DefaultSpec{
-			Primary: &hcldec.AttrSpec{Name: "settings", Type: cty.Map(cty.String)},
-			Default: &hcldec.LiteralSpec{Value: cty.MapValEmpty(cty.String)},
-		},
-		"ensure": &hcldec.DefaultSpec{
-			Primary: &hcldec.AttrSpec{Name: "ensure", Type: cty.String},
-			Default: &hcldec.LiteralSpec{Value: cty.StringVal("present")},
-		},
-	}
-}
+func (kind) Spec() hcldec.Spec { return spec.Spec() }
 
 // Setting is one keyword and its value.
 type Setting struct {

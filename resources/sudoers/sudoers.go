@@ -17,7 +17,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/goprov/goprov/internal/shell"
@@ -178,7 +177,7 @@ func decodeRule(v cty.Value, body hcl.Body) (Rule, hcl.Diagnostics) {
 		}
 		for i, s := range vals {
 			if !re.MatchString(s) {
-				bad(elemRange(body, attr, i), "Invalid "+what,
+				bad(resources.ElemRange(body, attr, i), "Invalid "+what,
 					fmt.Sprintf("%q is not a %s sudoers can take literally (no spaces, newlines, ',', ':', '=', '#' or '\\').", s, what))
 			}
 		}
@@ -195,7 +194,7 @@ func decodeRule(v cty.Value, body hcl.Body) (Rule, hcl.Diagnostics) {
 	for i, c := range r.Commands {
 		norm, err := normCommand(c)
 		if err != nil {
-			bad(elemRange(body, "commands", i), "Invalid command", fmt.Sprintf("%q: %v.", c, err))
+			bad(resources.ElemRange(body, "commands", i), "Invalid command", fmt.Sprintf("%q: %v.", c, err))
 			continue
 		}
 		r.Commands[i] = norm
@@ -531,23 +530,6 @@ mv -f -- "$f" "$k"
 		return fmt.Errorf("remove %s: refused, the file is kept: %s", d.Path(), strings.TrimSpace(string(res.Stderr)))
 	}
 	return res.Err("remove " + d.Path())
-}
-
-// elemRange is the range of element i of a list attribute when it is
-// written as a literal list, else the attribute's.
-func elemRange(body hcl.Body, attr string, i int) *hcl.Range {
-	if body == nil {
-		return nil
-	}
-	c, _, _ := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: attr}}})
-	if c != nil {
-		if a, ok := c.Attributes[attr]; ok {
-			if t, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(t.Exprs) {
-				return t.Exprs[i].Range().Ptr()
-			}
-		}
-	}
-	return resources.AttrRange(body, attr)
 }
 
 func missingRange(body hcl.Body) *hcl.Range {
