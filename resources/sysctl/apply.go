@@ -51,18 +51,9 @@ func (f *File) Diff(h *resources.Host, probe []byte) (resources.Change, error) {
 	}
 	for _, o := range Overrides(f.Name+".conf", f.Settings, st.other) {
 		ch.Notes = append(ch.Notes, fmt.Sprintf("%s sets %s = %s after this file: at the next boot %s will be %s, not %s",
-			o.File, o.Key, Normalize(o.Value), o.Key, Normalize(o.Value), f.value(o.Key)))
+			o.File, o.Key, Normalize(o.Value), o.Key, Normalize(o.Value), o.Want))
 	}
 	return ch, nil
-}
-
-func (f *File) value(key string) string {
-	for _, s := range f.Settings {
-		if s.Key == key {
-			return s.Value
-		}
-	}
-	return ""
 }
 
 type drifted struct {
