@@ -7,23 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/goprov/goprov/resources"
-	"github.com/goprov/goprov/transport"
 )
 
 // TestImageLockExcludesAndNamesHolder: on an image root goprov holds the
 // lock itself, inside the root: a second apply is refused naming the
 // first; after release the lock is free again.
 func TestImageLockExcludesAndNamesHolder(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("image roots need root; CI runs as root")
-		}
-		t.Skip("image roots need root")
-	}
-	root := t.TempDir()
-	h := &resources.Host{Name: "img", Root: root, T: transport.NewLocalRoot(root)}
+	needRoot(t, "image roots need root")
+	h, root := imageHost(t, localRootTransport)
 	ctx := context.Background()
 	lock, err := lockHost(ctx, h, "first@ci pid 1", 0)
 	if err != nil {

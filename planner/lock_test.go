@@ -9,23 +9,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/goprov/goprov/resources"
-	"github.com/goprov/goprov/transport"
 )
 
 // The lock's liveness check, on a real holder (this machine's sh under an
 // image root): answered while the holder lives, a LostLockError once it is
 // killed.
 func TestLockCheckSeesDeadHolder(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the lock holder runs as root (Sudo); CI runs as root")
-		}
-		t.Skip("skipped: the lock holder runs as root; run as root or in CI")
-	}
-	root := t.TempDir()
-	h := &resources.Host{Name: "img", Root: root, T: transport.NewLocal()}
+	needRoot(t, "the lock holder runs as root (Sudo)")
+	h, root := imageHost(t, localTransport)
 	ctx := context.Background()
 	lock, err := lockHost(ctx, h, "test holder", 5*time.Second)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -21,6 +22,23 @@ func AttrRange(body hcl.Body, name string) *hcl.Range {
 	}
 	r := body.MissingItemRange()
 	return &r
+}
+
+// ElemRange is the range of element i of a list attribute when it is
+// written as a literal list, else the attribute's; nil without a body.
+func ElemRange(body hcl.Body, attr string, i int) *hcl.Range {
+	if body == nil {
+		return nil
+	}
+	c, _, _ := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: attr}}})
+	if c != nil {
+		if a, ok := c.Attributes[attr]; ok {
+			if t, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(t.Exprs) {
+				return t.Exprs[i].Range().Ptr()
+			}
+		}
+	}
+	return AttrRange(body, attr)
 }
 
 // BlockBodies returns the bodies of body's nested blocks of type typ, in

@@ -70,7 +70,7 @@ d=%s
 if [ -f "$d/pid" ]; then
   pid=$(cat "$d/pid")
   if [ -d "/proc/$pid" ] && grep -q %s "/proc/$pid/cmdline" 2>/dev/null; then
-    echo "a %s rollback is already armed on this host (pid $pid): another goprov change is in flight or its rollback is pending" >&2; exit 9
+    echo "a %s rollback is already armed on this host (pid $pid): another goprov change is in flight or its rollback is pending" >&2; exit %d
   fi
 fi
 rm -rf "$d"; mkdir -p -m 700 "$d"
@@ -80,7 +80,7 @@ cat >"$d/restore.sh" <<'GOPROV_EOF'
 %sGOPROV_EOF
 setsid sh -c 'sleep "$1"; exec sh "$2"' %s %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
 echo $! >"$d/pid"
-`, shell.Quote(d.Dir), d.Process(), d.Tag, d.Save, d.RestoreScript(), d.Process(), timeout)
+`, shell.Quote(d.Dir), d.Process(), d.Tag, ExitDeadManArmed, d.Save, d.RestoreScript(), d.Process(), timeout)
 }
 
 // Rearm restarts the timer with a full timeout from now, over the
@@ -93,14 +93,14 @@ func (d DeadMan) Rearm(ctx context.Context, h *Host, timeout int) error {
 	s := fmt.Sprintf(`set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 d=%s
-[ -f "$d/saved" ] || { echo "the saved state is gone: the rollback already ran" >&2; exit 8; }
+[ -f "$d/saved" ] || { echo "the saved state is gone: the rollback already ran" >&2; exit %d; }
 old=$(cat "$d/pid" 2>/dev/null || true)
 setsid sh -c 'sleep "$1"; exec sh "$2"' %s %d "$d/restore.sh" </dev/null >"$d/timer.log" 2>&1 &
 echo $! >"$d/pid"
 if [ -n "$old" ] && [ -d "/proc/$old" ] && grep -q %s "/proc/$old/cmdline" 2>/dev/null; then
   kill -TERM -- "-$old" 2>/dev/null || kill -TERM "$old"
 fi
-`, shell.Quote(d.Dir), d.Process(), timeout, d.Process())
+`, shell.Quote(d.Dir), ExitDeadManFired, d.Process(), timeout, d.Process())
 	if err := runScript(ctx, h, s); err != nil {
 		return fmt.Errorf("re-arm the %s rollback: %w", d.Tag, err)
 	}
@@ -110,13 +110,13 @@ fi
 // killTimer stops the timer if it has not fired yet; it fails when the
 // timer already fired (the rollback ran or is running).
 func (d DeadMan) killTimer() string {
-	return fmt.Sprintf(`pid=$(cat "$d/pid" 2>/dev/null) || { echo "the rollback timer already fired" >&2; exit 8; }
-if [ -d "/proc/$pid" ] && grep -q %s "/proc/$pid/cmdline" 2>/dev/null; then
+	return fmt.Sprintf(`pid=$(cat "$d/pid" 2>/dev/null) || { echo "the rollback timer already fired" >&2; exit %[2]d; }
+if [ -d "/proc/$pid" ] && grep -q %[1]s "/proc/$pid/cmdline" 2>/dev/null; then
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
 else
-  echo "the rollback timer already fired" >&2; exit 8
+  echo "the rollback timer already fired" >&2; exit %[2]d
 fi
-`, d.Process())
+`, d.Process(), ExitDeadManFired)
 }
 
 // Disarm cancels the rollback once access is proven.
@@ -127,7 +127,8 @@ func (d DeadMan) Disarm(ctx context.Context, h *Host) error {
 	return nil
 }
 
-// DisarmScript is Disarm as a script (exit 8: the timer already fired).
+// DisarmScript is Disarm as a script (ExitDeadManFired: the timer already
+// fired).
 func (d DeadMan) DisarmScript() string {
 	return fmt.Sprintf("d=%s\n%srm -rf \"$d\"\n", shell.Quote(d.Dir), d.killTimer())
 }

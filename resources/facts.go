@@ -60,13 +60,16 @@ func ParseFacts(out []byte) (Facts, error) {
 			f.SSHDPort = n
 		}
 	}
-	parseSecurity(&f, lines)
+	if err := parseSecurity(&f, lines); err != nil {
+		return Facts{}, fmt.Errorf("facts: %w", err)
+	}
 	return f, nil
 }
 
 // parseSecurity reads the kernel and security-module lines (5th on); an
-// older probe's output without them leaves the states "" (unknown).
-func parseSecurity(f *Facts, lines []string) {
+// older probe's output without them leaves the states "" (unknown). An
+// answer the probe never gives is an error, not a guess.
+func parseSecurity(f *Facts, lines []string) error {
 	at := func(i int) string {
 		if i < len(lines) {
 			return strings.TrimSpace(lines[i])
@@ -74,20 +77,27 @@ func parseSecurity(f *Facts, lines []string) {
 		return ""
 	}
 	if len(lines) < 7 {
-		return
+		return nil
 	}
 	f.Kernel = at(4)
-	f.SELinux = "disabled"
-	if m := strings.ToLower(at(5)); m == "enforcing" || m == "permissive" {
+	switch m := strings.ToLower(at(5)); m {
+	case "enforcing", "permissive", "disabled":
 		f.SELinux = m
+	default:
+		return fmt.Errorf("getenforce: unrecognised answer %q", at(5))
 	}
-	f.AppArmor = "disabled"
-	if at(6) == "Y" {
+	switch at(6) {
+	case "Y":
 		f.AppArmor = "enabled"
+	case "N", "absent":
+		f.AppArmor = "disabled"
+	default:
+		return fmt.Errorf("/sys/module/apparmor/parameters/enabled: unrecognised answer %q", at(6))
 	}
 	if n, err := strconv.Atoi(at(7)); err == nil && n >= 0 {
 		f.AppArmorProfiles = &n
 	}
+	return nil
 }
 
 func goArch(machine string) string {

@@ -59,3 +59,16 @@ func TestFactsProbeHere(t *testing.T) {
 		t.Errorf("apparmor %q", f.AppArmor)
 	}
 }
+
+// An answer the security probes never give is an error naming the tool and
+// quoting it, not a silent "disabled".
+func TestParseFactsUnknownAnswers(t *testing.T) {
+	for _, tc := range []struct{ out, want string }{
+		{"Linux\nx86_64\n0\n22\n6.1.0\nMaybe\nY\n34\n", `getenforce: unrecognised answer "Maybe"`},
+		{"Linux\nx86_64\n0\n22\n6.1.0\ndisabled\nyes please\n34\n", `/sys/module/apparmor/parameters/enabled: unrecognised answer "yes please"`},
+	} {
+		if _, err := ParseFacts([]byte(tc.out)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseFacts(%q): got %v, want an error with %q", tc.out, err, tc.want)
+		}
+	}
+}

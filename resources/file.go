@@ -173,13 +173,10 @@ func Unified(from, to string, a, b []byte) string {
 	return d
 }
 
-// Exit codes of the write script that mean something to WriteFile (see
-// exitcodes.go; the script spells 4 to 7 as numbers: ExitNotFile,
-// ExitRestored, ExitShortWrite, ExitChanged).
-const (
-	exitValidate = ExitValidate
-	exitNotFile  = ExitNotFile
-)
+// NotFileCheck is the script line that refuses a directory at $f (a symlink to one is replaced,
+// not followed), with ExitNotFile.
+var NotFileCheck = fmt.Sprintf(`if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit %d; fi
+`, ExitNotFile)
 
 // WriteOptions tune WriteFile.
 type WriteOptions struct {
@@ -245,19 +242,17 @@ func writeSection(h *Host, f DesiredFile, opt WriteOptions, exact bool) string {
 		}
 		// Checked again right before the rename: the window left is one
 		// shell statement, and a concurrent goprov is excluded by the host lock.
-		fmt.Fprintf(&b, "cas() { if [ -f \"$f\" ]; then [ \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" = %s ]; else [ absent = %s ]; fi; }\ncas || exit 7\n", want, want)
+		fmt.Fprintf(&b, "cas() { if [ -f \"$f\" ]; then [ \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" = %s ]; else [ absent = %s ]; fi; }\ncas || exit %d\n", want, want, ExitChanged)
 	}
 	if opt.Prepare != "" {
 		b.WriteString(opt.Prepare + "\n")
 	}
-	b.WriteString(`if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
-# Temp files of writes killed outright (SIGKILL, power loss) never ran
+	b.WriteString(NotFileCheck + `# Temp files of writes killed outright (SIGKILL, power loss) never ran
 # their trap; the host lock is held, so any older one is an orphan.
 find "$d" -maxdepth 1 -name '.goprov.*' -type f -mmin +1 -exec rm -f -- {} + 2>/dev/null || :
 t=$(mktemp "$d/.goprov.XXXXXXXX")
 trap 'rm -f -- "$t"' EXIT
-trap 'exit 129' HUP INT TERM PIPE
-`)
+` + SignalTrap(""))
 	if exact {
 		fmt.Fprintf(&b, "head -c %d > \"$t\"\n", len(f.Content))
 	} else {
@@ -266,12 +261,12 @@ trap 'exit 129' HUP INT TERM PIPE
 	// A connection cut mid-transfer looks like EOF to cat: never let a short
 	// file go further than its temp name.
 	sum := sha256.Sum256(f.Content)
-	fmt.Fprintf(&b, "[ \"$(wc -c < \"$t\" | tr -d ' ')\" = %d ] || { echo 'short write: content incomplete' >&2; exit 6; }\n", len(f.Content))
-	fmt.Fprintf(&b, "[ \"$(sha256sum < \"$t\" | cut -d' ' -f1)\" = %s ] || { echo 'content checksum mismatch' >&2; exit 6; }\n", hex.EncodeToString(sum[:]))
+	fmt.Fprintf(&b, "[ \"$(wc -c < \"$t\" | tr -d ' ')\" = %d ] || { echo 'short write: content incomplete' >&2; exit %d; }\n", len(f.Content), ExitShortWrite)
+	fmt.Fprintf(&b, "[ \"$(sha256sum < \"$t\" | cut -d' ' -f1)\" = %s ] || { echo 'content checksum mismatch' >&2; exit %d; }\n", hex.EncodeToString(sum[:]), ExitShortWrite)
 	fmt.Fprintf(&b, "chown %d:%d -- \"$t\"\nchmod %04o -- \"$t\"\n", f.UID, f.GID, f.Mode)
 	b.WriteString("sync -- \"$t\" 2>/dev/null || sync\n")
 	if opt.Validate != "" {
-		fmt.Fprintf(&b, "if ! ( set -- \"$t\"; %s ) >&2; then exit %d; fi\n", opt.Validate, exitValidate)
+		fmt.Fprintf(&b, "if ! ( set -- \"$t\"; %s ) >&2; then exit %d; fi\n", opt.Validate, ExitValidate)
 	}
 	if h.Root == "" || h.Root == "/" {
 		b.WriteString(`if command -v restorecon >/dev/null 2>&1 && [ -e /sys/fs/selinux/enforce ]; then restorecon -- "$t"; fi` + "\n")
@@ -285,7 +280,7 @@ trap 'exit 129' HUP INT TERM PIPE
 func writeRename(b *strings.Builder, opt WriteOptions) {
 	if opt.After == "" {
 		if opt.IfUnchanged != nil {
-			b.WriteString("cas || exit 7\n")
+			b.WriteString("cas || " + Exit(ExitChanged) + "\n")
 		}
 		b.WriteString("mv -f -- \"$t\" \"$f\"\nsync -- \"$d\" 2>/dev/null || sync\n")
 		return
@@ -297,16 +292,11 @@ trap 'rm -f -- "$t" ${b:+"$b"}' EXIT
 # From the rename until After has passed, a signal must put the previous
 # content back, not just clean up: the new file is live but not yet checked.
 undo() { if [ -n "$b" ]; then mv -f -- "$b" "$f"; else rm -f -- "$f"; fi; sync -- "$d" 2>/dev/null || sync; }
-trap 'undo; exit 129' HUP INT TERM PIPE
-mv -f -- "$t" "$f"
+` + SignalTrap("undo") + `mv -f -- "$t" "$f"
 sync -- "$d" 2>/dev/null || sync
 `)
 	fmt.Fprintf(b, "if ! ( set -- \"$f\"; %s ) >&2; then\n", opt.After)
-	b.WriteString(`  undo
-  exit 5
-fi
-trap 'exit 129' HUP INT TERM PIPE
-`)
+	fmt.Fprintf(b, "  undo\n  exit %d\nfi\n%s", ExitRestored, SignalTrap(""))
 }
 
 // writeErr turns a write script's exit status into WriteFile's error.
@@ -314,7 +304,7 @@ func writeErr(p string, code int, stderr []byte, res transport.Result) error {
 	switch code {
 	case 0:
 		return nil
-	case exitValidate:
+	case ExitValidate:
 		return &ErrValidation{Msg: strings.TrimSpace(string(stderr))}
 	case ExitRestored:
 		return fmt.Errorf("write %s: check after write failed, previous content restored: %s", p, strings.TrimSpace(string(stderr)))
@@ -328,7 +318,7 @@ func writeErr(p string, code int, stderr []byte, res transport.Result) error {
 // RemoveFile deletes a file (not a directory) and fsyncs its directory.
 func RemoveFile(ctx context.Context, h *Host, p string) error {
 	real := h.Path(p)
-	script := fmt.Sprintf("set -eu\nf=%s\nif [ -d \"$f\" ] && [ ! -L \"$f\" ]; then echo \"$f is a directory\" >&2; exit 4; fi\nrm -f -- \"$f\"\nd=$(dirname -- \"$f\")\nsync -- \"$d\" 2>/dev/null || sync\n", shell.Quote(real))
+	script := fmt.Sprintf("set -eu\nf=%s\n%srm -f -- \"$f\"\nd=$(dirname -- \"$f\")\nsync -- \"$d\" 2>/dev/null || sync\n", shell.Quote(real), NotFileCheck)
 	res, err := h.Run(ctx, transport.Cmd{Script: script, Sudo: true})
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)

@@ -1,6 +1,8 @@
 package resources
 
 import (
+	"fmt"
+
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -26,10 +28,16 @@ type Linter interface {
 }
 
 // Attr returns v's attribute name when v is a known, non-null object that
-// has it, and the attribute is known and not null.
+// has it, and the attribute is known and not null. An object whose type
+// lacks name is a lint out of step with its kind's schema (a renamed
+// attribute): it panics, naming it, rather than read as "not set" and
+// silently stop linting it.
 func Attr(v cty.Value, name string) (cty.Value, bool) {
-	if v == cty.NilVal || !v.IsKnown() || v.IsNull() || !v.Type().IsObjectType() || !v.Type().HasAttribute(name) {
+	if v == cty.NilVal || !v.IsKnown() || v.IsNull() || !v.Type().IsObjectType() {
 		return cty.NilVal, false
+	}
+	if !v.Type().HasAttribute(name) {
+		panic(fmt.Sprintf("lint: attribute %q is not in the value's schema (renamed?)", name))
 	}
 	a := v.GetAttr(name)
 	if !a.IsKnown() || a.IsNull() {

@@ -13,6 +13,7 @@ import (
 	"github.com/goprov/goprov/internal/ci"
 )
 
+// TestFaults stays whole: its named subtests share one lab, each fault on its own host.
 func TestFaults(t *testing.T) {
 	l := Start(t, Options{Hosts: 2})
 	h, other := l.Hosts[0], l.Hosts[1]

@@ -299,6 +299,9 @@ func workflowStep(t *testing.T, dir string, env []string, name string) (string, 
 // Plan with -detailed-exitcode -out -json, apply the saved plan with a
 // journal, drift check; then a saved plan applied after one host moved:
 // that host is refused as stale and left alone, the other is applied.
+//
+// It stays whole: the steps are the workflow's, in its order, each reading the
+// files (saved plan, journal) the step before wrote.
 func TestGitopsFlowInLab(t *testing.T) {
 	t.Parallel() // its own lab (or image root): runs beside the other example tests
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})

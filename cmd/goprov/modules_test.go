@@ -82,6 +82,9 @@ func applyModuleInLab(t *testing.T, lab *testinfra.Lab, name, main string) {
 // TestShippedModulesInLab applies examples/lab — the three shipped modules
 // together — to 3 lab hosts through the binary, checks what each host ends
 // up with, and requires the next plan to be empty.
+//
+// It stays whole: one apply of the three modules, then a check per host of
+// what that one apply left, then the empty plan.
 func TestShippedModulesInLab(t *testing.T) {
 	t.Parallel() // its own lab (or image root): runs beside the other example tests
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 3, AuditHosts: []int{0}, Users: []string{"webops"}})

@@ -51,18 +51,34 @@ host "b" {
 }
 `
 
+// lintCase is one configuration and the warnings lint must give for it.
+type lintCase struct {
+	name string
+	src  string
+	// want: summary => marker on the line the warning must point at;
+	// empty means no warning at all.
+	want   map[string]string
+	detail string // substring of the (first) warning's detail
+}
+
+// TestLint runs one table per topic (each kind's lint, and the
+// toolchain-behind-firewall check that spans kinds).
 func TestLint(t *testing.T) {
-	tests := []struct {
-		name string
-		src  string
-		// want: summary => marker on the line the warning must point at;
-		// empty means no warning at all.
-		want   map[string]string
-		detail string // substring of the (first) warning's detail
+	for _, topic := range []struct {
+		name  string
+		cases []lintCase
 	}{
-		{
-			name: "sudoers rule NOPASSWD ALL",
-			src: `resource "sudoers_dropin" "x" {
+		{"sudoers", sudoersLint}, {"goenv", goenvLint}, {"fetch", fetchLint}, {"sysctl", sysctlLint}, {"sshd_config", sshdLint},
+	} {
+		t.Run(topic.name, func(t *testing.T) { runLint(t, topic.cases) })
+	}
+}
+
+// sudoersLint: NOPASSWD and wildcards, in rules and in raw content.
+var sudoersLint = []lintCase{
+	{
+		name: "sudoers rule NOPASSWD ALL",
+		src: `resource "sudoers_dropin" "x" {
   name = "x"
   rule {
     users    = ["%ops"]
@@ -70,22 +86,22 @@ func TestLint(t *testing.T) {
     commands = ["ALL"] # HERE
   }
 }`,
-			want:   map[string]string{"NOPASSWD: ALL": "# HERE"},
-			detail: "%ops run anything as root",
-		},
-		{
-			name: "ALL with a password is not linted",
-			src: `resource "sudoers_dropin" "x" {
+		want:   map[string]string{"NOPASSWD: ALL": "# HERE"},
+		detail: "%ops run anything as root",
+	},
+	{
+		name: "ALL with a password is not linted",
+		src: `resource "sudoers_dropin" "x" {
   name = "x"
   rule {
     users    = ["%admins"]
     commands = ["ALL"]
   }
 }`,
-		},
-		{
-			name: "second rule's wildcard points at the second rule",
-			src: `resource "sudoers_dropin" "x" {
+	},
+	{
+		name: "second rule's wildcard points at the second rule",
+		src: `resource "sudoers_dropin" "x" {
   name = "x"
   rule {
     users    = ["%ops"]
@@ -98,148 +114,137 @@ func TestLint(t *testing.T) {
     commands = ["/usr/bin/journalctl -u *"] # HERE
   }
 }`,
-			want:   map[string]string{"Wildcard in a sudo command": "# HERE"},
-			detail: `"/usr/bin/journalctl -u *"`,
-		},
-		{
-			name: "content NOPASSWD ALL after other tags and commands",
-			src: `resource "sudoers_dropin" "x" {
+		want:   map[string]string{"Wildcard in a sudo command": "# HERE"},
+		detail: `"/usr/bin/journalctl -u *"`,
+	},
+	{
+		name: "content NOPASSWD ALL after other tags and commands",
+		src: `resource "sudoers_dropin" "x" {
   name    = "x"
   content = "# NOPASSWD: ALL in a comment is fine\n#includedir /etc/x\n%ops ALL=(ALL:ALL) SETENV: NOPASSWD: /usr/bin/id, ALL\n#1000 ALL = NOPASSWD:ALL\n" # HERE
 }`,
-			want:   map[string]string{"NOPASSWD: ALL": "# HERE"},
-			detail: `"%ops ALL=(ALL:ALL) SETENV: NOPASSWD: /usr/bin/id, ALL", "#1000 ALL = NOPASSWD:ALL"`,
-		},
-		{
-			name: "content PASSWD resets the tag",
-			src: `resource "sudoers_dropin" "x" {
+		want:   map[string]string{"NOPASSWD: ALL": "# HERE"},
+		detail: `"%ops ALL=(ALL:ALL) SETENV: NOPASSWD: /usr/bin/id, ALL", "#1000 ALL = NOPASSWD:ALL"`,
+	},
+	{
+		name: "content PASSWD resets the tag",
+		src: `resource "sudoers_dropin" "x" {
   name    = "x"
   content = "%ops ALL = NOPASSWD: /usr/bin/id, PASSWD: ALL\nDefaults env_reset\n"
 }`,
-		},
-		{
-			name: "content wildcard",
-			src: `resource "sudoers_dropin" "x" {
+	},
+	{
+		name: "content wildcard",
+		src: `resource "sudoers_dropin" "x" {
   name    = "x"
   content = "Cmnd_Alias LOGS = /usr/bin/tail /var/log/*\n%ops ALL = (root) LOGS\n" # HERE
 }`,
-			want: map[string]string{"Wildcard in a sudo command": "# HERE"},
-		},
-		{
-			name: "absent drop-in is not linted",
-			src: `resource "sudoers_dropin" "x" {
+		want: map[string]string{"Wildcard in a sudo command": "# HERE"},
+	},
+	{
+		name: "absent drop-in is not linted",
+		src: `resource "sudoers_dropin" "x" {
   name    = "x"
   content = "%ops ALL = NOPASSWD: ALL\n"
   ensure  = "absent"
 }`,
-		},
-		{
-			name: "GOSUMDB off in go.env",
-			src: `resource "go_toolchain" "go" {
+	},
+}
+
+// goenvLint: Go environment settings that turn off checksum or TLS checks.
+var goenvLint = []lintCase{
+	{
+		name: "GOSUMDB off in go.env",
+		src: `resource "go_toolchain" "go" {
   version = "1.22.5"
   env     = { GOSUMDB = "off" } # HERE
 }`,
-			want:   map[string]string{"Module verification turned off": "# HERE"},
-			detail: "GOSUMDB=off",
-		},
-		{
-			name: "GONOSUMDB star and GOFLAGS insecure in a profile script",
-			src: `resource "profile_script" "go" {
+		want:   map[string]string{"Module verification turned off": "# HERE"},
+		detail: "GOSUMDB=off",
+	},
+	{
+		name: "GONOSUMDB star and GOFLAGS insecure in a profile script",
+		src: `resource "profile_script" "go" {
   name = "go"
   env = { # HERE
     GONOSUMDB = "*"
     GOFLAGS   = "-mod=readonly -insecure"
   }
 }`,
-			want: map[string]string{"Module verification turned off": "# HERE"},
-		},
-		{
-			name: "GOPRIVATE=* and GOINSECURE=* in go.env, one warning naming both",
-			src: `resource "go_toolchain" "go" {
+		want: map[string]string{"Module verification turned off": "# HERE"},
+	},
+	{
+		name: "GOPRIVATE=* and GOINSECURE=* in go.env, one warning naming both",
+		src: `resource "go_toolchain" "go" {
   version = "1.22.5"
   env     = { GOPRIVATE = "*", GOINSECURE = "*/*" } # HERE
 }`,
-			want:   map[string]string{"Module verification turned off": "# HERE"},
-			detail: "GOINSECURE=*/* lets every module be fetched over plain HTTP or unverified TLS; GOPRIVATE=* exempts every module from the checksum database",
-		},
-		{
-			name: "narrow GOPRIVATE and a normal GOFLAGS are fine",
-			src: `resource "go_toolchain" "go" {
+		want:   map[string]string{"Module verification turned off": "# HERE"},
+		detail: "GOINSECURE=*/* lets every module be fetched over plain HTTP or unverified TLS; GOPRIVATE=* exempts every module from the checksum database",
+	},
+	{
+		name: "narrow GOPRIVATE and a normal GOFLAGS are fine",
+		src: `resource "go_toolchain" "go" {
   version = "1.22.5"
   env     = { GOPRIVATE = "git.example.internal/*", GOFLAGS = "-mod=readonly", GOSUMDB = "sum.golang.org" }
 }`,
-		},
-		{
-			name: "fetch=host behind default-deny outgoing without HTTPS",
-			src: hosts + `
+	},
+}
+
+// egress is the two hosts behind a firewall whose outgoing policy is out,
+// with the SSH rule and then rules; the cases differ in what follows.
+func egress(out, rules string) string {
+	return hosts + `
 resource "firewall" "fw" {
-  default_outgoing = "deny"
+  default_outgoing = "` + out + `"
 }
 resource "firewall_rule" "ssh" {
   port = 22
 }
-resource "go_toolchain" "go" {
+` + rules
+}
+
+// hostFetch is a go_toolchain the hosts download themselves; marker ends
+// its fetch line.
+func hostFetch(marker string) string {
+	return `resource "go_toolchain" "go" {
   version = "1.22.5"
   source  = "dl"
   sha256  = "904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0"
-  fetch   = "host" # HERE
-}`,
-			want:   map[string]string{"Toolchain download blocked by the firewall": "# HERE"},
-			detail: "on: a, b",
-		},
-		{
-			name: "HTTPS out allowed on one host only",
-			src: hosts + `
-resource "firewall" "fw" {
-  default_outgoing = "reject"
+  fetch   = "host"` + marker + `
+}`
 }
-resource "firewall_rule" "ssh" {
-  port = 22
-}
-resource "firewall_rule" "https" {
+
+// fetchLint: a toolchain fetched on hosts whose firewall blocks HTTPS out.
+var fetchLint = []lintCase{
+	{
+		name:   "fetch=host behind default-deny outgoing without HTTPS",
+		src:    egress("deny", hostFetch(" # HERE")),
+		want:   map[string]string{"Toolchain download blocked by the firewall": "# HERE"},
+		detail: "on: a, b",
+	},
+	{
+		name: "HTTPS out allowed on one host only",
+		src: egress("reject", `resource "firewall_rule" "https" {
   targets   = [group.egress]
   port      = "400-500"
   direction = "out"
 }
-resource "go_toolchain" "go" {
-  version = "1.22.5"
-  source  = "dl"
-  sha256  = "904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0"
-  fetch   = "host" # HERE
-}`,
-			want:   map[string]string{"Toolchain download blocked by the firewall": "# HERE"},
-			detail: "on: b.",
-		},
-		{
-			name: "HTTPS out by service name, fetch on host is fine",
-			src: hosts + `
-resource "firewall" "fw" {
-  default_outgoing = "deny"
-}
-resource "firewall_rule" "ssh" {
-  port = 22
-}
-resource "firewall_rule" "https" {
+`+hostFetch(" # HERE")),
+		want:   map[string]string{"Toolchain download blocked by the firewall": "# HERE"},
+		detail: "on: b.",
+	},
+	{
+		name: "HTTPS out by service name, fetch on host is fine",
+		src: egress("deny", `resource "firewall_rule" "https" {
   service   = "https"
   direction = "out"
 }
-resource "go_toolchain" "go" {
-  version = "1.22.5"
-  source  = "dl"
-  sha256  = "904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0"
-  fetch   = "host"
-}`,
-		},
-		{
-			name: "a denied or absent HTTPS rule does not count; controller fetch is fine",
-			src: hosts + `
-resource "firewall" "fw" {
-  default_outgoing = "deny"
-}
-resource "firewall_rule" "ssh" {
-  port = 22
-}
-resource "firewall_rule" "https" {
+`+hostFetch("")),
+	},
+	{
+		name: "a denied or absent HTTPS rule does not count; controller fetch is fine",
+		src: egress("deny", `resource "firewall_rule" "https" {
   port      = 443
   direction = "out"
   ensure    = "absent"
@@ -254,59 +259,72 @@ resource "go_toolchain" "onhost" {
   source       = "dl"
   sha256       = "904b924d435eaea086515bc63235b192ea441bd8c9b198c507e85009e6e4c7f0"
   fetch        = "host" # HERE
-}`,
-			want: map[string]string{"Toolchain download blocked by the firewall": "# HERE"},
-		},
-		{
-			name: "sysctl one-way switch",
-			src: `resource "sysctl" "x" {
+}`),
+		want: map[string]string{"Toolchain download blocked by the firewall": "# HERE"},
+	},
+}
+
+// sysctlLint: one-way switches and weakening values.
+var sysctlLint = []lintCase{
+	{
+		name: "sysctl one-way switch",
+		src: `resource "sysctl" "x" {
   name   = "60-x"
   values = { "kernel/yama/ptrace_scope" = 3, "kernel.modules_disabled" = 1 } # HERE
 }`,
-			want:   map[string]string{"One-way kernel setting": "# HERE"},
-			detail: `kernel.modules_disabled = 1, kernel.yama.ptrace_scope = 3`,
-		},
-		{
-			name: "sysctl ptrace_scope 0",
-			src: `resource "sysctl" "x" {
+		want:   map[string]string{"One-way kernel setting": "# HERE"},
+		detail: `kernel.modules_disabled = 1, kernel.yama.ptrace_scope = 3`,
+	},
+	{
+		name: "sysctl ptrace_scope 0",
+		src: `resource "sysctl" "x" {
   name   = "60-x"
   values = { "kernel.yama.ptrace_scope" = "0" } # HERE
 }`,
-			want:   map[string]string{"Any process may debug its user's others": "# HERE"},
-			detail: "kernel.yama.ptrace_scope = 0",
-		},
-		{
-			name: "sysctl hardening values are not linted",
-			src: `resource "sysctl" "x" {
+		want:   map[string]string{"Any process may debug its user's others": "# HERE"},
+		detail: "kernel.yama.ptrace_scope = 0",
+	},
+	{
+		name: "sysctl hardening values are not linted",
+		src: `resource "sysctl" "x" {
   name   = "60-x"
   values = { "kernel.yama.ptrace_scope" = 2, "kernel.unprivileged_bpf_disabled" = 2, "kernel.kexec_load_disabled" = 0 }
 }`,
-		},
-		{
-			name: "sshd_config weakening settings",
-			src: `resource "sshd_config" "x" {
-  name     = "50-x"
-  settings = { permitrootlogin = "yes", PermitEmptyPasswords = "Yes", PasswordAuthentication = "yes" } # HERE
-}`,
-			want:   map[string]string{"sshd setting weakens logins": "# HERE"},
-			detail: "PasswordAuthentication yes, PermitEmptyPasswords yes, PermitRootLogin yes",
-		},
-		{
-			name: "sshd_config hardening is not linted",
-			src: `resource "sshd_config" "x" {
-  name     = "50-x"
-  settings = { PermitRootLogin = "prohibit-password", PasswordAuthentication = "no", MaxAuthTries = 3 }
-}`,
-		},
-		{
-			name: "absent sysctl is not linted",
-			src: `resource "sysctl" "x" {
+	},
+	{
+		name: "absent sysctl is not linted",
+		src: `resource "sysctl" "x" {
   name   = "60-x"
   values = { "kernel.yama.ptrace_scope" = 3 }
   ensure = "absent"
 }`,
-		},
-	}
+	},
+}
+
+// sshdLint: settings that weaken sshd.
+var sshdLint = []lintCase{
+	{
+		name: "sshd_config weakening settings",
+		src: `resource "sshd_config" "x" {
+  name     = "50-x"
+  settings = { permitrootlogin = "yes", PermitEmptyPasswords = "Yes", PasswordAuthentication = "yes" } # HERE
+}`,
+		want:   map[string]string{"sshd setting weakens logins": "# HERE"},
+		detail: "PasswordAuthentication yes, PermitEmptyPasswords yes, PermitRootLogin yes",
+	},
+	{
+		name: "sshd_config hardening is not linted",
+		src: `resource "sshd_config" "x" {
+  name     = "50-x"
+  settings = { PermitRootLogin = "prohibit-password", PasswordAuthentication = "no", MaxAuthTries = 3 }
+}`,
+	},
+}
+
+// runLint lints each case's configuration: only warnings, each once, each
+// at the line of its marker in main.hcl.
+func runLint(t *testing.T, tests []lintCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			diags := lintOf(t, tc.src)

@@ -8,7 +8,6 @@ import (
 	"sort"
 
 	"github.com/goprov/goprov/planner"
-	"github.com/goprov/goprov/resources"
 )
 
 // MergeJSON writes one JSON document (docs/json-format.md) of every host
@@ -91,23 +90,16 @@ func mergeKind(have, next string) (string, error) {
 	return "plan", nil
 }
 
-// summaryOf counts as planner.Plan.Summary does.
+// summaryOf is planner.Plan.Summary of the merged hosts: the status and
+// actions are all the count reads, so the same code counts both.
 func summaryOf(hosts []jsonHost) planner.Summary {
-	var s planner.Summary
+	var p planner.Plan
 	for _, h := range hosts {
-		if h.Status == planner.StatusFailed || h.Status == planner.StatusStale {
-			s.Failed++
-		}
+		hp := &planner.HostPlan{Name: h.Name, Status: planner.Status(h.Status)}
 		for _, c := range h.Changes {
-			switch c.Action {
-			case resources.Create:
-				s.Add++
-			case resources.Update:
-				s.Change++
-			case resources.Delete:
-				s.Destroy++
-			}
+			hp.Changes = append(hp.Changes, &planner.ResourceChange{Address: c.Address, Action: c.Action})
 		}
+		p.Hosts = append(p.Hosts, hp)
 	}
-	return s
+	return p.Summary()
 }

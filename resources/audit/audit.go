@@ -22,7 +22,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/goprov/goprov/resources"
@@ -93,7 +92,7 @@ func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource,
 	seen := map[string]int{}
 	for i, ev := range v.GetAttr("rules").AsValueSlice() {
 		line := ev.AsString()
-		rng := elemRange(body, "rules", i)
+		rng := resources.ElemRange(body, "rules", i)
 		if strings.ContainsAny(line, "\n\r\x00") {
 			bad(rng, "Invalid audit rule", fmt.Sprintf("%q: one rule per list element; newlines and NUL are not allowed.", line))
 			continue
@@ -608,20 +607,3 @@ func LoadMessages(out string) string {
 }
 
 var statusLine = regexp.MustCompile(`^(enabled|failure|pid|rate_limit|backlog_limit|lost|backlog|backlog_wait_time|backlog_wait_time_actual|loginuid_immutable) `)
-
-// elemRange is the range of element i of a list attribute written as a
-// literal list, else the attribute's.
-func elemRange(body hcl.Body, attr string, i int) *hcl.Range {
-	if body == nil {
-		return nil
-	}
-	c, _, _ := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: attr}}})
-	if c != nil {
-		if a, ok := c.Attributes[attr]; ok {
-			if t, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(t.Exprs) {
-				return t.Exprs[i].Range().Ptr()
-			}
-		}
-	}
-	return resources.AttrRange(body, attr)
-}

@@ -520,6 +520,29 @@ rules = ["-w /etc/passwd -p wa", "-a always,exit -F dir=/nonexistent-goprov/ -F 
 	}
 }
 
+// An auditctl -v answer goprov does not recognise fails the plan, naming
+// the tool and quoting the answer; only the probe's own "unknown" (auditctl
+// printed nothing) leaves the syscalls unchecked.
+func TestFactsUnknownAuditctlAnswer(t *testing.T) {
+	_, err := parseFacts([]byte("Usage: auditctl [options]\nx86_64\n"), nil, 0)
+	if err == nil || !strings.Contains(err.Error(), `auditctl -v: unrecognised answer "Usage: auditctl [options]"`) {
+		t.Errorf("unknown answer: got %v", err)
+	}
+	f, err := parseFacts([]byte("auditctl version unknown\nx86_64\n"), nil, 0)
+	if err != nil || f.why != "auditctl's version is unknown" {
+		t.Errorf("no answer: why %q, err %v", f.why, err)
+	}
+	// auditctl missing: the probe prints its own "unknown", never an empty
+	// line that would shift the machine's name into the version's place.
+	out, err := exec.Command("/bin/sh", "-c", strings.ReplaceAll(factsProbe, "sbin/auditctl", "nonexistent-goprov/auditctl")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(string(out), "\n"); first != "auditctl version unknown" {
+		t.Errorf("facts probe without auditctl starts %q", first)
+	}
+}
+
 // The pending marks persist on hosts across goprov versions: a mark one
 // version writes, the next must read. So their path and bytes are pinned
 // here as literals, never built with the code's own helpers (pendingKey,

@@ -18,10 +18,14 @@ import (
 // factsProbe prints auditctl's version, the machine and ausyscall's
 // tables for b64 and b32. Image roots get "image": their binaries are not
 // run (the image is not this machine), so syscalls are not checked there.
-const factsProbe = findTools + `"$a" -v 2>/dev/null | head -n 1 || echo 'auditctl version unknown'
+const factsProbe = findTools + `v=$("$a" -v 2>/dev/null | head -n 1) || :; echo "${v:-` + versionUnknown + `}"
 uname -m
 s=$(command -v ausyscall 2>/dev/null || echo /usr/bin/ausyscall)
 for arch in b64 b32; do echo "@@table $arch"; "$s" "$arch" --dump 2>&1 || true; done`
+
+// versionUnknown is factsProbe's line when auditctl printed no version
+// (it is missing or failed).
+const versionUnknown = "auditctl version unknown"
 
 // depsProbe prints, for each path the rules depend on, "d" (a directory),
 // "f" (something else) or "-" (missing), one per line in order; then, for
@@ -160,10 +164,13 @@ func parseFacts(factsOut, depsOut []byte, ndeps int) (facts, error) {
 	}
 	head, rest, _ := strings.Cut(s, "@@table ")
 	lines := strings.Split(strings.TrimSpace(head), "\n")
-	major, err := auditctlMajor(lines[0])
-	if err != nil {
+	if lines[0] == versionUnknown {
 		f.why = "auditctl's version is unknown"
 		return f, nil
+	}
+	major, err := auditctlMajor(lines[0])
+	if err != nil {
+		return facts{}, err
 	}
 	l := Listing{Major: major, Native: nativeArch(lines[len(lines)-1]), Tables: map[string]*SyscallTable{}}
 	for _, part := range strings.Split("@@table "+rest, "@@table ")[1:] {
@@ -185,7 +192,7 @@ func parseFacts(factsOut, depsOut []byte, ndeps int) (facts, error) {
 func auditctlMajor(v string) (int, error) {
 	f := strings.Fields(v)
 	if len(f) < 3 || f[0] != "auditctl" || f[1] != "version" {
-		return 0, fmt.Errorf("auditctl -v: unexpected %q", strings.TrimSpace(v))
+		return 0, fmt.Errorf("auditctl -v: unrecognised answer %q", strings.TrimSpace(v))
 	}
 	major, _, _ := strings.Cut(f[2], ".")
 	n, err := strconv.Atoi(major)

@@ -55,6 +55,9 @@ func hostError(p *planner.Plan, host string) string {
 // machine's kernel audit rules), h2 an ordinary host in its own PID
 // namespace, where the kernel refuses audit control. testinfra restores
 // the machine's audit rules and settings at teardown.
+//
+// It stays whole: its named subtests share one lab (starting one costs minutes)
+// and run in order, each on the host state the one before left.
 func TestAuditRulesOnLabHosts(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 2, AuditHosts: []int{0}})
 	inv := labtest.Inventory(lab, testinfra.UserDeploy)

@@ -217,8 +217,7 @@ w=%s
 mkdir -m 0700 -- "$w"
 ok=
 trap '[ -n "$ok" ] || rm -rf -- "$w"' EXIT
-trap 'exit 129' HUP INT TERM PIPE
-`, shell.Quote(h.Path(tc.InstallRoot)), shell.Quote(h.Path(work)))
+%s`, shell.Quote(h.Path(tc.InstallRoot)), shell.Quote(h.Path(work)), resources.SignalTrap(""))
 }
 
 // epilogue checks the extracted tree by running its own go, makes it

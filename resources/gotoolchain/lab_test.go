@@ -166,6 +166,8 @@ resource "go_toolchain" "cut" {
 	}
 }
 
+// labProxy stays whole: its steps run in order on one host's install root, each on
+// the state the one before left.
 func labProxy(t *testing.T, lab *testinfra.Lab, inv string) {
 	cfg := labtest.Write(t, inv, proxyConfig(labVersion, 2))
 	p := labtest.Plan(t, cfg, labOpts)
@@ -382,6 +384,8 @@ func officialArchive(t *testing.T, art *Artifact) []byte {
 	return buf.Bytes()
 }
 
+// labDL stays whole: every step runs against the one mirror, keys and repacked
+// archive set up first, and the cache state the step before left.
 func labDL(t *testing.T, lab *testinfra.Lab, inv string) {
 	ctx := context.Background()
 	proxy := mustDecode(t, `version = "`+labVersion+`"`)

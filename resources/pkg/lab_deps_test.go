@@ -35,7 +35,7 @@ func TestToolInstalledInTheSameApply(t *testing.T) {
 	}
 	// No init system in a lab host: services are not started or stopped
 	// by maintainer scripts (policy-rc.d, as in containers).
-	sh(t, h, `printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+	h.Sh(t, `printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
 rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
 echo 'deb [trusted=yes] file:/srv/goprov-repo ./' > /etc/apt/sources.list.d/goprov-lab.list
 rm -rf /var/lib/apt/lists/*
@@ -71,7 +71,7 @@ resource "package" "base" {
 			t.Fatalf("%s: outcome %q %s", c.Address, c.Outcome, c.Error)
 		}
 	}
-	if got := sh(t, h, "stat -c '%a %U' /etc/sudoers.d/ops && /usr/sbin/visudo -c >/dev/null && echo checked"); got != "440 root\nchecked\n" {
+	if got := h.Sh(t, "stat -c '%a %U' /etc/sudoers.d/ops && /usr/sbin/visudo -c >/dev/null && echo checked"); got != "440 root\nchecked\n" {
 		t.Fatalf("after apply: %q", got)
 	}
 	labtest.RequireEmpty(t, labtest.Plan(t, dir, labtest.Options{}))

@@ -1,14 +1,12 @@
 package pkg_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goprov/goprov/internal/ci"
 	"github.com/goprov/goprov/internal/labtest"
@@ -92,17 +90,6 @@ func buildRepo(t *testing.T, dir string) {
 	}
 }
 
-func sh(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name, err)
-	}
-	return out
-}
-
 func change(t *testing.T, p *planner.Plan, addr string) *planner.ResourceChange {
 	t.Helper()
 	c := labtest.Change(p, "h1", addr)
@@ -132,7 +119,7 @@ func testPackages(t *testing.T, suite string) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1, Suite: suite})
 	h := lab.Hosts[0]
 	buildRepo(t, filepath.Join(h.RootDir, "srv/goprov-repo"))
-	sh(t, h, `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+	h.Sh(t, `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
 echo 'deb [trusted=yes] file:/srv/goprov-repo ./' > /etc/apt/sources.list.d/goprov-lab.list
 rm -rf /var/lib/apt/lists/*`)
 	inv := labtest.Inventory(lab, testinfra.UserDeploy)
@@ -152,11 +139,11 @@ rm -rf /var/lib/apt/lists/*`)
 		if c := change(t, p, addr); c.Action != resources.Create || !strings.Contains(c.Summary, "install goprov-demo-a") {
 			t.Fatalf("plan: %s %q %v", c.Action, c.Summary, c.Notes)
 		}
-		if got := sh(t, h, "ls -A /var/lib/apt/lists"); got != "" {
+		if got := h.Sh(t, "ls -A /var/lib/apt/lists"); got != "" {
 			t.Fatalf("plan wrote the apt index: %q", got)
 		}
 		labtest.RequireOK(t, labtest.Apply(t, dir, labtest.Options{}))
-		got := sh(t, h, dpkgState+" | grep goprov-demo || true")
+		got := h.Sh(t, dpkgState+" | grep goprov-demo || true")
 		want := "goprov-demo-a 2.0 install ok installed\ngoprov-demo-lib 1.0 install ok installed\n"
 		if got != want {
 			t.Fatalf("installed:\n%s\nwant:\n%s", got, want)
@@ -172,7 +159,7 @@ rm -rf /var/lib/apt/lists/*`)
 			t.Fatalf("plan: %s %q", c.Action, c.Summary)
 		}
 		labtest.RequireOK(t, labtest.Apply(t, dir, labtest.Options{}))
-		if got := sh(t, h, "dpkg-query -W -f '${Version}' goprov-demo-a"); got != "1.0" {
+		if got := h.Sh(t, "dpkg-query -W -f '${Version}' goprov-demo-a"); got != "1.0" {
 			t.Fatalf("version %q", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, dir, labtest.Options{}))
@@ -186,7 +173,7 @@ rm -rf /var/lib/apt/lists/*`)
 			t.Fatalf("plan: %s %q", c.Action, c.Summary)
 		}
 		labtest.RequireOK(t, labtest.Apply(t, dir, labtest.Options{}))
-		if got := sh(t, h, dpkgState+" | grep goprov-demo || true"); got != "goprov-demo-lib 1.0 install ok installed\n" {
+		if got := h.Sh(t, dpkgState+" | grep goprov-demo || true"); got != "goprov-demo-lib 1.0 install ok installed\n" {
 			t.Fatalf("after remove:\n%s", got)
 		}
 		labtest.RequireEmpty(t, labtest.Plan(t, dir, labtest.Options{}))
@@ -197,13 +184,13 @@ rm -rf /var/lib/apt/lists/*`)
   names = ["goprov-demo-rec", "goprov-no-such-package"]
 }
 `)
-		before := sh(t, h, dpkgState)
+		before := h.Sh(t, dpkgState)
 		p := labtest.Apply(t, dir, labtest.Options{})
 		hp := labtest.HostPlan(p, "h1")
 		if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "Unable to locate package goprov-no-such-package") {
 			t.Fatalf("status %s: %s", hp.Status, hp.Error)
 		}
-		if after := sh(t, h, dpkgState); after != before {
+		if after := h.Sh(t, dpkgState); after != before {
 			t.Fatalf("package state changed:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	})

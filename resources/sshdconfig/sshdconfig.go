@@ -46,19 +46,7 @@ var (
 
 type kind struct{}
 
-func (kind) Spec() hcldec.Spec {
-	return &hcldec.ObjectSpec{
-		"name": &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: true},
-		"settings": &hcldec.DefaultSpec{
-			Primary: &hcldec.AttrSpec{Name: "settings", Type: cty.Map(cty.String)},
-			Default: &hcldec.LiteralSpec{Value: cty.MapValEmpty(cty.String)},
-		},
-		"ensure": &hcldec.DefaultSpec{
-			Primary: &hcldec.AttrSpec{Name: "ensure", Type: cty.String},
-			Default: &hcldec.LiteralSpec{Value: cty.StringVal("present")},
-		},
-	}
-}
+func (kind) Spec() hcldec.Spec { return spec.Spec() }
 
 // Setting is one keyword and its value.
 type Setting struct {
@@ -74,47 +62,24 @@ type File struct {
 	Present  bool
 }
 
+// spec is what New checks as sysctl does (resources.KeyValueFile).
+var spec = resources.KeyValueFile{
+	Kind: KindName, Dir: Dir, Name: nameRe.MatchString, Attr: "settings",
+	Key: "sshd keyword", Value: "sshd value",
+	Empty: "No settings", EmptyDetail: `A present sshd_config needs at least one setting; to remove the file, write ensure = "absent".`,
+	Canon:      Keyword,
+	Same:       func(string) string { return "are the same keyword (sshd ignores case)" },
+	CheckValue: checkValue,
+	ValueLabel: func(_, keyword string) string { return keyword },
+}
+
 func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
-	f := &File{Address: address, Name: v.GetAttr("name").AsString()}
-	var diags hcl.Diagnostics
-	bad := func(attr, summary, detail string) {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: resources.AttrRange(body, attr)})
-	}
-	if !nameRe.MatchString(f.Name) {
-		bad("name", "Invalid sshd_config name", fmt.Sprintf("%q: use letters, digits, '-' and '_' only (it becomes %s/NAME.conf).", f.Name, Dir))
-	}
-	present, dg := resources.Ensure(v, body)
-	f.Present = present
-	if dg != nil {
-		diags = append(diags, dg)
-	}
-	seen := map[string]string{}
-	for k, ev := range v.GetAttr("settings").AsValueMap() {
-		kw, err := Keyword(k)
-		if err != nil {
-			bad("settings", "Invalid sshd keyword", fmt.Sprintf("%q: %v.", k, err))
-			continue
-		}
-		if other, dup := seen[kw]; dup {
-			a, b := other, k
-			if b < a {
-				a, b = b, a
-			}
-			bad("settings", "Duplicate sshd keyword", fmt.Sprintf("%q and %q are the same keyword (sshd ignores case); write it once.", a, b))
-			continue
-		}
-		seen[kw] = k
-		val, err := checkValue(ev.AsString())
-		if err != nil {
-			bad("settings", "Invalid sshd value", fmt.Sprintf("%s: %v.", kw, err))
-			continue
-		}
-		f.Settings = append(f.Settings, Setting{Keyword: kw, Value: val})
+	name, present, kvs, diags := spec.Decode(v, body)
+	f := &File{Address: address, Name: name, Present: present}
+	for _, kv := range kvs {
+		f.Settings = append(f.Settings, Setting{Keyword: kv.Canon, Value: kv.Value})
 	}
 	sort.Slice(f.Settings, func(i, j int) bool { return f.Settings[i].Keyword < f.Settings[j].Keyword })
-	if f.Present && len(v.GetAttr("settings").AsValueMap()) == 0 {
-		bad("settings", "No settings", `A present sshd_config needs at least one setting; to remove the file, write ensure = "absent".`)
-	}
 	return f, diags
 }
 

@@ -58,6 +58,9 @@ func hostError(p *planner.Plan, host string) string {
 }
 
 // TestSudoersDropinOnLabHosts runs as the NOPASSWD user deploy.
+//
+// It stays whole: its named subtests share one lab (starting one costs minutes)
+// and run in order, each on the host state the one before left.
 func TestSudoersDropinOnLabHosts(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
 	inv := labtest.Inventory(lab, testinfra.UserDeploy)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/goprov/goprov/internal/shell"
@@ -178,7 +177,7 @@ func decodeRule(v cty.Value, body hcl.Body) (Rule, hcl.Diagnostics) {
 		}
 		for i, s := range vals {
 			if !re.MatchString(s) {
-				bad(elemRange(body, attr, i), "Invalid "+what,
+				bad(resources.ElemRange(body, attr, i), "Invalid "+what,
 					fmt.Sprintf("%q is not a %s sudoers can take literally (no spaces, newlines, ',', ':', '=', '#' or '\\').", s, what))
 			}
 		}
@@ -195,7 +194,7 @@ func decodeRule(v cty.Value, body hcl.Body) (Rule, hcl.Diagnostics) {
 	for i, c := range r.Commands {
 		norm, err := normCommand(c)
 		if err != nil {
-			bad(elemRange(body, "commands", i), "Invalid command", fmt.Sprintf("%q: %v.", c, err))
+			bad(resources.ElemRange(body, "commands", i), "Invalid command", fmt.Sprintf("%q: %v.", c, err))
 			continue
 		}
 		r.Commands[i] = norm
@@ -343,19 +342,20 @@ type Verdict struct {
 	Message  string // visudo's message, or why it could not check
 }
 
-// ParseVerdict reads checkProbe's output.
-func ParseVerdict(out []byte) Verdict {
+// ParseVerdict reads checkProbe's output. An answer the probe never gives
+// is an error, quoted: it must not pass as "not checked".
+func ParseVerdict(out []byte) (Verdict, error) {
 	s := strings.TrimRight(string(out), "\n")
 	first, rest, _ := strings.Cut(s, "\n")
 	switch {
 	case first == "ok":
-		return Verdict{Checked: true}
+		return Verdict{Checked: true}, nil
 	case first == "rejected":
-		return Verdict{Checked: true, Rejected: true, Message: strings.TrimSpace(rest)}
+		return Verdict{Checked: true, Rejected: true, Message: strings.TrimSpace(rest)}, nil
 	case strings.HasPrefix(first, "unchecked "):
-		return Verdict{Message: strings.TrimPrefix(first, "unchecked ")}
+		return Verdict{Message: strings.TrimPrefix(first, "unchecked ")}, nil
 	}
-	return Verdict{Message: "unexpected check output: " + s}
+	return Verdict{}, fmt.Errorf("visudo check: unrecognised answer %q", out)
 }
 
 // Diff implements resources.Resource.
@@ -372,7 +372,10 @@ func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 	if !d.Present || ch.Action == resources.NoOp {
 		return ch, nil
 	}
-	v := ParseVerdict(parts[1])
+	v, err := ParseVerdict(parts[1])
+	if err != nil {
+		return resources.Change{}, fmt.Errorf("%s: %w", d.Path(), err)
+	}
 	if v.Rejected {
 		// Failing the plan is the honest answer: apply would refuse it too.
 		return resources.Change{}, fmt.Errorf("visudo rejects the content for %s (nothing was written): %s", d.Path(), v.Message)
@@ -509,16 +512,14 @@ func (d *Dropin) remove(ctx context.Context, h *resources.Host) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "set -eu\nf=%s\nd=$(dirname -- \"$f\")\n", shell.Quote(real))
 	b.WriteString(`if [ ! -e "$f" ] && [ ! -L "$f" ]; then exit 0; fi
-if [ -d "$f" ] && [ ! -L "$f" ]; then echo "$f is a directory" >&2; exit 4; fi
-`)
+` + resources.NotFileCheck)
 	nopw, err := loginNoPasswd(ctx, h)
 	if err != nil {
 		return err
 	}
 	b.WriteString(`k=$(mktemp "$d/.goprov.XXXXXXXX")
 mv -f -- "$f" "$k"
-trap 'mv -f -- "$k" "$f"; exit 129' HUP INT TERM PIPE
-`)
+` + resources.SignalTrap(`mv -f -- "$k" "$f"`))
 	fmt.Fprintf(&b, "if ! ( %s ) >&2; then\n  mv -f -- \"$k\" \"$f\"\n  sync -- \"$d\" 2>/dev/null || sync\n  exit %d\nfi\n", afterCheck(h, "", nopw), resources.ExitRestored)
 	b.WriteString("trap - HUP INT TERM PIPE\nrm -f -- \"$k\"\nsync -- \"$d\" 2>/dev/null || sync\n")
 	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Sudo: true})
@@ -529,23 +530,6 @@ trap 'mv -f -- "$k" "$f"; exit 129' HUP INT TERM PIPE
 		return fmt.Errorf("remove %s: refused, the file is kept: %s", d.Path(), strings.TrimSpace(string(res.Stderr)))
 	}
 	return res.Err("remove " + d.Path())
-}
-
-// elemRange is the range of element i of a list attribute when it is
-// written as a literal list, else the attribute's.
-func elemRange(body hcl.Body, attr string, i int) *hcl.Range {
-	if body == nil {
-		return nil
-	}
-	c, _, _ := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: attr}}})
-	if c != nil {
-		if a, ok := c.Attributes[attr]; ok {
-			if t, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(t.Exprs) {
-				return t.Exprs[i].Range().Ptr()
-			}
-		}
-	}
-	return resources.AttrRange(body, attr)
 }
 
 func missingRange(body hcl.Body) *hcl.Range {

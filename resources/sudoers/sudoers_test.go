@@ -150,19 +150,22 @@ alice, bob web1, web2 = (root) /bin/echo a\,b c\:d e\=f \#g
 
 func TestParseVerdict(t *testing.T) {
 	cases := []struct {
-		out  string
-		want Verdict
+		out     string
+		want    Verdict
+		wantErr string
 	}{
-		{"ok\n", Verdict{Checked: true}},
+		{"ok\n", Verdict{Checked: true}, ""},
 		{"rejected\nstdin:1:9: syntax error\nthis is not sudoers\n        ^~~\n", Verdict{Checked: true, Rejected: true,
-			Message: "stdin:1:9: syntax error\nthis is not sudoers\n        ^~~"}},
-		{"unchecked visudo cannot read stdin\n", Verdict{Message: "visudo cannot read stdin"}},
-		{"unchecked /usr/sbin/visudo not found\n", Verdict{Message: "/usr/sbin/visudo not found"}},
-		{"", Verdict{Message: "unexpected check output: "}},
+			Message: "stdin:1:9: syntax error\nthis is not sudoers\n        ^~~"}, ""},
+		{"unchecked visudo cannot read stdin\n", Verdict{Message: "visudo cannot read stdin"}, ""},
+		{"unchecked /usr/sbin/visudo not found\n", Verdict{Message: "/usr/sbin/visudo not found"}, ""},
+		{"", Verdict{}, `visudo check: unrecognised answer ""`},
+		{"Segmentation fault\n", Verdict{}, `visudo check: unrecognised answer "Segmentation fault\n"`},
 	}
 	for _, tc := range cases {
-		if got := ParseVerdict([]byte(tc.out)); got != tc.want {
-			t.Errorf("ParseVerdict(%q) = %+v, want %+v", tc.out, got, tc.want)
+		got, err := ParseVerdict([]byte(tc.out))
+		if got != tc.want || (err == nil) != (tc.wantErr == "") || (err != nil && err.Error() != tc.wantErr) {
+			t.Errorf("ParseVerdict(%q) = %+v, %v; want %+v, %q", tc.out, got, err, tc.want, tc.wantErr)
 		}
 	}
 }
@@ -198,6 +201,9 @@ func TestDiff(t *testing.T) {
 		{"sudo-rs", multi("absent\n", "unchecked visudo cannot read stdin\n", "yes\n"), resources.Create, "not checked at plan time (visudo cannot read stdin)", ""},
 		{"no includedir", multi("absent\n", "ok\n", "no\n"), resources.Create, "/etc/sudoers has no @includedir /etc/sudoers.d line", ""},
 		{"bad probe", []byte("garbage"), "", "", "probe"},
+		// An answer the check never gives fails the plan, quoted, instead
+		// of passing as "not checked at plan time".
+		{"unknown answer", multi("absent\n", "sudo: something odd\n", "yes\n"), "", "", `visudo check: unrecognised answer "sudo: something odd\n"`},
 	}
 	for _, tc := range cases {
 		ch, err := d.Diff(h, tc.probe)

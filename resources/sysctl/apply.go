@@ -51,18 +51,9 @@ func (f *File) Diff(h *resources.Host, probe []byte) (resources.Change, error) {
 	}
 	for _, o := range Overrides(f.Name+".conf", f.Settings, st.other) {
 		ch.Notes = append(ch.Notes, fmt.Sprintf("%s sets %s = %s after this file: at the next boot %s will be %s, not %s",
-			o.File, o.Key, Normalize(o.Value), o.Key, Normalize(o.Value), f.value(o.Key)))
+			o.File, o.Key, Normalize(o.Value), o.Key, Normalize(o.Value), o.Want))
 	}
 	return ch, nil
-}
-
-func (f *File) value(key string) string {
-	for _, s := range f.Settings {
-		if s.Key == key {
-			return s.Value
-		}
-	}
-	return ""
 }
 
 type drifted struct {
@@ -164,8 +155,7 @@ norm() { tr '\t\n' '  ' | tr -s ' ' | sed 's/^ //; s/ $//'; }
   if restore; then echo 'the previous live values are restored' >&2; else echo 'WARNING: some previous live values could not be restored' >&2; fi
   exit 1
 }
-trap 'restore; exit 129' HUP INT TERM PIPE
-if ! e=$("$s" -q -p "$1" 2>&1 >/dev/null); then fail "sysctl -p refused the file: $(printf '%s' "$e" | tr '\n' ';')"; fi
+` + resources.SignalTrap("restore") + `if ! e=$("$s" -q -p "$1" 2>&1 >/dev/null); then fail "sysctl -p refused the file: $(printf '%s' "$e" | tr '\n' ';')"; fi
 `)
 	for _, s := range f.Settings {
 		p := shell.Quote("/proc/sys/" + s.Path)

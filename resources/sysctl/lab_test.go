@@ -66,6 +66,9 @@ func hardeningConfig(kptr, ensure string) string {
 // TestSysctlOnLabHosts: net.* keys are per network namespace, so each lab
 // host has its own; kernel.kptr_restrict is the machine's, saved and
 // restored around the test under the machine-wide sysctl lock.
+//
+// It stays whole: its named subtests share one lab and the saved machine-wide
+// kptr_restrict, and run in order, each on the state the one before left.
 func TestSysctlOnLabHosts(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 2})
 	inv := labtest.Inventory(lab, testinfra.UserDeploy)

@@ -192,6 +192,7 @@ func ParseLive(out []byte, n int) ([]Live, error) {
 // Override is a later assignment of one of our keys to another value.
 type Override struct {
 	Key, Value, File string
+	Want             string // our value, the one the later file undoes
 }
 
 // Overrides returns, per key of ss that a file applied after ours (named
@@ -224,7 +225,7 @@ func Overrides(ours string, ss []Setting, files []OtherFile) []Override {
 		for _, a := range assignments(o.Content) {
 			for _, s := range ss {
 				if matchKey(a.key, s.Path) {
-					last[s.Path] = Override{Key: s.Key, Value: a.value, File: o.Path()}
+					last[s.Path] = Override{Key: s.Key, Value: a.value, File: o.Path(), Want: s.Value}
 				}
 			}
 		}

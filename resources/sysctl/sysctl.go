@@ -41,19 +41,7 @@ var (
 
 type kind struct{}
 
-func (kind) Spec() hcldec.Spec {
-	return &hcldec.ObjectSpec{
-		"name": &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: true},
-		"values": &hcldec.DefaultSpec{
-			Primary: &hcldec.AttrSpec{Name: "values", Type: cty.Map(cty.String)},
-			Default: &hcldec.LiteralSpec{Value: cty.MapValEmpty(cty.String)},
-		},
-		"ensure": &hcldec.DefaultSpec{
-			Primary: &hcldec.AttrSpec{Name: "ensure", Type: cty.String},
-			Default: &hcldec.LiteralSpec{Value: cty.StringVal("present")},
-		},
-	}
-}
+func (kind) Spec() hcldec.Spec { return spec.Spec() }
 
 // Setting is one key and its value.
 type Setting struct {
@@ -70,47 +58,24 @@ type File struct {
 	Present  bool
 }
 
+// spec is what New checks as sshd_config does (resources.KeyValueFile).
+var spec = resources.KeyValueFile{
+	Kind: KindName, Dir: Dir, Name: nameRe.MatchString, Attr: "values",
+	Key: "sysctl key", Value: "sysctl value",
+	Empty: "No values", EmptyDetail: `A present sysctl needs at least one value; to remove the file, write ensure = "absent".`,
+	Canon:      KeyPath,
+	Same:       func(path string) string { return "name the same key (/proc/sys/" + path + ")" },
+	CheckValue: checkValue,
+	ValueLabel: func(written, _ string) string { return written },
+}
+
 func (kind) New(address string, v cty.Value, body hcl.Body) (resources.Resource, hcl.Diagnostics) {
-	f := &File{Address: address, Name: v.GetAttr("name").AsString()}
-	var diags hcl.Diagnostics
-	bad := func(attr, summary, detail string) {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: resources.AttrRange(body, attr)})
-	}
-	if !nameRe.MatchString(f.Name) {
-		bad("name", "Invalid sysctl name", fmt.Sprintf("%q: use letters, digits, '-' and '_' only (it becomes %s/NAME.conf).", f.Name, Dir))
-	}
-	present, dg := resources.Ensure(v, body)
-	f.Present = present
-	if dg != nil {
-		diags = append(diags, dg)
-	}
-	byPath := map[string]string{}
-	for k, ev := range v.GetAttr("values").AsValueMap() {
-		path, err := KeyPath(k)
-		if err != nil {
-			bad("values", "Invalid sysctl key", fmt.Sprintf("%q: %v.", k, err))
-			continue
-		}
-		if other, dup := byPath[path]; dup {
-			a, b := other, k
-			if b < a {
-				a, b = b, a
-			}
-			bad("values", "Duplicate sysctl key", fmt.Sprintf("%q and %q name the same key (/proc/sys/%s); write it once.", a, b, path))
-			continue
-		}
-		byPath[path] = k
-		val, err := checkValue(ev.AsString())
-		if err != nil {
-			bad("values", "Invalid sysctl value", fmt.Sprintf("%s: %v.", k, err))
-			continue
-		}
-		f.Settings = append(f.Settings, Setting{Key: DottedKey(path), Path: path, Value: val})
+	name, present, kvs, diags := spec.Decode(v, body)
+	f := &File{Address: address, Name: name, Present: present}
+	for _, kv := range kvs {
+		f.Settings = append(f.Settings, Setting{Key: DottedKey(kv.Canon), Path: kv.Canon, Value: kv.Value})
 	}
 	sort.Slice(f.Settings, func(i, j int) bool { return f.Settings[i].Key < f.Settings[j].Key })
-	if f.Present && len(v.GetAttr("values").AsValueMap()) == 0 {
-		bad("values", "No values", `A present sysctl needs at least one value; to remove the file, write ensure = "absent".`)
-	}
 	return f, diags
 }
 

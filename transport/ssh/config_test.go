@@ -81,6 +81,7 @@ func view(h *hop) resolved {
 	return r
 }
 
+// TestResolveChain stays whole: one table; its rows share the HOME and ssh_config files set up first.
 func TestResolveChain(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)

@@ -38,17 +38,6 @@ func labConfig(lab *testinfra.Lab, h *testinfra.Host, user string) Config {
 		ConnectTimeout: 10 * time.Second}
 }
 
-func hostExec(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func sshdSessions(t *testing.T, h *testinfra.Host) int {
 	t.Helper()
 	log, err := h.SSHDLog()
@@ -64,7 +53,7 @@ func assertNoPwned(t *testing.T, hosts ...*testinfra.Host) {
 		t.Error("/tmp/pwned exists on the controller: the password was executed")
 	}
 	for _, h := range hosts {
-		if out := hostExec(t, h, "if [ -e /tmp/pwned ]; then echo yes; else echo no; fi"); out != "no\n" {
+		if out := h.Sh(t, "if [ -e /tmp/pwned ]; then echo yes; else echo no; fi"); out != "no\n" {
 			t.Errorf("/tmp/pwned exists on %s: the password was executed", h.Name)
 		}
 	}
@@ -134,7 +123,7 @@ func TestLabBecomeDeploy(t *testing.T) {
 	if want := append([]byte("root\n"), payload...); !bytes.Equal(res.Stdout, want) || res.ExitCode != 0 {
 		t.Errorf("1 MB through sudo: got %d bytes, equal=%t, exit %d, stderr %q", len(res.Stdout), bytes.Equal(res.Stdout, want), res.ExitCode, res.Stderr)
 	}
-	if got := hostExec(t, h, "stat -c '%U %s' /root/blob"); got != "root 1048576\n" {
+	if got := h.Sh(t, "stat -c '%U %s' /root/blob"); got != "root 1048576\n" {
 		t.Errorf("/root/blob on host: %q", got)
 	}
 	// The script exits early without reading its stdin: a result, not a hang.
@@ -159,7 +148,7 @@ func TestLabBecomeOpsPassword(t *testing.T) {
 	// The sampler gets the password from a file (base64 on its command line,
 	// so its own cmdline does not match) and scans every process's argv
 	// while our sudo runs; it also proves it saw that sudo.
-	hostExec(t, h, "echo "+base64.StdEncoding.EncodeToString([]byte(pw))+" | base64 -d > /root/pw.txt")
+	h.Sh(t, "echo "+base64.StdEncoding.EncodeToString([]byte(pw))+" | base64 -d > /root/pw.txt")
 	sampler := make(chan string, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -211,7 +200,7 @@ echo "seen=$seen samples=$samples"`)
 	assertNoPwned(t, h)
 
 	// Wrong password (a hostile one too): a clear error, no retry.
-	hostExec(t, h, "rm -f /run/sudo/ts/ops")
+	h.Sh(t, "rm -f /run/sudo/ts/ops")
 	cfg.BecomePassword = `wrong; $(touch /tmp/pwned) 'x"`
 	c2 := dialT(t, cfg)
 	start := time.Now()
@@ -508,7 +497,7 @@ func TestLabCancel(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		// (pgrep -f would match the sh running it.)
-		out := hostExec(t, h, "ps -eo pid=,args= | grep ' sleep 77$' || true")
+		out := h.Sh(t, "ps -eo pid=,args= | grep ' sleep 77$' || true")
 		if strings.TrimSpace(out) == "" {
 			break
 		}
@@ -529,7 +518,7 @@ func TestLabConcurrentRuns(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
 	h := lab.Hosts[0]
 	// The lab raises MaxSessions; put OpenSSH's default back.
-	hostExec(t, h, "sed -i 's/^MaxSessions .*/MaxSessions 10/' /etc/ssh/sshd_config.d/goprov-lab.conf && grep -x 'MaxSessions 10' /etc/ssh/sshd_config.d/goprov-lab.conf")
+	h.Sh(t, "sed -i 's/^MaxSessions .*/MaxSessions 10/' /etc/ssh/sshd_config.d/goprov-lab.conf && grep -x 'MaxSessions 10' /etc/ssh/sshd_config.d/goprov-lab.conf")
 	must(t, h.KillSSHD())
 	must(t, h.StartSSHD())
 	cfg := labConfig(lab, h, testinfra.UserDeploy)
@@ -680,7 +669,7 @@ func TestLabLargeScript(t *testing.T) {
 			t.Errorf("sudo=%t: stdout %q (want %q), stderr %q, exit %d", sudo, got, want, res.Stderr, res.ExitCode)
 		}
 	}
-	if out := hostExec(t, h, "ls /tmp/goprov-script.* 2>/dev/null || true"); out != "" {
+	if out := h.Sh(t, "ls /tmp/goprov-script.* 2>/dev/null || true"); out != "" {
 		t.Errorf("temp scripts left on the host: %q", out)
 	}
 	if c.Execs() != 2 {

@@ -33,7 +33,7 @@ func TestLabLoginShells(t *testing.T) {
 			if sh, _, ok := strings.Cut(u, "-"); ok {
 				wantShell = "/usr/bin/" + sh + "\n"
 			}
-			if got := hostExec(t, h, "getent passwd "+u+" | cut -d: -f7"); got != wantShell {
+			if got := h.Sh(t, "getent passwd "+u+" | cut -d: -f7"); got != wantShell {
 				t.Fatalf("%s: login shell %q, want %q", u, got, wantShell)
 			}
 			for _, sudo := range []bool{false, true} {
