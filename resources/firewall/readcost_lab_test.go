@@ -1,11 +1,9 @@
 package firewall
 
 import (
-	"context"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goprov/goprov/internal/labtest"
 	"github.com/goprov/goprov/resources"
@@ -23,26 +21,14 @@ func TestLabReadStartsNoFirewalldTool(t *testing.T) {
 	h := lab.Host("h1")
 	const real = "/usr/bin/firewall-offline-cmd.real"
 	// Any firewalld tool run from now on leaves a mark.
-	hostExec(t, h, `set -e
+	h.Sh(t, `set -e
 for tool in firewall-offline-cmd firewall-cmd; do
   p=$(command -v $tool); mv "$p" "$p.real"
   printf '#!/bin/sh\necho %s >> /tmp/firewalld-tool-ran\nexec %s.real "$@"\n' $tool "$p" > "$p"; chmod 755 "$p"
 done`)
-	// firewalld's Python tools take seconds each on a loaded machine:
-	// give them more than hostExec's 30 s.
-	slowExec := func(script string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := h.MustExec(ctx, script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
 	offline := func(args ...string) {
 		t.Helper()
-		slowExec(real + " " + strings.Join(args, " "))
+		h.Sh(t, real+" "+strings.Join(args, " "))
 	}
 	for _, r := range []string{
 		`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`,
@@ -62,7 +48,7 @@ done`)
 	offline("--zone=work", "--set-target=%%REJECT%%")
 	offline("--new-zone=extra")
 	offline("--zone=extra", "--add-service=ssh", "--add-service=http")
-	hostExec(t, h, "rm -f /tmp/firewalld-tool-ran")
+	h.Sh(t, "rm -f /tmp/firewalld-tool-ran")
 
 	// A whole plan of a ufw host starts no firewalld tool.
 	labtest.RequireOK(t, labtest.Plan(t, labtest.Write(t, inv, `
@@ -75,16 +61,16 @@ resource "firewall_rule" "ssh_in" {
   port = 22
 }
 `), labtest.Options{}))
-	if out := hostExec(t, h, "cat /tmp/firewalld-tool-ran 2>/dev/null || true"); out != "" {
+	if out := h.Sh(t, "cat /tmp/firewalld-tool-ran 2>/dev/null || true"); out != "" {
 		t.Errorf("the read ran firewalld's tools:\n%s", out)
 	}
 
 	// What the probe reads equals what firewalld's own tool reports.
-	st, err := ParseState([]byte(slowExec(probeScript(&resources.Host{Name: "h1", SSHPort: 22}))))
+	st, err := ParseState([]byte(h.Sh(t, probeScript(&resources.Host{Name: "h1", SSHPort: 22}))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ParseZones(slowExec(real + " --list-all-zones"))
+	want := ParseZones(h.Sh(t, real+" --list-all-zones"))
 	if len(want) < 10 || want["extra"] == nil || len(want["public"].RichRules) != 7 {
 		t.Fatalf("firewall-offline-cmd reports too little: %v", want)
 	}
