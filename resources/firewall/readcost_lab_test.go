@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,4 +102,60 @@ func normZones(m map[string]*Zone) map[string]Zone {
 		out[k] = c
 	}
 	return out
+}
+
+// The firewall's read forks a handful of processes, not one tool per file
+// (issue 17: the read's process count, not any one program, is what costs
+// the host CPU). Counted in the lab host's own PID namespace: the growth
+// of ns_last_pid across one read is the number of processes it started.
+// The figures logged are the read's user+sys CPU (`times`), for the bench.
+func TestLabReadForksAHandful(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Host("h1")
+	h.Sh(t, "ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null")
+	rh := &resources.Host{Name: "h1", SSHPort: 22}
+	ufwHost := []resources.Resource{
+		&firewallRes{&Settings{Address: "firewall.main", Backend: "ufw", Enabled: true, DefaultIn: "deny", DefaultOut: "allow"}},
+		&ruleRes{&Rule{Address: "firewall_rule.ssh", PortLo: 22, PortHi: 22, Protocol: "tcp", Direction: "in", Action: "allow", Present: true}},
+	}
+	fwdHost := []resources.Resource{
+		&firewallRes{&Settings{Address: "firewall.main", Backend: "firewalld", Enabled: true, DefaultIn: "deny", DefaultOut: "allow"}},
+		&ruleRes{&Rule{Address: "firewall_rule.ssh", Service: "ssh", Protocol: "tcp", Direction: "in", Action: "allow", Present: true}},
+	}
+	for _, c := range []struct {
+		name    string
+		members []resources.Resource
+		max     int
+	}{
+		{"ufw host, firewalld installed", ufwHost, 6},
+		{"firewalld declared, not running", fwdHost, 6},
+	} {
+		script := group.Probe(rh, c.members)
+		// The read itself is exact: it parses, and on the ufw host it
+		// sees ufw loaded and the SSH session's family.
+		st, err := ParseState([]byte(h.Sh(t, script)))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if c.members[0].(*firewallRes).s.Backend == "ufw" && (!st.UFW.Loaded || len(st.UFW.Rules) != 2) {
+			t.Errorf("%s: read %+v", c.name, st.UFW)
+		}
+		if c.members[0].(*firewallRes).s.Backend == "firewalld" && (st.FWD.Permanent["public"] == nil || st.FWD.DefaultZone != "public") {
+			t.Errorf("%s: read %+v", c.name, st.FWD)
+		}
+		// ns_last_pid is read with cat: a sysctl file answers only a
+		// read at offset 0, and sh's read builtin reads byte by byte. Each
+		// cat is a process of its own: a is the first cat's PID, b the
+		// second's.
+		forks, err := strconv.Atoi(h.ShTrim(t, "a=$(cat /proc/sys/kernel/ns_last_pid); (\n"+script+"\n) >/dev/null 2>&1; b=$(cat /proc/sys/kernel/ns_last_pid); echo $((b - a - 1))"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One of them is the subshell the read runs in.
+		if forks-1 > c.max {
+			t.Errorf("%s: the firewall read started %d processes, want at most %d", c.name, forks-1, c.max)
+		}
+		cpu := h.ShTrim(t, "for i in 1 2 3 4 5; do (\n"+script+"\n) >/dev/null 2>&1; done; times")
+		t.Logf("%s: %d processes; 5 reads, shell and children user/sys:\n%s", c.name, forks-1, cpu)
+	}
 }
