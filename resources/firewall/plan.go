@@ -44,6 +44,9 @@ type hostPlan struct {
 	// change. Only then can the change lock anyone out, so only then does
 	// apply arm the rollback and prove access with a new login.
 	Filtering bool
+	// needs: what the read-back after the change reads (what the plan's
+	// read read).
+	needs probeNeeds
 }
 
 func (p *hostPlan) fail(addr string, err error) {
@@ -55,7 +58,7 @@ func (p *hostPlan) fail(addr string, err error) {
 // planHost is pure: given the declarations, the probed state and the
 // host's environment, it says what changes.
 func planHost(d decl, st *State, e env) *hostPlan {
-	p := &hostPlan{changes: map[string]resources.Change{}, errs: map[string]error{}}
+	p := &hostPlan{changes: map[string]resources.Change{}, errs: map[string]error{}, needs: needsOf(d)}
 	var set *Settings
 	for i, s := range d.Settings {
 		if i == 0 {

@@ -67,7 +67,7 @@ resource "firewall_rule" "ssh_in" {
 	}
 
 	// What the probe reads equals what firewalld's own tool reports.
-	st, err := ParseState([]byte(h.Sh(t, probeScript(&resources.Host{Name: "h1", SSHPort: 22}))))
+	st, err := ParseState([]byte(h.Sh(t, probeScript(&resources.Host{Name: "h1", SSHPort: 22}, probeNeeds{firewalld: true}))))
 	if err != nil {
 		t.Fatal(err)
 	}
