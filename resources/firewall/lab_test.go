@@ -298,6 +298,13 @@ func acceptAll(t *testing.T, addr string) int {
 
 func testFirewalld(t *testing.T, lab *testinfra.Lab, inv string) {
 	h := lab.Host("h2")
+	// A failure here can be firewalld's own: say what it logged.
+	t.Cleanup(func() {
+		if t.Failed() {
+			o, _, _, _ := h.Exec(context.Background(), "tail -30 /var/log/firewalld.console /var/log/firewalld; ps axo pid,args")
+			t.Logf("firewalld's logs and the host's processes:\n%s", o)
+		}
+	})
 	listen(t, h, 2224, 2225)
 	const base = `
 resource "firewall" "main" {

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,8 +132,8 @@ func TestLabReadForksAHandful(t *testing.T) {
 		{"firewalld declared, not running", fwdHost, 6},
 	} {
 		script := group.Probe(rh, c.members)
-		// The read itself is exact: it parses, and on the ufw host it
-		// sees ufw loaded and the SSH session's family.
+		// The read still says what the plan needs: ufw loaded and its
+		// rules; firewalld's zones and default zone.
 		st, err := ParseState([]byte(h.Sh(t, script)))
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -143,19 +144,119 @@ func TestLabReadForksAHandful(t *testing.T) {
 		if c.members[0].(*firewallRes).s.Backend == "firewalld" && (st.FWD.Permanent["public"] == nil || st.FWD.DefaultZone != "public") {
 			t.Errorf("%s: read %+v", c.name, st.FWD)
 		}
-		// ns_last_pid is read with cat: a sysctl file answers only a
-		// read at offset 0, and sh's read builtin reads byte by byte. Each
-		// cat is a process of its own: a is the first cat's PID, b the
-		// second's.
-		forks, err := strconv.Atoi(h.ShTrim(t, "a=$(cat /proc/sys/kernel/ns_last_pid); (\n"+script+"\n) >/dev/null 2>&1; b=$(cat /proc/sys/kernel/ns_last_pid); echo $((b - a - 1))"))
-		if err != nil {
-			t.Fatal(err)
+		forks, cpu := readCost(t, h, script)
+		if forks > c.max {
+			t.Errorf("%s: the firewall read started %d processes, want at most %d", c.name, forks, c.max)
 		}
-		// One of them is the subshell the read runs in.
-		if forks-1 > c.max {
-			t.Errorf("%s: the firewall read started %d processes, want at most %d", c.name, forks-1, c.max)
+		t.Logf("%s: %d processes; 5 reads, shell and children user/sys:\n%s", c.name, forks, cpu)
+	}
+}
+
+// readCost runs a read on the host: the number of processes it starts, and
+// `times` after five more runs (user and sys of the shell, then of its
+// children).
+func readCost(t *testing.T, h *testinfra.Host, script string) (int, string) {
+	t.Helper()
+	// ns_last_pid is read with cat: a sysctl file answers only a read at
+	// offset 0, and sh's read builtin reads byte by byte. Each cat is a
+	// process of its own: a is the first cat's PID, b the second's; the
+	// subshell the read runs in is one more.
+	forks, err := strconv.Atoi(h.ShTrim(t, "a=$(cat /proc/sys/kernel/ns_last_pid); (\n"+script+"\n) >/dev/null 2>&1; b=$(cat /proc/sys/kernel/ns_last_pid); echo $((b - a - 2))"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forks, h.ShTrim(t, "for i in 1 2 3 4 5; do (\n"+script+"\n) >/dev/null 2>&1; done; times")
+}
+
+// A running firewalld is read over D-Bus (busctl, no Python start-up) and
+// from its zone files, exactly: the runtime zones equal what
+// `firewall-cmd --list-all-zones` prints, the permanent ones what
+// `firewall-cmd --permanent --list-all-zones` prints, with rich rules of
+// every kind, coalesced ports, services, sources, interfaces, targets, a
+// zone of its own and runtime-only entries.
+func TestLabFirewalldReadOverDBus(t *testing.T) {
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1, FirewalldHosts: []int{0}})
+	h := lab.Host("h1")
+	rich := ""
+	for _, r := range []string{
+		`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`,
+		`rule family="ipv6" source NOT address="fd00::/8" port port="8080-8090" protocol="tcp" log prefix="web " level="info" limit value="3/m" reject type="icmp6-adm-prohibited"`,
+		`rule priority="-5" family="ipv4" destination address="192.0.2.1" protocol value="icmp" audit limit value="2/h" drop`,
+		`rule family="ipv4" forward-port port="80" protocol="tcp" to-port="8080"`,
+		`rule family="ipv4" source address="198.51.100.0/24" masquerade`,
+		`rule icmp-block name="echo-request"`,
+		`rule priority="3" family="ipv4" source-port port="53" protocol="udp" accept limit value="10/s"`,
+	} {
+		rich += " --add-rich-rule='" + r + "'"
+	}
+	h.Sh(t, `set -e
+fc() { firewall-cmd "$@" >/dev/null; }
+fc --permanent --zone=public`+rich+`
+fc --permanent --zone=public --add-port=2000-2010/tcp --add-port=2005-2020/tcp --add-port=53/udp
+fc --permanent --zone=public --add-service=http
+fc --permanent --zone=internal --add-source=10.1.0.0/16
+fc --permanent --zone=internal --set-target=DROP
+fc --permanent --zone=work --add-interface=eth9
+fc --permanent --zone=work --set-target=%%REJECT%%
+fc --permanent --new-zone=extra
+fc --permanent --zone=extra --add-service=ssh --add-service=dns
+fc --reload
+# Runtime only: what a reload would drop.
+fc --zone=public --add-port=3000/tcp
+fc --zone=public --add-service=ftp
+fc --zone=public --add-rich-rule='rule priority="-3" family="ipv4" source address="192.0.2.0/24" drop'
+fc --zone=home --add-source=198.51.100.7
+fc --zone=home --add-interface=eth8`)
+	// Any firewalld tool run from now on leaves a mark.
+	h.Sh(t, `set -e
+for tool in firewall-offline-cmd firewall-cmd; do
+  p=$(command -v $tool); mv "$p" "$p.real"
+  printf '#!/bin/sh\necho %s >> /tmp/firewalld-tool-ran\nexec %s.real "$@"\n' $tool "$p" > "$p"; chmod 755 "$p"
+done`)
+	members := []resources.Resource{
+		&firewallRes{&Settings{Address: "firewall.main", Backend: "firewalld", Enabled: true, DefaultIn: "deny", DefaultOut: "allow"}},
+		&ruleRes{&Rule{Address: "firewall_rule.ssh", Service: "ssh", Protocol: "tcp", Direction: "in", Action: "allow", Present: true}},
+	}
+	script := group.Probe(&resources.Host{Name: "h1", SSHPort: 22}, members)
+	st, err := ParseState([]byte(h.Sh(t, script)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := h.Sh(t, "cat /tmp/firewalld-tool-ran 2>/dev/null || true"); out != "" {
+		t.Errorf("the read of a running firewalld started firewalld's tools:\n%s", out)
+	}
+	forks, cpu := readCost(t, h, script)
+	t.Logf("running firewalld: %d processes; 5 reads, shell and children user/sys:\n%s", forks, cpu)
+	if !st.FirewalldRunning {
+		t.Fatal("firewalld not seen running")
+	}
+	const cmd = "/usr/bin/firewall-cmd.real"
+	if z := h.ShTrim(t, cmd+" --get-default-zone"); st.FWD.DefaultZone != z {
+		t.Errorf("default zone %q, firewall-cmd says %q", st.FWD.DefaultZone, z)
+	}
+	for _, c := range []struct {
+		name string
+		got  map[string]*Zone
+		args string
+	}{
+		{"runtime", st.FWD.Runtime, " --list-all-zones"},
+		{"permanent", st.FWD.Permanent, " --permanent --list-all-zones"},
+	} {
+		want := ParseZones(h.Sh(t, cmd+c.args))
+		if len(want) < 10 || want["extra"] == nil || len(want["public"].RichRules) < 7 {
+			t.Fatalf("%s: firewall-cmd reports too little: %v", c.name, want)
 		}
-		cpu := h.ShTrim(t, "for i in 1 2 3 4 5; do (\n"+script+"\n) >/dev/null 2>&1; done; times")
-		t.Logf("%s: %d processes; 5 reads, shell and children user/sys:\n%s", c.name, forks-1, cpu)
+		got, w := normZones(c.got), normZones(want)
+		for name, z := range w {
+			if g, ok := got[name]; !ok || !reflect.DeepEqual(g, z) {
+				t.Errorf("%s zone %s:\n got  %+v\n want %+v", c.name, name, g, z)
+			}
+		}
+		if len(got) != len(w) {
+			t.Errorf("%s: %d zones, firewall-cmd lists %d", c.name, len(got), len(w))
+		}
+	}
+	if pub := st.FWD.Runtime["public"]; pub == nil || !slices.Contains(pub.Ports, "3000/tcp") || slices.Contains(st.FWD.Permanent["public"].Ports, "3000/tcp") {
+		t.Errorf("runtime-only port: runtime %+v, permanent %+v", pub, st.FWD.Permanent["public"])
 	}
 }
