@@ -22,25 +22,12 @@ func TestLabReadStartsNoFirewalldTool(t *testing.T) {
 	inv := labtest.Inventory(lab, testinfra.UserDeploy)
 	h := lab.Host("h1")
 	const real = "/usr/bin/firewall-offline-cmd.real"
-	// Any firewalld tool run from now on leaves a mark.
-	h.Sh(t, `set -e
-for tool in firewall-offline-cmd firewall-cmd; do
-  p=$(command -v $tool); mv "$p" "$p.real"
-  printf '#!/bin/sh\necho %s >> /tmp/firewalld-tool-ran\nexec %s.real "$@"\n' $tool "$p" > "$p"; chmod 755 "$p"
-done`)
+	markFirewalldTools(t, h)
 	offline := func(args ...string) {
 		t.Helper()
 		h.Sh(t, real+" "+strings.Join(args, " "))
 	}
-	for _, r := range []string{
-		`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`,
-		`rule family="ipv6" source NOT address="fd00::/8" port port="8080-8090" protocol="tcp" log prefix="web " level="info" limit value="3/m" reject type="icmp6-adm-prohibited"`,
-		`rule priority="-5" family="ipv4" destination address="192.0.2.1" protocol value="icmp" audit limit value="2/h" drop`,
-		`rule family="ipv4" forward-port port="80" protocol="tcp" to-port="8080"`,
-		`rule family="ipv4" source address="198.51.100.0/24" masquerade`,
-		`rule icmp-block name="echo-request"`,
-		`rule family="ipv4" source-port port="53" protocol="udp" accept limit value="10/s"`,
-	} {
+	for _, r := range testRichRules {
 		offline("--zone=public", "--add-rich-rule='"+r+"'")
 	}
 	offline("--zone=public", "--add-port=2000-2010/tcp", "--add-port=2005-2020/tcp", "--add-port=53/udp", "--add-port=2030/tcp")
@@ -87,6 +74,30 @@ resource "firewall_rule" "ssh_in" {
 	if st.FWD.DefaultZone != "public" {
 		t.Errorf("default zone %q", st.FWD.DefaultZone)
 	}
+}
+
+// testRichRules are rich rules of every kind firewalld's readers treat
+// apart.
+var testRichRules = []string{
+	`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`,
+	`rule family="ipv6" source NOT address="fd00::/8" port port="8080-8090" protocol="tcp" log prefix="web " level="info" limit value="3/m" reject type="icmp6-adm-prohibited"`,
+	`rule priority="-5" family="ipv4" destination address="192.0.2.1" protocol value="icmp" audit limit value="2/h" drop`,
+	`rule family="ipv4" forward-port port="80" protocol="tcp" to-port="8080"`,
+	`rule family="ipv4" source address="198.51.100.0/24" masquerade`,
+	`rule icmp-block name="echo-request"`,
+	`rule family="ipv4" source-port port="53" protocol="udp" accept limit value="10/s"`,
+}
+
+// markFirewalldTools wraps firewalld's tools on the host so that each run
+// from now on leaves a line in /tmp/firewalld-tool-ran; the real ones are
+// TOOL.real.
+func markFirewalldTools(t *testing.T, h *testinfra.Host) {
+	t.Helper()
+	h.Sh(t, `set -e
+for tool in firewall-offline-cmd firewall-cmd; do
+  p=$(command -v $tool); mv "$p" "$p.real"
+  printf '#!/bin/sh\necho %s >> /tmp/firewalld-tool-ran\nexec %s.real "$@"\n' $tool "$p" > "$p"; chmod 755 "$p"
+done`)
 }
 
 // normZones makes empty lists nil, so parsers that differ only there
@@ -178,15 +189,7 @@ func TestLabFirewalldReadOverDBus(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1, FirewalldHosts: []int{0}})
 	h := lab.Host("h1")
 	rich := ""
-	for _, r := range []string{
-		`rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`,
-		`rule family="ipv6" source NOT address="fd00::/8" port port="8080-8090" protocol="tcp" log prefix="web " level="info" limit value="3/m" reject type="icmp6-adm-prohibited"`,
-		`rule priority="-5" family="ipv4" destination address="192.0.2.1" protocol value="icmp" audit limit value="2/h" drop`,
-		`rule family="ipv4" forward-port port="80" protocol="tcp" to-port="8080"`,
-		`rule family="ipv4" source address="198.51.100.0/24" masquerade`,
-		`rule icmp-block name="echo-request"`,
-		`rule priority="3" family="ipv4" source-port port="53" protocol="udp" accept limit value="10/s"`,
-	} {
+	for _, r := range testRichRules {
 		rich += " --add-rich-rule='" + r + "'"
 	}
 	h.Sh(t, `set -e
@@ -207,12 +210,7 @@ fc --zone=public --add-service=ftp
 fc --zone=public --add-rich-rule='rule priority="-3" family="ipv4" source address="192.0.2.0/24" drop'
 fc --zone=home --add-source=198.51.100.7
 fc --zone=home --add-interface=eth8`)
-	// Any firewalld tool run from now on leaves a mark.
-	h.Sh(t, `set -e
-for tool in firewall-offline-cmd firewall-cmd; do
-  p=$(command -v $tool); mv "$p" "$p.real"
-  printf '#!/bin/sh\necho %s >> /tmp/firewalld-tool-ran\nexec %s.real "$@"\n' $tool "$p" > "$p"; chmod 755 "$p"
-done`)
+	markFirewalldTools(t, h)
 	members := []resources.Resource{
 		&firewallRes{&Settings{Address: "firewall.main", Backend: "firewalld", Enabled: true, DefaultIn: "deny", DefaultOut: "allow"}},
 		&ruleRes{&Rule{Address: "firewall_rule.ssh", Service: "ssh", Protocol: "tcp", Direction: "in", Action: "allow", Present: true}},
