@@ -156,14 +156,21 @@ func fwdModeScript(live, declared bool) string {
 	var b strings.Builder
 	b.WriteString("if [ -n \"$fwd\" ]; then\n")
 	if live {
+		// firewalld checks each caller with polkit, which D-Bus starts on
+		// demand; a call that meets polkitd going away fails once
+		// ("The name :1.N was not provided…"). Only an answer naming
+		// firewalld's own bus name says it does not run: else ask again.
+		call := busctl(false, fwdIface, "getDefaultZone")
 		fmt.Fprintf(&b, `  if [ -S /run/dbus/system_bus_socket ]; then
     if command -v busctl >/dev/null 2>&1; then
-      z=$(%s 2>/dev/null) && mode=dbus
+      if z=$(%s 2>&1); then mode=dbus
+      else case $z in *FirewallD1*) ;; *) z=$(%s 2>/dev/null) && mode=dbus;; esac
+      fi
     else
       z=$(firewall-cmd --get-default-zone 2>/dev/null) && mode=cmd
     fi
   fi
-`, busctl(false, fwdIface, "getDefaultZone"))
+`, call, call)
 	}
 	fmt.Fprintf(&b, "  [ $mode = skip ] && { %s || [ -z \"$ufw\" ]; } && mode=offline\nfi\necho \"=fwd $mode\"\n", boolSh(declared))
 	b.WriteString("case $mode in dbus|cmd) printf '=fwd-default %s\\n' \"$z\";; esac\n")
@@ -192,12 +199,15 @@ func ufwLoadedScript(conf string) string {
 // the permanent zones through firewalld's own tools when a zone file holds
 // what the file reader does not read exactly.
 func fwdListScript(h *resources.Host) string {
+	// Each call is asked twice before it counts as failed (polkit, see
+	// fwdModeScript); the second substitution only runs after a failure,
+	// so a read is one process per call.
 	return fmt.Sprintf(`if [ $mode = dbus ]; then
-  zs=$(%s) || echo '=error busctl getZones failed'
+  zs=$(%[1]s) || zs=$(%[1]s) || echo '=error busctl getZones failed'
   set -f
   for w in $zs; do
     case $w in \"*\") n=${w#\"}; n=${n%%\"}; echo "=zone $n"
-      j=$(%s s "$n") || echo "=error busctl getZoneSettings2 $n failed"
+      j=$(%[2]s s "$n") || j=$(%[2]s s "$n") || echo "=error busctl getZoneSettings2 $n failed"
       printf ' %%s\n' "$j";;
     esac
   done
@@ -208,7 +218,7 @@ fi
 if [ $mode != skip ] && { [ $exact = no ] || [ $rc = 3 ]; }; then
   echo =permanent
   case $mode in
-    offline) %s | sed 's/^/ /';;
+    offline) %[3]s | sed 's/^/ /';;
     *) firewall-cmd --permanent --list-all-zones | sed 's/^/ /';;
   esac
 fi
