@@ -101,3 +101,37 @@ func Present(v cty.Value) bool {
 	e := AttrString(v, "ensure")
 	return e == "" || e == "present"
 }
+
+// LintResource is one declared resource as a lint across kinds sees it.
+type LintResource struct {
+	Kind, Address string
+	Value         cty.Value
+}
+
+// EgressNeed is outgoing traffic a resource needs on its host to apply
+// (a download on the host, say).
+type EgressNeed struct {
+	Name     string // "HTTPS"
+	Port     int
+	Protocol string
+	Attr     string // the attribute that asks for it: the warning points there
+	Summary  string // the warning's summary
+	What     string // what the resource does: `downloads on the host (fetch = "host")`
+	Instead  string // the way around it: `use fetch = "controller"`
+}
+
+// EgressNeeder is a Kind whose resources may need outgoing traffic on
+// their host. The planner asks every EgressFilter kind among the host's
+// resources whether it blocks that traffic, and warns if so: neither kind
+// knows the other.
+type EgressNeeder interface {
+	Egress(v cty.Value) (EgressNeed, bool)
+}
+
+// EgressFilter is a Kind whose resources may block outgoing traffic on a
+// host. BlocksEgress sees every resource aimed at the host; when they
+// block need it returns the resource that does, why ("denies outgoing
+// traffic there and no …") and the fix ("Add that rule").
+type EgressFilter interface {
+	BlocksEgress(host []LintResource, need EgressNeed) (by, why, fix string, blocked bool)
+}

@@ -2,11 +2,9 @@ package compile
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/goprov/goprov/dsl"
 	"github.com/goprov/goprov/resources"
@@ -82,42 +80,68 @@ func rangeOf(body hcl.Body, name string, fallback hcl.Range) *hcl.Range {
 	return fallback.Ptr()
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// lintEgress warns when a go_toolchain downloads on the host (fetch =
-// "host") while that host's firewall denies outgoing traffic without an
-// HTTPS allow: the apply would fail at the download.
+// lintEgress warns when a resource needs outgoing traffic on a host
+// (resources.EgressNeeder: a toolchain downloaded on the host) that the
+// host's firewall blocks (resources.EgressFilter): the apply would fail
+// there. The planner only pairs the two by interface; neither kind knows
+// the other, and no kind is named here.
 func lintEgress(cfg *dsl.Config) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	for _, tc := range cfg.Resources {
-		if tc.Kind != "go_toolchain" || resources.AttrString(tc.Value, "fetch") != "host" {
+	for _, r := range cfg.Resources {
+		k, ok := resources.Lookup(r.Kind)
+		if !ok {
+			continue
+		}
+		needer, ok := k.(resources.EgressNeeder)
+		if !ok {
+			continue
+		}
+		need, ok := needer.Egress(r.Value)
+		if !ok {
 			continue
 		}
 		var blocked []string
-		var by string
+		var by, why, fix string
 		for _, h := range cfg.Hosts {
-			if !aims(tc, h.Name) {
+			if !aims(r, h.Name) {
 				continue
 			}
-			fw := denyingFirewall(cfg, h.Name)
-			if fw == nil || httpsOut(cfg, h.Name) {
-				continue
+			if b, w, f, ok := egressBlocked(cfg, h.Name, need); ok {
+				blocked = append(blocked, h.Name)
+				by, why, fix = b, w, f
 			}
-			blocked = append(blocked, h.Name)
-			by = fw.Address
 		}
 		if len(blocked) > 0 {
-			diags = append(diags, warn(rangeOf(tc.Body, "fetch", tc.DeclRange), "Toolchain download blocked by the firewall",
-				fmt.Sprintf(`%s downloads on the host (fetch = "host"), but %s denies outgoing traffic there and no firewall_rule allows HTTPS out (port 443, direction = "out"), on: %s. Add that rule (and DNS), or use fetch = "controller".`,
-					tc.Address, by, strings.Join(blocked, ", "))))
+			diags = append(diags, warn(rangeOf(r.Body, need.Attr, r.DeclRange), need.Summary,
+				fmt.Sprintf("%s %s, but %s %s, on: %s. %s, or %s.", r.Address, need.What, by, why, strings.Join(blocked, ", "), fix, need.Instead)))
 		}
 	}
 	return diags
+}
+
+// egressBlocked asks each filtering kind among host's resources whether
+// they block need.
+func egressBlocked(cfg *dsl.Config, host string, need resources.EgressNeed) (by, why, fix string, blocked bool) {
+	var on []resources.LintResource
+	for _, r := range cfg.Resources {
+		if aims(r, host) {
+			on = append(on, resources.LintResource{Kind: r.Kind, Address: r.Address, Value: r.Value})
+		}
+	}
+	asked := map[string]bool{}
+	for _, r := range on {
+		k, ok := resources.Lookup(r.Kind)
+		if !ok || asked[r.Kind] {
+			continue
+		}
+		asked[r.Kind] = true
+		if f, ok := k.(resources.EgressFilter); ok {
+			if by, why, fix, blocked = f.BlocksEgress(on, need); blocked {
+				return by, why, fix, true
+			}
+		}
+	}
+	return "", "", "", false
 }
 
 func aims(r *dsl.Resource, host string) bool {
@@ -130,77 +154,4 @@ func aims(r *dsl.Resource, host string) bool {
 		}
 	}
 	return false
-}
-
-// denyingFirewall returns the firewall of host that denies outgoing
-// traffic (ufw: firewalld refuses such a default), or nil.
-func denyingFirewall(cfg *dsl.Config, host string) *dsl.Resource {
-	for _, r := range cfg.Resources {
-		if r.Kind != "firewall" || !aims(r, host) {
-			continue
-		}
-		if on, ok := resources.AttrBool(r.Value, "enabled"); ok && !on {
-			continue
-		}
-		if b := resources.AttrString(r.Value, "backend"); b == "firewalld" {
-			continue
-		}
-		switch resources.AttrString(r.Value, "default_outgoing") {
-		case "deny", "reject":
-			return r
-		}
-	}
-	return nil
-}
-
-// httpsOut reports whether a present firewall_rule of host allows TCP 443
-// out.
-func httpsOut(cfg *dsl.Config, host string) bool {
-	for _, r := range cfg.Resources {
-		if r.Kind != "firewall_rule" || !aims(r, host) || !resources.Present(r.Value) {
-			continue
-		}
-		v := r.Value
-		if resources.AttrString(v, "direction") != "out" || orDefault(resources.AttrString(v, "action"), "allow") != "allow" {
-			continue
-		}
-		if p := orDefault(resources.AttrString(v, "protocol"), "tcp"); p != "tcp" && p != "any" {
-			continue
-		}
-		if resources.AttrString(v, "service") == "https" || portCovers(v, 443) {
-			return true
-		}
-	}
-	return false
-}
-
-// portCovers reports whether the rule's port (a number, "443", or a range
-// "400-500" / "400:500") includes port.
-func portCovers(v cty.Value, port int) bool {
-	a, ok := resources.Attr(v, "port")
-	if !ok {
-		return false
-	}
-	var s string
-	switch a.Type() {
-	case cty.Number:
-		if !a.AsBigFloat().IsInt() {
-			return false
-		}
-		s = a.AsBigFloat().Text('f', 0)
-	case cty.String:
-		s = a.AsString()
-	default:
-		return false
-	}
-	lo, hi, isRange := strings.Cut(s, "-")
-	if !isRange {
-		lo, hi, isRange = strings.Cut(s, ":")
-	}
-	if !isRange {
-		hi = lo
-	}
-	l, err1 := strconv.Atoi(strings.TrimSpace(lo))
-	h, err2 := strconv.Atoi(strings.TrimSpace(hi))
-	return err1 == nil && err2 == nil && l <= port && port <= h
 }

@@ -117,7 +117,7 @@ func changeAndRead(ctx context.Context, h *resources.Host, p *hostPlan, guarded 
 		fmt.Fprintf(&b, "( %s\n) || exit %d\n", resources.MarkPendingScript(h, pendingKey, why), exitMark)
 	}
 	// The change's own output goes to stderr: stdout is the read-back's.
-	fmt.Fprintf(&b, "( %s\n) >&2 || exit %d\n%s\n", script(h, p), exitChange, probeScript(h))
+	fmt.Fprintf(&b, "( %s\n) >&2 || exit %d\n%s\n", script(h, p), exitChange, probeScript(h, p.needs))
 	res, err := h.Run(ctx, transport.Cmd{Script: b.String(), Sudo: true})
 	if err != nil {
 		return nil, fmt.Errorf("change firewall: %w", err)

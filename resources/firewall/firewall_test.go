@@ -490,8 +490,8 @@ func TestScriptsParse(t *testing.T) {
 	h := &resources.Host{Name: "img", Root: "/tmp/it's $(reboot) dir", SSHPort: 0}
 	p := &hostPlan{Backend: "ufw", Adds: []string{"ufw allow in proto tcp from any to any port 22 comment 'goprov:x'"}, Enable: []string{"ufw --force enable"}, Changed: true}
 	for name, s := range map[string]string{
-		"probe":     probeScript(h),
-		"probe-ssh": probeScript(&resources.Host{Root: "/", SSHPort: 2222}),
+		"probe":     probeScript(h, probeNeeds{}),
+		"probe-ssh": probeScript(&resources.Host{Root: "/", SSHPort: 2222}, probeNeeds{firewalld: true, services: true, loaded: true}),
 		"change":    script(h, p),
 		"restore":   restoreScript("ufw"),
 		"restore2":  restoreScript("firewalld"),

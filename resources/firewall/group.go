@@ -25,7 +25,9 @@ var group resources.Group = fwGroup{}
 
 func (fwGroup) Name() string { return "firewall" }
 
-func (fwGroup) Probe(h *resources.Host, _ []resources.Resource) string { return probeScript(h) }
+func (fwGroup) Probe(h *resources.Host, members []resources.Resource) string {
+	return probeScript(h, needsOf(declOf(members)))
+}
 
 func (fwGroup) Diff(h *resources.Host, members []resources.Resource, probe []byte) ([]resources.Change, []error) {
 	changes := make([]resources.Change, len(members))

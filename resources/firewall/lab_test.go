@@ -53,17 +53,6 @@ func setHook(t *testing.T, host string, f reconnectFunc) {
 	t.Cleanup(func() { hostHooks.Delete(host) })
 }
 
-func hostExec(t *testing.T, h *testinfra.Host, script string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := h.MustExec(ctx, script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // listen starts an extra sshd inside the host on ports: something real
 // that answers, so the controller can tell open from filtered.
 func listen(t *testing.T, h *testinfra.Host, ports ...int) {
@@ -72,10 +61,10 @@ func listen(t *testing.T, h *testinfra.Host, ports ...int) {
 	for _, p := range ports {
 		args += fmt.Sprintf(" -p %d", p)
 	}
-	hostExec(t, h, "/usr/sbin/sshd -o PidFile=/run/sshd-extra.pid"+args)
+	h.Sh(t, "/usr/sbin/sshd -o PidFile=/run/sshd-extra.pid"+args)
 	t.Cleanup(func() { _, _ = h.MustExec(context.Background(), "kill $(cat /run/sshd-extra.pid)") })
 	for _, p := range ports {
-		hostExec(t, h, fmt.Sprintf("for i in $(seq 100); do ss -Hltn 'sport = :%d' | grep -q . && exit 0; sleep 0.05; done; exit 1", p))
+		h.Sh(t, fmt.Sprintf("for i in $(seq 100); do ss -Hltn 'sport = :%d' | grep -q . && exit 0; sleep 0.05; done; exit 1", p))
 	}
 }
 
@@ -116,11 +105,26 @@ func requireEmpty(t *testing.T, inv, limit, hcl string) {
 	labtest.RequireEmpty(t, labtest.Plan(t, labtest.Write(t, inv, hcl), labtest.Options{Limit: limit}))
 }
 
-func testUFW(t *testing.T, lab *testinfra.Lab, inv string) {
-	h := lab.Host("h1")
-	listen(t, h, 2222, 2223)
-	wantPort(t, h, 2223, "open")
-	const base = `
+// steps runs named steps of one scenario in order on one host: each
+// builds on the host state the previous one left, so the first failure
+// stops the rest.
+func steps(t *testing.T, list ...step) {
+	t.Helper()
+	for _, st := range list {
+		if !t.Run(st.name, st.run) {
+			t.FailNow()
+		}
+	}
+}
+
+type step struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// ufwBase is the ufw scenario's configuration: purge and app_in's ensure
+// vary between steps.
+const ufwBase = `
 resource "firewall" "main" {
   backend          = "ufw"
   default_incoming = "deny"
@@ -147,7 +151,24 @@ resource "firewall_rule" "mgmt_in" {
   zone    = "internal"
 }
 `
-	cfg := fmt.Sprintf(base, false, "present")
+
+func testUFW(t *testing.T, lab *testinfra.Lab, inv string) {
+	h := lab.Host("h1")
+	listen(t, h, 2222, 2223)
+	wantPort(t, h, 2223, "open")
+	steps(t,
+		step{"apply", func(t *testing.T) { ufwApply(t, h, inv) }},
+		step{"unloaded", func(t *testing.T) { ufwUnloaded(t, h, inv) }},
+		step{"absent", func(t *testing.T) { ufwAbsent(t, h, inv) }},
+		step{"purge", func(t *testing.T) { ufwPurge(t, h, inv) }},
+		step{"outgoing", func(t *testing.T) { ufwOutgoing(t, lab, h, inv) }},
+	)
+}
+
+// ufwApply: the first apply opens what is declared, and a second plan is
+// empty.
+func ufwApply(t *testing.T, h *testinfra.Host, inv string) {
+	cfg := fmt.Sprintf(ufwBase, false, "present")
 	p := applyOK(t, inv, "host.h1", cfg)
 	if c := labtest.Change(p, "h1", "firewall.main"); c.Action != resources.Update || c.Outcome != planner.OutcomeApplied {
 		t.Fatalf("firewall.main: %s %s %v", c.Action, c.Outcome, c.Notes)
@@ -155,7 +176,7 @@ resource "firewall_rule" "mgmt_in" {
 	wantPort(t, h, 2222, "open")
 	wantPort(t, h, 2223, "filtered")
 	wantPort(t, h, 22, "open")
-	added := hostExec(t, h, "ufw show added; ufw status verbose")
+	added := h.Sh(t, "ufw show added; ufw status verbose")
 	for _, s := range []string{"comment 'goprov:firewall_rule.app_in app'", "Status: active", "allow out 443/tcp", "10.0.0.0/8", "22/tcp (v6)"} {
 		if !strings.Contains(added, s) {
 			t.Errorf("ufw state lacks %q:\n%s", s, added)
@@ -163,10 +184,14 @@ resource "firewall_rule" "mgmt_in" {
 	}
 	// The top complaint about ufw modules: "changed" on every run.
 	requireEmpty(t, inv, "host.h1", cfg)
+}
 
-	// What a reboot without the ufw service does: ufw.conf still says
-	// ENABLED=yes (and `ufw status` "active"), but the kernel holds no rules.
-	hostExec(t, h, "nft flush ruleset")
+// ufwUnloaded is what a reboot without the ufw service does: ufw.conf
+// still says ENABLED=yes (and `ufw status` "active"), but the kernel holds
+// no rules. The plan says so and the apply loads them.
+func ufwUnloaded(t *testing.T, h *testinfra.Host, inv string) {
+	cfg := fmt.Sprintf(ufwBase, false, "present")
+	h.Sh(t, "nft flush ruleset")
 	wantPort(t, h, 2223, "open")
 	pl := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h1"})
 	labtest.RequireOK(t, pl)
@@ -176,22 +201,27 @@ resource "firewall_rule" "mgmt_in" {
 	applyOK(t, inv, "host.h1", cfg)
 	wantPort(t, h, 2223, "filtered")
 	requireEmpty(t, inv, "host.h1", cfg)
+}
 
-	// ensure = "absent" closes the port again.
-	cfg = fmt.Sprintf(base, false, "absent")
-	p = applyOK(t, inv, "host.h1", cfg)
+// ufwAbsent: ensure = "absent" closes the port again.
+func ufwAbsent(t *testing.T, h *testinfra.Host, inv string) {
+	cfg := fmt.Sprintf(ufwBase, false, "absent")
+	p := applyOK(t, inv, "host.h1", cfg)
 	if c := labtest.Change(p, "h1", "firewall_rule.app_in"); c.Action != resources.Delete {
 		t.Fatalf("app_in: %s", c.Action)
 	}
 	wantPort(t, h, 2222, "filtered")
 	requireEmpty(t, inv, "host.h1", cfg)
+}
 
-	// purge: a rule added by hand is shown in the plan, then removed.
-	hostExec(t, h, "ufw allow 2223/tcp >/dev/null")
+// ufwPurge: a rule added by hand is left alone without purge; with it,
+// the plan shows it and the apply removes it.
+func ufwPurge(t *testing.T, h *testinfra.Host, inv string) {
+	h.Sh(t, "ufw allow 2223/tcp >/dev/null")
 	wantPort(t, h, 2223, "open")
-	requireEmpty(t, inv, "host.h1", cfg) // purge = false leaves it alone
-	cfg = fmt.Sprintf(base, true, "absent")
-	pl = labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h1"})
+	requireEmpty(t, inv, "host.h1", fmt.Sprintf(ufwBase, false, "absent"))
+	cfg := fmt.Sprintf(ufwBase, true, "absent")
+	pl := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h1"})
 	labtest.RequireOK(t, pl)
 	if c := labtest.Change(pl, "h1", "firewall.main"); c.Action != resources.Update || !strings.Contains(strings.Join(c.Notes, "\n"), "purge: allow in tcp port 2223") {
 		t.Fatalf("purge plan: %s %q", c.Action, c.Notes)
@@ -200,31 +230,19 @@ resource "firewall_rule" "mgmt_in" {
 	wantPort(t, h, 2223, "filtered")
 	wantPort(t, h, 22, "open")
 	requireEmpty(t, inv, "host.h1", cfg)
-	if out := hostExec(t, h, "grep -c '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules"); !strings.Contains(out, "user.rules:3") || !strings.Contains(out, "user6.rules:2") {
+	if out := h.Sh(t, "grep -c '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules"); !strings.Contains(out, "user.rules:3") || !strings.Contains(out, "user6.rules:2") {
 		t.Errorf("tuples after purge: %s", out)
 	}
+}
 
-	// The seeds' scenario: outgoing denied by default breaks `go get`
-	// until HTTPS out is allowed. Two listeners on the controller stand in
-	// for the module proxy; the host dials them.
+// ufwOutgoing is the seeds' scenario: outgoing denied by default breaks
+// `go get` until HTTPS out is allowed. Two listeners on the controller
+// stand in for the module proxy; the host dials them.
+func ufwOutgoing(t *testing.T, lab *testinfra.Lab, h *testinfra.Host, inv string) {
 	gw := strings.TrimSuffix(lab.Subnet(), "0/24") + "1"
 	var ports [2]int
 	for i := range ports {
-		l, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+		ports[i] = acceptAll(t, gw)
 	}
 	dialOut := func(port int) int {
 		_, _, code, err := h.Exec(context.Background(), fmt.Sprintf("timeout 3 bash -c 'exec 3<>/dev/tcp/%s/%d'", gw, port))
@@ -258,8 +276,35 @@ resource "firewall_rule" "proxy_out" {
 	requireEmpty(t, inv, "host.h1", out)
 }
 
+// acceptAll listens on addr's next free port, accepting and closing every
+// connection, until the test ends; it returns the port.
+func acceptAll(t *testing.T, addr string) int {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 func testFirewalld(t *testing.T, lab *testinfra.Lab, inv string) {
 	h := lab.Host("h2")
+	// A failure here can be firewalld's own: say what it logged.
+	t.Cleanup(func() {
+		if t.Failed() {
+			o, _, _, _ := h.Exec(context.Background(), "tail -30 /var/log/firewalld.console /var/log/firewalld; ps axo pid,args")
+			t.Logf("firewalld's logs and the host's processes:\n%s", o)
+		}
+	})
 	listen(t, h, 2224, 2225)
 	const base = `
 resource "firewall" "main" {
@@ -287,7 +332,7 @@ resource "firewall_rule" "mgmt_in" {
 	wantPort(t, h, 2225, "filtered") // target DROP: no answer, not a reject
 	wantPort(t, h, 22, "open")
 	// Permanent and runtime agree.
-	out := hostExec(t, h, "firewall-cmd --permanent --zone=public --list-ports; firewall-cmd --zone=public --list-ports; firewall-cmd --permanent --zone=internal --list-rich-rules; firewall-cmd --zone=internal --list-rich-rules; firewall-cmd --zone=public --get-target 2>/dev/null || firewall-cmd --permanent --zone=public --get-target")
+	out := h.Sh(t, "firewall-cmd --permanent --zone=public --list-ports; firewall-cmd --zone=public --list-ports; firewall-cmd --permanent --zone=internal --list-rich-rules; firewall-cmd --zone=internal --list-rich-rules; firewall-cmd --zone=public --get-target 2>/dev/null || firewall-cmd --permanent --zone=public --get-target")
 	if strings.Count(out, "2224/tcp") != 2 || strings.Count(out, `rule family="ipv4" source address="10.0.0.0/8" service name="https" accept`) != 2 || !strings.Contains(out, "DROP") {
 		t.Errorf("firewalld state:\n%s", out)
 	}
@@ -301,7 +346,7 @@ resource "firewall_rule" "mgmt_in" {
 	// A reload an earlier apply could not finish is pending on the host: the
 	// plan says so (and which runtime-only entry the reload will drop), the
 	// apply reloads and clears the mark.
-	hostExec(t, h, "mkdir -p /var/lib/goprov/pending && echo 'interrupted earlier' > /var/lib/goprov/pending/firewalld-reload && firewall-cmd --zone=public --add-port=2226/tcp >/dev/null")
+	h.Sh(t, "mkdir -p /var/lib/goprov/pending && echo 'interrupted earlier' > /var/lib/goprov/pending/firewalld-reload && firewall-cmd --zone=public --add-port=2226/tcp >/dev/null")
 	pl := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h2"})
 	labtest.RequireOK(t, pl)
 	notes := strings.Join(labtest.Change(pl, "h2", "firewall.main").Notes, "\n")
@@ -309,7 +354,7 @@ resource "firewall_rule" "mgmt_in" {
 		t.Fatalf("pending reload: %s %q", c.Action, c.Notes)
 	}
 	applyOK(t, inv, "host.h2", cfg)
-	if out := hostExec(t, h, "firewall-cmd --zone=public --list-ports; ls /var/lib/goprov/pending"); strings.Contains(out, "2226") || strings.Contains(out, "firewalld-reload") {
+	if out := h.Sh(t, "firewall-cmd --zone=public --list-ports; ls /var/lib/goprov/pending"); strings.Contains(out, "2226") || strings.Contains(out, "firewalld-reload") {
 		t.Errorf("after the pending reload: %s", out)
 	}
 	requireEmpty(t, inv, "host.h2", cfg)
@@ -317,7 +362,7 @@ resource "firewall_rule" "mgmt_in" {
 	// A failed login check rolls firewalld back: /etc/firewalld restored,
 	// permanent and runtime alike.
 	snap := "firewall-cmd --permanent --list-all-zones | sha256sum; firewall-cmd --list-all-zones | sha256sum; find /etc/firewalld -type f | sort | xargs sha256sum"
-	before := hostExec(t, h, snap)
+	before := h.Sh(t, snap)
 	setHook(t, h.Name, func(ctx context.Context, rh *resources.Host) (transport.Transport, error) {
 		return nil, errors.New("simulated: new login refused")
 	})
@@ -330,7 +375,7 @@ resource "firewall_rule" "other" {
 	if hp := labtest.HostPlan(p, "h2"); hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "simulated") || !strings.Contains(hp.Error, "previous firewall was restored") {
 		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)
 	}
-	if after := hostExec(t, h, snap); after != before {
+	if after := h.Sh(t, snap); after != before {
 		t.Errorf("firewalld not restored:\nbefore %s\nafter %s", before, after)
 	}
 	wantPort(t, h, 2224, "filtered")
@@ -339,6 +384,28 @@ resource "firewall_rule" "other" {
 
 func testLockout(t *testing.T, lab *testinfra.Lab, inv string) {
 	h := lab.Host("h3")
+	steps(t,
+		step{"refused", func(t *testing.T) { lockoutRefused(t, inv) }},
+		step{"rollback", func(t *testing.T) { lockoutRollback(t, h, inv) }},
+		step{"confirmed", func(t *testing.T) { lockoutConfirmed(t, h, inv) }},
+		step{"timer", func(t *testing.T) { lockoutTimer(t, h, inv) }},
+	)
+}
+
+// ufwFiles hashes ufw's configuration on the host.
+const ufwFiles = "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum"
+
+// lockoutOK is a configuration that keeps SSH open.
+const lockoutOK = `
+resource "firewall" "main" {
+  rollback_timeout = 10
+}
+resource "firewall_rule" "ssh_in" {
+  port = 22
+}`
+
+// lockoutRefused: what certainly locks goprov out is refused at plan.
+func lockoutRefused(t *testing.T, inv string) {
 	planErr := func(cfg string) string {
 		t.Helper()
 		p := labtest.Plan(t, labtest.Write(t, inv, cfg), labtest.Options{Limit: "host.h3"})
@@ -348,11 +415,11 @@ func testLockout(t *testing.T, lab *testinfra.Lab, inv string) {
 		}
 		return hp.Error
 	}
-	// Refused at plan: default deny and nothing allows SSH.
+	// Default deny and nothing allows SSH.
 	if e := planErr(`resource "firewall" "main" {}`); !strings.Contains(e, "lock goprov out") || !strings.Contains(e, "port 22/tcp") {
 		t.Errorf("error: %s", e)
 	}
-	// Refused at plan: a rule denying the SSH port.
+	// A rule denying the SSH port.
 	if e := planErr(`
 resource "firewall" "main" {
   default_incoming = "allow"
@@ -363,11 +430,13 @@ resource "firewall_rule" "no_ssh" {
 }`); !strings.Contains(e, "firewall_rule.no_ssh") || !strings.Contains(e, "lock goprov out") {
 		t.Errorf("error: %s", e)
 	}
-	before := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum")
+}
 
-	// A change that passes the plan (SSH allowed only from a network goprov
-	// cannot judge) but really cuts new logins: the access check fails and
-	// the rollback restores the previous firewall.
+// lockoutRollback: a change that passes the plan (SSH allowed only from a
+// network goprov cannot judge) but really cuts new logins: the access
+// check fails and the rollback restores the previous firewall.
+func lockoutRollback(t *testing.T, h *testinfra.Host, inv string) {
+	before := h.Sh(t, ufwFiles)
 	// rollback_timeout 30: the proof retries for as long as the timer
 	// leaves (AccessWindow), so a short window keeps this test short.
 	cut := `
@@ -391,33 +460,30 @@ resource "firewall_rule" "ssh_in" {
 	}
 	t.Logf("lockout detected and rolled back in %v: %s", time.Since(start).Round(time.Millisecond), hp.Error)
 	wantPort(t, h, 22, "open")
-	if after := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum"); after != before {
+	if after := h.Sh(t, ufwFiles); after != before {
 		t.Error("ufw files differ after the rollback")
 	}
 	labtest.RequireOK(t, labtest.Plan(t, labtest.Write(t, inv, `resource "firewall_rule" "x" {
   port = 22
 }`), labtest.Options{Limit: "host.h3"}))
-
-	// With access intact, a config applies and stays applied (no rollback
-	// left armed).
-	ok := `
-resource "firewall" "main" {
-  rollback_timeout = 10
 }
-resource "firewall_rule" "ssh_in" {
-  port = 22
-}`
-	applyOK(t, inv, "host.h3", ok)
-	if out := hostExec(t, h, "ufw status; test -e "+rollbackDir+" && echo ARMED || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "ARMED") {
+
+// lockoutConfirmed: with access intact, a config applies and stays applied
+// (no rollback left armed).
+func lockoutConfirmed(t *testing.T, h *testinfra.Host, inv string) {
+	applyOK(t, inv, "host.h3", lockoutOK)
+	if out := h.Sh(t, "ufw status; test -e "+rollbackDir+" && echo ARMED || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "ARMED") {
 		t.Errorf("after a good apply: %s", out)
 	}
-	requireEmpty(t, inv, "host.h3", ok)
-	active := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum")
+	requireEmpty(t, inv, "host.h3", lockoutOK)
+}
 
-	// The detached timer: while the controller is stuck (the access check
-	// hangs), the rollback fires on its own after rollback_timeout and puts
-	// the previous, active firewall back.
-	more := ok + `
+// lockoutTimer is the detached timer: while the controller is stuck (the
+// access check hangs), the rollback fires on its own after
+// rollback_timeout and puts the previous, active firewall back.
+func lockoutTimer(t *testing.T, h *testinfra.Host, inv string) {
+	active := h.Sh(t, ufwFiles)
+	more := lockoutOK + `
 resource "firewall_rule" "extra" {
   port = 2999
 }`
@@ -436,25 +502,25 @@ resource "firewall_rule" "extra" {
 		}
 		return nil, ctx.Err()
 	})
-	start = time.Now()
-	p = labtest.Apply(t, labtest.Write(t, inv, more), labtest.Options{Limit: "host.h3"})
+	start := time.Now()
+	p := labtest.Apply(t, labtest.Write(t, inv, more), labtest.Options{Limit: "host.h3"})
 	setHook(t, h.Name, nil)
-	hp = labtest.HostPlan(p, "h3")
+	hp := labtest.HostPlan(p, "h3")
 	if hp.Status != planner.StatusFailed || !strings.Contains(hp.Error, "simulated") {
 		t.Fatalf("apply: %s: %s", hp.Status, hp.Error)
 	}
 	if d := time.Since(start); d < 9*time.Second {
 		t.Errorf("rollback fired after %v, before its 10 s timeout", d)
 	}
-	if after := hostExec(t, h, "cat /etc/ufw/ufw.conf /etc/ufw/user.rules /etc/ufw/user6.rules /etc/default/ufw | sha256sum"); after != active {
+	if after := h.Sh(t, ufwFiles); after != active {
 		t.Error("ufw files differ after the timed rollback")
 	}
-	if out := hostExec(t, h, "ufw status; ls -A "+rollbackDir+" 2>&1 || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "2999") {
+	if out := h.Sh(t, "ufw status; ls -A "+rollbackDir+" 2>&1 || true"); !strings.Contains(out, "Status: active") || strings.Contains(out, "2999") {
 		t.Errorf("after the timed rollback: %s", out)
 	}
 	wantPort(t, h, 22, "open")
 	// Nothing left pending or armed: the next plan is exactly the change.
-	pl = labtest.Plan(t, labtest.Write(t, inv, more), labtest.Options{Limit: "host.h3"})
+	pl := labtest.Plan(t, labtest.Write(t, inv, more), labtest.Options{Limit: "host.h3"})
 	labtest.RequireOK(t, pl)
 	if c := labtest.Change(pl, "h3", "firewall.main"); c.Action != resources.NoOp {
 		t.Errorf("firewall.main after rollback: %s %q", c.Action, c.Notes)
@@ -468,21 +534,9 @@ resource "firewall_rule" "extra" {
 // configures firewalld offline in one, ufw in the other: files only, no
 // live firewall anywhere.
 func testImage(t *testing.T) {
-	base := testinfra.BaseConfig().Dir()
 	var roots [2]string
 	for i := range roots {
-		d := t.TempDir()
-		for _, s := range []string{"u", "w", "root"} {
-			if err := os.Mkdir(filepath.Join(d, s), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		roots[i] = filepath.Join(d, "root")
-		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, filepath.Join(d, "u"), filepath.Join(d, "w"))
-		if err := syscall.Mount("overlay", roots[i], "overlay", 0, opts); err != nil {
-			t.Fatalf("mount image overlay: %v", err)
-		}
-		t.Cleanup(func() { _ = syscall.Unmount(roots[i], syscall.MNT_DETACH) })
+		roots[i], _ = testinfra.ImageRoot(t)
 	}
 	inv := fmt.Sprintf(`
 host "fwd_image" {

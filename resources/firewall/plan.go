@@ -44,6 +44,9 @@ type hostPlan struct {
 	// change. Only then can the change lock anyone out, so only then does
 	// apply arm the rollback and prove access with a new login.
 	Filtering bool
+	// needs: what the read-back after the change reads (what the plan's
+	// read read).
+	needs probeNeeds
 }
 
 func (p *hostPlan) fail(addr string, err error) {
@@ -55,7 +58,7 @@ func (p *hostPlan) fail(addr string, err error) {
 // planHost is pure: given the declarations, the probed state and the
 // host's environment, it says what changes.
 func planHost(d decl, st *State, e env) *hostPlan {
-	p := &hostPlan{changes: map[string]resources.Change{}, errs: map[string]error{}}
+	p := &hostPlan{changes: map[string]resources.Change{}, errs: map[string]error{}, needs: needsOf(d)}
 	var set *Settings
 	for i, s := range d.Settings {
 		if i == 0 {
@@ -150,198 +153,266 @@ const thenFirewall = "the firewall will be read, planned (lockout guard included
 
 // ---- ufw ----
 
-// planUFW computes the host's whole ufw change in one pass: the
-// lockout guard, the purge of undeclared entries and the plan digest read
-// the same local tables (wanted, present, kept) as they are built, so it
-// stays one function until those tables become a type of their own that
-// named steps can share; splitting it now would thread half a dozen
-// slices through every step (issue 15 keeps this open).
+// planUFW computes the host's whole ufw change. Its steps share the tables
+// of ufwPlan: the declared rules' changes, conflicts between rules, the
+// firewall resource's settings, a pending reload and, last, the lockout
+// guard on the state the host will be in.
 func planUFW(p *hostPlan, d decl, set *Settings, st *State, e env, owner string) {
 	u := &st.UFW
-	uc := &ufwChange{cur: u.Rules, policy: map[string]string{}, enabled: u.Enabled}
-	p.ufw = uc
-	have := map[string]UFWRule{}
+	up := &ufwPlan{
+		p: p, set: set, st: st, e: e, owner: owner, u: u,
+		uc:          &ufwChange{cur: u.Rules, remove: map[string]bool{}, policy: map[string]string{}, enabled: u.Enabled},
+		have:        map[string]UFWRule{},
+		declared:    map[string]string{},
+		absentWants: map[string]string{},
+		enabled:     u.Enabled,
+		defIn:       u.DefaultIn,
+	}
+	p.ufw = up.uc
 	for _, t := range u.Rules {
-		have[t.Key()] = t
+		up.have[t.Key()] = t
 	}
-	declared := map[string]string{} // tuple key → address of the present rule that wants it
-	remove := map[string]bool{}
-	uc.remove = remove
-	absentWants := map[string]string{} // tuple key → address of the absent rule removing it
-	var added []UFWRule
 	for _, r := range d.Rules {
-		want, err := wantTuples(r, u, st.Services)
-		if err != nil {
-			p.fail(r.Address, err)
-			continue
-		}
-		if err := refuseSSHBlock(r, e.SSHPort); err != nil {
-			p.fail(r.Address, err)
-			continue
-		}
-		var notes []string
-		if r.Zone != "" {
-			notes = append(notes, "zone is ignored by ufw")
-		}
-		port, _ := ufwPort(r, st.Services)
-		summary := "ufw: " + describeRule(r, port)
-		if !r.Present {
-			var del []string
-			for _, w := range want {
-				absentWants[w.Key()] = r.Address
-				if t, ok := have[w.Key()]; ok {
-					del = append(del, t.String())
-					p.Removes = append(p.Removes, ufwDeleteCmd(t))
-					remove[t.Key()] = true
-				}
-			}
-			if len(del) == 0 {
-				p.changes[r.Address] = resources.Change{Action: resources.NoOp, Summary: summary + " (absent)", Notes: notes}
-				continue
-			}
-			p.changes[r.Address] = resources.Change{Action: resources.Delete, Summary: summary, Notes: append(notes, prefixAll("remove: ", del)...)}
-			continue
-		}
-		var missing, recomment []string
-		for _, w := range want {
-			if other, dup := declared[w.Key()]; dup {
-				p.fail(r.Address, fmt.Errorf("the same ufw rule as %s; ufw holds one rule for both", other))
-				break
-			}
-			declared[w.Key()] = r.Address
-			t, ok := have[w.Key()]
-			switch {
-			case !ok:
-				missing = append(missing, w.String())
-				added = append(added, w)
-			case t.Comment != w.Comment:
-				recomment = append(recomment, fmt.Sprintf("comment of %s: %q → %q", family(w.V6), t.Comment, w.Comment))
-			}
-		}
-		switch {
-		case len(missing) == len(want):
-			p.changes[r.Address] = resources.Change{Action: resources.Create, Summary: summary, Notes: notes}
-		case len(missing)+len(recomment) > 0:
-			notes = append(notes, prefixAll("add: ", missing)...)
-			notes = append(notes, recomment...)
-			p.changes[r.Address] = resources.Change{Action: resources.Update, Summary: summary, Notes: notes}
-		default:
-			p.changes[r.Address] = resources.Change{Action: resources.NoOp, Summary: summary, Notes: notes}
-			continue
-		}
-		p.Adds = append(p.Adds, ufwAddCmd(r, port))
-		uc.add = append(uc.add, want...)
+		up.rule(r)
 	}
-
-	for k, addr := range absentWants {
-		if other, ok := declared[k]; ok {
-			p.fail(addr, fmt.Errorf("ensure = \"absent\" removes the rule %s declares present", other))
-		}
-	}
-
-	enabled, defIn, defOut := u.Enabled, u.DefaultIn, u.DefaultOut
-	var setNotes []string
-	setChanged := false
+	up.conflicts()
 	if set != nil {
-		if set.Zone != "" {
-			setNotes = append(setNotes, "zone is ignored by ufw")
-		}
-		for _, pol := range []struct{ cur, want, dir string }{{u.DefaultIn, set.DefaultIn, "incoming"}, {u.DefaultOut, set.DefaultOut, "outgoing"}} {
-			if pol.cur != pol.want {
-				setNotes = append(setNotes, fmt.Sprintf("default %s: %s → %s", pol.dir, pol.cur, pol.want))
-				p.Defaults = append(p.Defaults, ufwPolicyCmd(pol.want, pol.dir))
-				uc.policy[pol.dir] = pol.want
-				setChanged = true
-			}
-		}
-		defIn, defOut = set.DefaultIn, set.DefaultOut
-		switch {
-		case set.Enabled && !u.Enabled:
-			setNotes = append(setNotes, "enable ufw")
-			p.Enable = []string{"ufw --force enable"}
-			setChanged = true
-		case !set.Enabled && u.Enabled:
-			setNotes = append(setNotes, "disable ufw")
-			p.Enable = []string{"ufw disable"}
-			setChanged = true
-		case set.Enabled && e.Live && !u.Loaded:
-			setNotes = append(setNotes, "ufw is enabled but its rules are not loaded in the kernel: reload")
-			p.Enable = []string{"ufw --force enable"}
-			setChanged = true
-		}
-		enabled = set.Enabled
-		if set.Purge {
-			for _, t := range u.Rules {
-				if _, ok := declared[t.Key()]; ok || remove[t.Key()] {
-					continue
-				}
-				setNotes = append(setNotes, "purge: "+t.String())
-				p.Removes = append(p.Removes, ufwDeleteCmd(t))
-				remove[t.Key()] = true
-				setChanged = true
-			}
-		}
+		up.settings()
 	}
-	if why, ok := st.Pending[pendingUFW]; ok && owner != "" {
-		setNotes = append(setNotes, "reload pending: "+why)
-		if enabled && len(p.Enable) == 0 {
-			p.Enable = []string{"ufw reload"}
-		}
-		setChanged = true
-		if set == nil {
-			ch := p.changes[owner]
-			ch.Notes = append(ch.Notes, setNotes...)
-			if ch.Action == resources.NoOp {
-				ch.Action = resources.Update
-			}
-			p.changes[owner] = ch
-		}
-	}
+	up.pending()
 	if set != nil {
-		ch := resources.Change{Action: resources.NoOp, Summary: fmt.Sprintf("ufw: %s, incoming %s, outgoing %s", onOff(set.Enabled), set.DefaultIn, set.DefaultOut), Notes: setNotes}
-		if setChanged {
+		ch := resources.Change{Action: resources.NoOp, Summary: fmt.Sprintf("ufw: %s, incoming %s, outgoing %s", onOff(set.Enabled), set.DefaultIn, set.DefaultOut), Notes: up.setNotes}
+		if up.setChanged {
 			ch.Action = resources.Update
 		}
 		p.changes[set.Address] = ch
 	}
+	p.Filtering = e.Live && (u.Enabled || up.enabled)
+	up.guard()
+}
 
-	// The lockout guard, on the state the host will be in.
-	p.Filtering = e.Live && (u.Enabled || enabled)
-	if e.SSHPort == 0 || !enabled || owner == "" {
+// ufwPlan is what planUFW's steps share.
+type ufwPlan struct {
+	p     *hostPlan
+	set   *Settings
+	st    *State
+	e     env
+	owner string
+	u     *UFWState
+	uc    *ufwChange
+
+	have        map[string]UFWRule // tuple key → the tuple on the host
+	declared    map[string]string  // tuple key → address of the present rule that wants it
+	absentWants map[string]string  // tuple key → address of the absent rule removing it
+	added       []UFWRule          // tuples the change adds, for the guard
+
+	// The state after the change: enabled, default incoming policy; and
+	// the firewall resource's notes.
+	enabled    bool
+	defIn      string
+	setNotes   []string
+	setChanged bool
+}
+
+// rule plans one firewall_rule.
+func (up *ufwPlan) rule(r *Rule) {
+	p := up.p
+	want, err := wantTuples(r, up.u, up.st.Services)
+	if err != nil {
+		p.fail(r.Address, err)
+		return
+	}
+	if err := refuseSSHBlock(r, up.e.SSHPort); err != nil {
+		p.fail(r.Address, err)
+		return
+	}
+	var notes []string
+	if r.Zone != "" {
+		notes = append(notes, "zone is ignored by ufw")
+	}
+	port, _ := ufwPort(r, up.st.Services)
+	summary := "ufw: " + describeRule(r, port)
+	if !r.Present {
+		up.ruleAbsent(r, want, summary, notes)
+		return
+	}
+	up.rulePresent(r, want, port, summary, notes)
+}
+
+// ruleAbsent removes the tuples of an ensure = "absent" rule that exist.
+func (up *ufwPlan) ruleAbsent(r *Rule, want []UFWRule, summary string, notes []string) {
+	p := up.p
+	var del []string
+	for _, w := range want {
+		up.absentWants[w.Key()] = r.Address
+		if t, ok := up.have[w.Key()]; ok {
+			del = append(del, t.String())
+			p.Removes = append(p.Removes, ufwDeleteCmd(t))
+			up.uc.remove[t.Key()] = true
+		}
+	}
+	if len(del) == 0 {
+		p.changes[r.Address] = resources.Change{Action: resources.NoOp, Summary: summary + " (absent)", Notes: notes}
+		return
+	}
+	p.changes[r.Address] = resources.Change{Action: resources.Delete, Summary: summary, Notes: append(notes, prefixAll("remove: ", del)...)}
+}
+
+// rulePresent adds the tuples of a present rule that are missing and
+// re-comments those whose comment differs.
+func (up *ufwPlan) rulePresent(r *Rule, want []UFWRule, port, summary string, notes []string) {
+	p := up.p
+	var missing, recomment []string
+	for _, w := range want {
+		if other, dup := up.declared[w.Key()]; dup {
+			p.fail(r.Address, fmt.Errorf("the same ufw rule as %s; ufw holds one rule for both", other))
+			break
+		}
+		up.declared[w.Key()] = r.Address
+		t, ok := up.have[w.Key()]
+		switch {
+		case !ok:
+			missing = append(missing, w.String())
+			up.added = append(up.added, w)
+		case t.Comment != w.Comment:
+			recomment = append(recomment, fmt.Sprintf("comment of %s: %q → %q", family(w.V6), t.Comment, w.Comment))
+		}
+	}
+	switch {
+	case len(missing) == len(want):
+		p.changes[r.Address] = resources.Change{Action: resources.Create, Summary: summary, Notes: notes}
+	case len(missing)+len(recomment) > 0:
+		notes = append(notes, prefixAll("add: ", missing)...)
+		notes = append(notes, recomment...)
+		p.changes[r.Address] = resources.Change{Action: resources.Update, Summary: summary, Notes: notes}
+	default:
+		p.changes[r.Address] = resources.Change{Action: resources.NoOp, Summary: summary, Notes: notes}
+		return
+	}
+	p.Adds = append(p.Adds, ufwAddCmd(r, port))
+	up.uc.add = append(up.uc.add, want...)
+}
+
+// conflicts refuses an absent rule that removes what a present one wants.
+func (up *ufwPlan) conflicts() {
+	for k, addr := range up.absentWants {
+		if other, ok := up.declared[k]; ok {
+			up.p.fail(addr, fmt.Errorf("ensure = \"absent\" removes the rule %s declares present", other))
+		}
+	}
+}
+
+// settings plans the firewall resource: default policies, enabled state
+// and purge.
+func (up *ufwPlan) settings() {
+	p, u, set := up.p, up.u, up.set
+	if set.Zone != "" {
+		up.setNotes = append(up.setNotes, "zone is ignored by ufw")
+	}
+	for _, pol := range []struct{ cur, want, dir string }{{u.DefaultIn, set.DefaultIn, "incoming"}, {u.DefaultOut, set.DefaultOut, "outgoing"}} {
+		if pol.cur != pol.want {
+			up.setNotes = append(up.setNotes, fmt.Sprintf("default %s: %s → %s", pol.dir, pol.cur, pol.want))
+			p.Defaults = append(p.Defaults, ufwPolicyCmd(pol.want, pol.dir))
+			up.uc.policy[pol.dir] = pol.want
+			up.setChanged = true
+		}
+	}
+	// The outgoing policy never affects an incoming SSH session: only
+	// the incoming one matters to the guard.
+	up.defIn = set.DefaultIn
+	switch {
+	case set.Enabled && !u.Enabled:
+		up.setNotes = append(up.setNotes, "enable ufw")
+		p.Enable = []string{"ufw --force enable"}
+		up.setChanged = true
+	case !set.Enabled && u.Enabled:
+		up.setNotes = append(up.setNotes, "disable ufw")
+		p.Enable = []string{"ufw disable"}
+		up.setChanged = true
+	case set.Enabled && up.e.Live && !u.Loaded:
+		up.setNotes = append(up.setNotes, "ufw is enabled but its rules are not loaded in the kernel: reload")
+		p.Enable = []string{"ufw --force enable"}
+		up.setChanged = true
+	}
+	up.enabled = set.Enabled
+	if set.Purge {
+		up.purge()
+	}
+}
+
+// purge removes the tuples no rule declares.
+func (up *ufwPlan) purge() {
+	for _, t := range up.u.Rules {
+		if _, ok := up.declared[t.Key()]; ok || up.uc.remove[t.Key()] {
+			continue
+		}
+		up.setNotes = append(up.setNotes, "purge: "+t.String())
+		up.p.Removes = append(up.p.Removes, ufwDeleteCmd(t))
+		up.uc.remove[t.Key()] = true
+		up.setChanged = true
+	}
+}
+
+// pending reloads ufw when an earlier apply left a reload undone; without
+// a firewall resource, the owner rule carries the note.
+func (up *ufwPlan) pending() {
+	p := up.p
+	why, ok := up.st.Pending[pendingUFW]
+	if !ok || up.owner == "" {
+		return
+	}
+	up.setNotes = append(up.setNotes, "reload pending: "+why)
+	if up.enabled && len(p.Enable) == 0 {
+		p.Enable = []string{"ufw reload"}
+	}
+	up.setChanged = true
+	if up.set == nil {
+		ch := p.changes[up.owner]
+		ch.Notes = append(ch.Notes, up.setNotes...)
+		if ch.Action == resources.NoOp {
+			ch.Action = resources.Update
+		}
+		p.changes[up.owner] = ch
+	}
+}
+
+// guard is the lockout guard, on the state the host will be in.
+func (up *ufwPlan) guard() {
+	p, u, e := up.p, up.u, up.e
+	if e.SSHPort == 0 || !up.enabled || up.owner == "" {
 		return
 	}
 	var final []UFWRule
 	var dropped []string // removed rules that let SSH in: the likely culprit
 	for _, t := range u.Rules {
-		if !remove[t.Key()] {
+		if !up.uc.remove[t.Key()] {
 			final = append(final, t)
 		} else if v, _ := ufwSSHVerdict([]UFWRule{t}, t.V6, "deny", e.SSHPort); v != blocked {
 			dropped = append(dropped, t.String())
 		}
 	}
-	final = append(final, added...)
+	final = append(final, up.added...)
 	var families []bool
-	if st.SSHOverV4 || !st.SSHOverV6 {
+	if up.st.SSHOverV4 || !up.st.SSHOverV6 {
 		families = append(families, false)
 	}
-	if u.IPv6 && (st.SSHOverV6 || !st.SSHOverV4) {
+	if u.IPv6 && (up.st.SSHOverV6 || !up.st.SSHOverV4) {
 		families = append(families, true)
 	}
 	for _, v6 := range families {
-		verdict, note := ufwSSHVerdict(final, v6, defIn, e.SSHPort)
+		verdict, note := ufwSSHVerdict(final, v6, up.defIn, e.SSHPort)
 		if verdict == blocked {
 			why := fmt.Sprintf("with these rules ufw would drop new connections to port %d/tcp over %s (%s)", e.SSHPort, family(v6), note)
 			if len(dropped) > 0 {
 				why += "; the change removes " + strings.Join(dropped, ", ")
 			}
-			p.fail(owner, lockoutError(e.SSHPort, why))
+			p.fail(up.owner, lockoutError(e.SSHPort, why))
 			return
 		}
 		if note != "" && verdict == maybe {
-			addNote(p, owner, note)
+			addNote(p, up.owner, note)
 		}
 	}
-	_ = defOut // outgoing policy never affects an incoming SSH session
 }
 
 type sshVerdict int

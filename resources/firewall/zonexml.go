@@ -36,34 +36,20 @@ type zoneFile struct {
 	Content []byte
 }
 
-// parseZoneFiles reads the probe's "%%xml" section: for each file,
-// "%%file NAME SIZE\n" then SIZE bytes. Files come /usr/lib first, then
-// /etc, so a zone in /etc replaces the built-in one of the same name.
-func parseZoneFiles(b []byte) (map[string]*Zone, error) {
+// zonesFromFiles reads the zone files, /usr/lib's first, then /etc's, so
+// a zone in /etc replaces the built-in one of the same name.
+func zonesFromFiles(files []zoneFile) (map[string]*Zone, error) {
 	zones := map[string]*Zone{}
-	for len(b) > 0 {
-		line, rest, ok := bytes.Cut(b, []byte("\n"))
-		if !ok {
-			return nil, fmt.Errorf("firewalld zone files: truncated header %q", line)
-		}
-		f := strings.Fields(string(line))
-		if len(f) != 3 || f[0] != "%%file" {
-			return nil, fmt.Errorf("firewalld zone files: bad header %q", line)
-		}
-		n, err := strconv.Atoi(f[2])
-		if err != nil || n < 0 || n > len(rest) {
-			return nil, fmt.Errorf("firewalld zone files: bad size in %q", line)
-		}
-		name, ok := strings.CutSuffix(f[1], ".xml")
+	for _, f := range files {
+		name, ok := strings.CutSuffix(f.Name, ".xml")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("firewalld zone files: %q is not a zone file", f[1])
+			return nil, fmt.Errorf("firewalld zone files: %q is not a zone file", f.Name)
 		}
-		z, err := parseZoneXML(name, rest[:n])
+		z, err := parseZoneXML(name, f.Content)
 		if err != nil {
-			return nil, fmt.Errorf("firewalld zone file %s: %w", f[1], err)
+			return nil, fmt.Errorf("firewalld zone file %s: %w", f.Name, err)
 		}
 		zones[name] = z
-		b = bytes.TrimPrefix(rest[n:], []byte("\n"))
 	}
 	return zones, nil
 }

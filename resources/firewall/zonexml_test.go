@@ -44,7 +44,9 @@ func TestParseZoneXML(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseZoneFiles([]byte("%%file a.xml 99\n<zone/>")); err == nil {
-		t.Error("a truncated file was accepted")
+	// A read cut short (in a zone file, say) is refused, not a smaller
+	// state.
+	if _, err := ParseState([]byte("=fwd offline\n=zf a.xml\n=f zone a.xml\n <zone>\n")); err == nil {
+		t.Error("a truncated read was accepted")
 	}
 }
