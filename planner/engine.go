@@ -91,12 +91,19 @@ type Engine struct {
 
 	mu    sync.Mutex
 	conns map[string]transport.Transport
+	held  map[string]*heldHost // PlanLocked's, until Apply takes them
+	run   *runInfo
 }
 
-// Close closes every connection the engine opened.
+// Close releases the locks PlanLocked still holds and closes every
+// connection the engine opened.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for name, hh := range e.held {
+		hh.lock.release()
+		delete(e.held, name)
+	}
 	var errs []error
 	for _, t := range e.conns {
 		errs = append(errs, t.Close())
@@ -158,14 +165,7 @@ func (e *Engine) forEachHost(ctx context.Context, hosts []*HostPlan, fn func(con
 // Plan connects to every target, reads all state in one batched command per
 // host and diffs it. Hosts that fail are marked failed; the others finish.
 func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
-	p := &Plan{FormatVersion: FormatVersion, CreatedAt: time.Now().UTC()}
-	for _, t := range targets {
-		hp := &HostPlan{Name: t.Spec.Name, Spec: t.Spec, Status: StatusPlanned}
-		for _, in := range t.Resources {
-			hp.Changes = append(hp.Changes, &ResourceChange{Address: in.Address, Kind: in.Kind, DependsOn: in.DependsOn, res: in.Res, Value: mustValueJSON(in.Value)})
-		}
-		p.Hosts = append(p.Hosts, hp)
-	}
+	p := newPlan(targets)
 	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
 		if len(hp.Changes) == 0 {
 			return // nothing targets this host (a bastion, say): leave it alone
@@ -174,6 +174,71 @@ func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
 			hp.Status, hp.Error = StatusFailed, err.Error()
 		}
 	})
+	return p
+}
+
+// PlanLocked is Plan for an apply of a configuration: it takes each host's
+// apply lock first and reads in the lock holder's own session, then keeps
+// the locks and reads for Apply, which thus reads nothing again (as
+// Terraform holds its state lock through the approval prompt). Close
+// releases the locks of hosts that Apply did not get to.
+func (e *Engine) PlanLocked(ctx context.Context, targets []*Target) *Plan {
+	p := newPlan(targets)
+	run := e.runInfo()
+	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
+		if len(hp.Changes) == 0 {
+			return
+		}
+		lock, rd, err := e.lockRead(ctx, run, hp)
+		if err != nil {
+			hp.Status, hp.Error = StatusFailed, err.Error()
+			return
+		}
+		e.mu.Lock()
+		if e.held == nil {
+			e.held = map[string]*heldHost{}
+		}
+		e.held[hp.Name] = &heldHost{lock: lock, rd: rd}
+		e.mu.Unlock()
+	})
+	return p
+}
+
+// heldHost is a host locked and read by PlanLocked, waiting for Apply.
+type heldHost struct {
+	lock *hostLock
+	rd   *hostRead
+}
+
+// takeHeld hands over (once) what PlanLocked kept of a host.
+func (e *Engine) takeHeld(name string) *heldHost {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	hh := e.held[name]
+	delete(e.held, name)
+	return hh
+}
+
+// runInfo is this engine's apply run, the same from PlanLocked to Apply.
+func (e *Engine) runInfo() runInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.run == nil {
+		r := newRunInfo()
+		e.run = &r
+	}
+	return *e.run
+}
+
+func newPlan(targets []*Target) *Plan {
+	p := &Plan{FormatVersion: FormatVersion, CreatedAt: time.Now().UTC()}
+	for _, t := range targets {
+		hp := &HostPlan{Name: t.Spec.Name, Spec: t.Spec, Status: StatusPlanned}
+		for _, in := range t.Resources {
+			hp.Changes = append(hp.Changes, &ResourceChange{Address: in.Address, Kind: in.Kind, DependsOn: in.DependsOn, res: in.Res, Value: mustValueJSON(in.Value)})
+		}
+		p.Hosts = append(p.Hosts, hp)
+	}
 	return p
 }
 
@@ -209,9 +274,7 @@ type hostRead struct {
 }
 
 // readFor is read; for an apply it also fetches the last line of the host's
-// journal in the same command, to chain the records it will append. Its
-// steps: connect, build the batch (facts, one section per unit, the
-// journal's tail), run it once, then facts, diffs and tail from it.
+// journal in the same command, to chain the records it will append.
 func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRead, error) {
 	start := time.Now()
 	t, err := e.conn(ctx, hp.Spec)
@@ -222,21 +285,73 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
 	h := e.hostFor(hp, t)
-	units := unitsOf(hp.Changes)
-	b := newBatch()
-	b.add(resources.FactsProbe)
-	for _, u := range units {
-		b.add(u.probe(h, hp.Changes))
+	rb := newReadBatch(h, hp, apply)
+	res, err := t.Run(ctx, rb.cmd())
+	return rb.finish(h, hp, res, err)
+}
+
+// lockRead takes hp's apply lock and reads the host in the lock holder's
+// session (one exec request for both); the host handle it returns runs
+// its commands in that session too.
+func (e *Engine) lockRead(ctx context.Context, run runInfo, hp *HostPlan) (*hostLock, *hostRead, error) {
+	timeout := e.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
 	}
-	tailIdx := -1
+	start := time.Now()
+	t, err := e.conn(ctx, hp.Spec)
+	hp.Timings.ConnectMS = time.Since(start).Milliseconds()
+	if err != nil {
+		return nil, nil, prefixHost(hp.Name, "connect", err)
+	}
+	start = time.Now()
+	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
+	h := e.hostFor(hp, t)
+	rb := newReadBatch(h, hp, true)
+	cmd := rb.cmd()
+	lock, first, err := lockAndRun(ctx, h, holderInfo(run), timeout, &cmd)
+	if err != nil {
+		return nil, nil, prefixHost(hp.Name, "lock", err)
+	}
+	rd, err := rb.finish(h, hp, first.res, first.err)
+	if err != nil {
+		lock.release()
+		return nil, nil, err
+	}
+	h.T = held(t, lock)
+	return lock, rd, nil
+}
+
+// readBatch is a host's batched read: facts, one section per unit and,
+// for an apply, the journal's tail.
+type readBatch struct {
+	b       *batch
+	units   []*unit
+	tailIdx int
+}
+
+func newReadBatch(h *resources.Host, hp *HostPlan, apply bool) *readBatch {
+	rb := &readBatch{b: newBatch(), units: unitsOf(hp.Changes), tailIdx: -1}
+	rb.b.add(resources.FactsProbe)
+	for _, u := range rb.units {
+		rb.b.add(u.probe(h, hp.Changes))
+	}
 	if apply {
-		tailIdx = b.add(journalTailProbe(h))
+		rb.tailIdx = rb.b.add(journalTailProbe(h))
 	}
-	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
+	return rb
+}
+
+func (rb *readBatch) cmd() transport.Cmd {
+	return transport.Cmd{Script: rb.b.script(), Sudo: true, ReadOnly: true}
+}
+
+// finish turns the read's output into facts, diffs and the journal tail.
+func (rb *readBatch) finish(h *resources.Host, hp *HostPlan, res transport.Result, err error) (*hostRead, error) {
 	if err != nil {
 		return nil, prefixHost(hp.Name, "read", err)
 	}
-	secs, err := b.parse(res.Stdout)
+	secs, err := rb.b.parse(res.Stdout)
 	if err != nil {
 		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
 			err = fmt.Errorf("%w (stderr: %s)", err, msg)
@@ -247,19 +362,19 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 		return nil, err
 	}
 	rd := &hostRead{h: h, current: make([][]byte, len(hp.Changes))}
-	if err := diffUnits(h, hp, units, secs[1:1+len(units)], rd.current); err != nil {
+	if err := diffUnits(h, hp, rb.units, secs[1:1+len(rb.units)], rd.current); err != nil {
 		var stale *StaleError
 		if errors.As(err, &stale) {
 			return nil, prefixHost(hp.Name, "apply", err)
 		}
 		return nil, prefixHost(hp.Name, "read", err)
 	}
-	if tailIdx >= 0 {
+	if rb.tailIdx >= 0 {
 		// An unread tail would restart the chain from scratch: a fork.
-		if s := secs[tailIdx]; s.code != 0 {
+		if s := secs[rb.tailIdx]; s.code != 0 {
 			return nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(s.stderr))))
 		}
-		rd.tail = secs[tailIdx].out
+		rd.tail = secs[rb.tailIdx].out
 	}
 	return rd, nil
 }
@@ -340,7 +455,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) ApplyResult {
 			todo = append(todo, hp)
 		}
 	}
-	run := newRunInfo()
+	run := e.runInfo()
 	var jmu sync.Mutex
 	byHost := map[string][]journal.Record{}
 	e.forEachHost(ctx, todo, func(ctx context.Context, hp *HostPlan) {
@@ -381,47 +496,40 @@ func (e *Engine) appendControllerJournal(all []journal.Record) ApplyResult {
 	return r
 }
 
-// applyHost locks the host, reads it again, applies its changes and
-// journals them; it returns the host's journal records.
+// applyHost locks the host and reads it again (unless PlanLocked did
+// both), applies its changes and journals them; it returns the host's
+// journal records.
 func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []journal.Record {
-	recorded := make([]resources.Action, len(hp.Changes))
-	for i, c := range hp.Changes {
-		recorded[i] = c.Action
-	}
-	timeout := e.LockTimeout
-	if timeout <= 0 {
-		timeout = DefaultLockTimeout
-	}
-	t, err := e.conn(ctx, hp.Spec)
-	if err != nil {
-		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "connect", err).Error()
-		return nil
-	}
-	lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
-	lock, err := lockHost(ctx, lh, holderInfo(run), timeout)
-	if err != nil {
-		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
-		return nil
-	}
-	defer lock.release()
-	rd, err := e.readFor(ctx, hp, true)
-	if err != nil {
-		var stale *StaleError
-		if errors.As(err, &stale) {
-			hp.Status = StatusStale
-		} else {
-			hp.Status = StatusFailed
+	var lock *hostLock
+	var rd *hostRead
+	if hh := e.takeHeld(hp.Name); hh != nil {
+		lock, rd = hh.lock, hh.rd // this plan was made under the lock
+	} else {
+		recorded := make([]resources.Action, len(hp.Changes))
+		for i, c := range hp.Changes {
+			recorded[i] = c.Action
 		}
-		hp.Error = err.Error()
-		return nil
-	}
-	for i, c := range hp.Changes {
-		if c.Action != recorded[i] {
-			// Same digest yet another action: a bug, never apply a guess.
-			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
+		var err error
+		if lock, rd, err = e.lockRead(ctx, run, hp); err != nil {
+			var stale *StaleError
+			if errors.As(err, &stale) {
+				hp.Status = StatusStale
+			} else {
+				hp.Status = StatusFailed
+			}
+			hp.Error = err.Error()
 			return nil
 		}
+		for i, c := range hp.Changes {
+			if c.Action != recorded[i] {
+				// Same digest yet another action: a bug, never apply a guess.
+				lock.release()
+				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
+				return nil
+			}
+		}
 	}
+	defer lock.release()
 	start := time.Now()
 	defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
 	lost := applyChanges(ctx, hp, rd, lock)

@@ -68,11 +68,18 @@ echo killed`
 
 // giveUpLock makes goprov's holder give the lock up the way it does after
 // 45 s without a word from the controller: its timeout(1) gets the alarm
-// it would get then (a lab test cannot wait 45 s for it).
-const giveUpLock = `for p in /proc/[0-9]*; do
-  case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
-    "timeout 45 sh -c "*) kill -ALRM "${p#/proc/}" ;;
-  esac
+// it would get then (a lab test cannot wait 45 s for it). The holder first
+// runs apply's read, queued before it got the lock; its silence starts
+// after that, so this waits (up to 10 s) for its timeout(1) to be there.
+const giveUpLock = `for i in $(seq 100); do
+  n=0
+  for p in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
+      "timeout 45 sh -c "*) kill -ALRM "${p#/proc/}" && n=1 ;;
+    esac
+  done
+  [ "$n" = 1 ] && break
+  sleep 0.1
 done
 echo alarmed`
 
