@@ -77,7 +77,9 @@ func (e *LostLockError) Error() string { return "lost the host lock: " + e.Reaso
 // controller's lines. An empty line is a heartbeat or a check ("alive"); a
 // line "run SLEN ILEN" is followed by a script of SLEN bytes and ILEN bytes
 // of its stdin, run with the lock's fd closed (a detached child, such as a
-// dead-man timer, must never keep the lock), its result on one line
+// dead-man timer, must never keep the lock) and as the SSH transport runs
+// a script (eval in /bin/sh -c: the same $0 and line numbers in the
+// shell's own error messages, which probes' digests may hold), its result on one line
 // "TOKEN-res CODE STDOUT STDERR" (base64). Outputs wait in a private
 // directory, on tmpfs (/run) where there is one.
 const holderScript = `set -u
@@ -96,7 +98,7 @@ echo %[1]s
 run() {
 	head -c "$1" >"$w/s"
 	[ "$(wc -c <"$w/s")" -eq "$1" ] || exit 1
-	head -c "$2" | { sh "$w/s" >"$w/o" 2>"$w/e" 9>&-; echo "$?" >"$w/rc"; cat >/dev/null; }
+	head -c "$2" | { GOPROV_SCRIPT="$w/s" /bin/sh -c 's=$(cat -- "$GOPROV_SCRIPT") && unset GOPROV_SCRIPT && eval "$s"' >"$w/o" 2>"$w/e" 9>&-; echo "$?" >"$w/rc"; cat >/dev/null; }
 	printf '%%s-res %%s ' %[1]s "$(cat "$w/rc")"
 	base64 <"$w/o" | tr -d '\n'
 	printf ' '

@@ -58,12 +58,16 @@ func waitHost(t *testing.T, h *testinfra.Host, script, want, what string) {
 // killLockHolders kills, with SIGKILL, every process on the host that has
 // the lock file open: the holder shell and its children, i.e. the lock
 // session dies the way a suspended laptop's session times out, without
-// telling the controller first.
-const killLockHolders = `for p in /proc/[0-9]*; do
+// telling the controller first. All are stopped first, so that none sees
+// another die (the holder would end its loop when its timeout(1) does).
+const killLockHolders = `pids=
+for p in /proc/[0-9]*; do
   for f in "$p"/fd/*; do
-    if [ "$(readlink "$f" 2>/dev/null)" = /var/lib/goprov/apply.lock ]; then kill -9 "${p#/proc/}" 2>/dev/null; break; fi
+    if [ "$(readlink "$f" 2>/dev/null)" = /var/lib/goprov/apply.lock ]; then pids="$pids ${p#/proc/}"; break; fi
   done
 done
+kill -STOP $pids 2>/dev/null
+kill -9 $pids 2>/dev/null
 echo killed`
 
 // giveUpLock makes goprov's holder give the lock up the way it does after
@@ -135,6 +139,9 @@ resource "profile_script" "b" {
 	}
 	releaseAlice()
 	waitHost(t, h, holderFile, "(run ", "goprov's holder takes the lock")
+	// It then runs the read queued with the lock and waits for the
+	// controller: the lock is lost between read and writes.
+	waitHost(t, h, `pgrep -f '^timeout 45 sh -c' >/dev/null && echo reading-stdin`, "reading-stdin", "goprov's holder has read the host")
 
 	// Its lock session ends; bob takes the lock.
 	if out, err := h.MustExec(context.Background(), endHolder); err != nil || strings.TrimSpace(out) == "" {
