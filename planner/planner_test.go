@@ -3,6 +3,7 @@ package planner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/goprov/goprov/internal/shell"
@@ -190,4 +192,74 @@ func registerFakeOnce() {
 	if registered.CompareAndSwap(false, true) {
 		resources.Register("fake", fakeKind{})
 	}
+}
+
+// The plan is data: Apply returns what it did and leaves the plan it was
+// given exactly as it was (every field, Diff and journal head included),
+// for a fresh plan, a plan made under the lock and a saved plan alike.
+func TestApplyLeavesThePlanAlone(t *testing.T) {
+	registerFakeOnce()
+	for _, how := range []string{"plan", "plan under the lock", "saved plan"} {
+		t.Run(how, func(t *testing.T) {
+			ts, _ := targets(t, []string{"a", "b"}, 3)
+			for _, tg := range ts {
+				for i, in := range tg.Resources {
+					in.Value = cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal(fmt.Sprintf("/etc/r%d", i)), "want": cty.StringVal(fmt.Sprintf("content %d\n", i))})
+				}
+			}
+			conn := &fakeConnector{runs: map[string]*atomic.Int32{"a": new(atomic.Int32), "b": new(atomic.Int32)}}
+			e := &Engine{Connector: conn}
+			defer e.Close()
+			var p *Plan
+			switch how {
+			case "plan":
+				p = e.Plan(context.Background(), ts)
+			case "plan under the lock":
+				p = e.PlanLocked(context.Background(), ts)
+			case "saved plan":
+				file := filepath.Join(t.TempDir(), "p.plan")
+				if err := WritePlanFile(file, e.Plan(context.Background(), ts)); err != nil {
+					t.Fatal(err)
+				}
+				var err error
+				if p, err = ReadPlanFile(file); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshotPlan(t, p)
+			res := e.Apply(context.Background(), p)
+			if d := cmp.Diff(before, snapshotPlan(t, p)); d != "" {
+				t.Fatalf("Apply changed the plan it was given (-before +after):\n%s", d)
+			}
+			_ = res
+		})
+	}
+}
+
+// snapshotPlan is every exported field of p, the ones JSON leaves out
+// included, as plain values.
+func snapshotPlan(t *testing.T, p *Plan) any {
+	t.Helper()
+	type host struct {
+		JSON    string
+		Journal *JournalHead
+		Diffs   []string
+	}
+	var out []host
+	for _, hp := range p.Hosts {
+		b, err := json.Marshal(hp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := host{JSON: string(b)}
+		if hp.Journal != nil {
+			j := *hp.Journal
+			h.Journal = &j
+		}
+		for _, c := range hp.Changes {
+			h.Diffs = append(h.Diffs, c.Diff)
+		}
+		out = append(out, h)
+	}
+	return out
 }
