@@ -135,7 +135,7 @@ func TestToolFromPackageIsKnownAfterApply(t *testing.T) {
 				t.Fatalf("notes %q: inferred should be said iff inferred (%v)", notes, tc.inferred)
 			}
 			e := &Engine{Connector: conn}
-			e.Apply(context.Background(), p)
+			hp = e.Apply(context.Background(), p).Applied(p).Hosts[0]
 			if hp.Status != StatusApplied {
 				t.Fatalf("apply: %s %s", hp.Status, hp.Error)
 			}

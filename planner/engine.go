@@ -444,7 +444,9 @@ func (e *hostError) Error() string {
 
 func (e *hostError) Unwrap() error { return e.err }
 
-// Apply carries out p. Each host is read again first: where any resource's
+// Apply carries out p and returns what it did; p itself is left as it was
+// (the plan is data: save it, show it, compare it). Each host is read again
+// first (unless PlanLocked read it under the lock): where any resource's
 // state no longer matches the plan's digest, the host is refused as stale
 // and nothing is changed there. On a host, changes run in dependency order
 // and stop at the first failure; other hosts go on.
@@ -452,7 +454,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) ApplyResult {
 	var todo []*HostPlan
 	for _, hp := range p.Hosts {
 		if hp.Status == StatusPlanned && len(hp.Changes) > 0 {
-			todo = append(todo, hp)
+			todo = append(todo, hp.working()) // apply's own copy
 		}
 	}
 	run := e.runInfo()
@@ -465,35 +467,80 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) ApplyResult {
 			jmu.Unlock()
 		}
 	})
+	r := ApplyResult{Hosts: map[string]*HostPlan{}}
+	for _, hp := range todo {
+		r.Hosts[hp.Name] = hp
+	}
 	if e.JournalPath == "" {
-		return ApplyResult{}
+		return r
 	}
 	var all []journal.Record
 	for _, hp := range p.Hosts {
 		all = append(all, byHost[hp.Name]...)
 	}
-	return e.appendControllerJournal(all)
+	r.JournalHead, r.JournalErr = e.appendControllerJournal(all)
+	return r
 }
 
-// ApplyResult is what an apply reports beyond the plan's outcomes.
+// ApplyResult is what an apply did.
 type ApplyResult struct {
+	// Hosts holds, by name, each host apply worked on as apply left it:
+	// the host's status, error and journal head, and each change's
+	// outcome, error and notes (and, for a change known only after
+	// apply, its diff as read then).
+	Hosts map[string]*HostPlan
 	// JournalHead is the controller journal's head hash after the apply
 	// ("" without a journal); JournalErr why it could not be written.
 	JournalHead string
 	JournalErr  error
 }
 
-// appendControllerJournal appends the run's records to JournalPath.
-func (e *Engine) appendControllerJournal(all []journal.Record) ApplyResult {
-	var r ApplyResult
-	if r.JournalErr = journal.AppendFile(e.JournalPath, all); r.JournalErr != nil {
-		return r
+// Applied is p as this apply left it, for views and reports: a copy of p
+// whose hosts apply worked on are replaced by their results. p is not
+// changed.
+func (r ApplyResult) Applied(p *Plan) *Plan {
+	out := *p
+	out.Hosts = make([]*HostPlan, len(p.Hosts))
+	for i, hp := range p.Hosts {
+		if done, ok := r.Hosts[hp.Name]; ok {
+			out.Hosts[i] = done
+		} else {
+			out.Hosts[i] = hp
+		}
 	}
+	return &out
+}
+
+// working is a copy of hp that apply may change: its own host and change
+// records (slices that apply appends to are copied too).
+func (hp *HostPlan) working() *HostPlan {
+	w := *hp
+	if hp.Facts != nil {
+		f := *hp.Facts
+		w.Facts = &f
+	}
+	w.Changes = make([]*ResourceChange, len(hp.Changes))
+	for i, c := range hp.Changes {
+		cc := *c
+		cc.Notes = append([]string(nil), c.Notes...)
+		cc.DependsOn = append([]string(nil), c.DependsOn...)
+		w.Changes[i] = &cc
+	}
+	return &w
+}
+
+// appendControllerJournal appends the run's records to JournalPath and
+// returns the journal's new head.
+func (e *Engine) appendControllerJournal(all []journal.Record) (string, error) {
+	if err := journal.AppendFile(e.JournalPath, all); err != nil {
+		return "", err
+	}
+	var head string
 	if f, err := os.Open(e.JournalPath); err == nil {
-		_, _, r.JournalHead, _ = journal.VerifyHead(f)
+		_, _, head, _ = journal.VerifyHead(f)
 		f.Close()
 	}
-	return r
+	return head, nil
 }
 
 // applyHost locks the host and reads it again (unless PlanLocked did

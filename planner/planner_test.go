@@ -168,7 +168,7 @@ func TestStaleSavedPlanRefusesHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&Engine{Connector: conn}).Apply(context.Background(), saved)
+	saved = (&Engine{Connector: conn}).Apply(context.Background(), saved).Applied(saved)
 	for _, h := range saved.Hosts {
 		switch h.Name {
 		case "a":
@@ -231,7 +231,17 @@ func TestApplyLeavesThePlanAlone(t *testing.T) {
 			if d := cmp.Diff(before, snapshotPlan(t, p)); d != "" {
 				t.Fatalf("Apply changed the plan it was given (-before +after):\n%s", d)
 			}
-			_ = res
+			applied := res.Applied(p)
+			for _, hp := range applied.Hosts {
+				if hp.Status != StatusApplied || hp.Journal == nil {
+					t.Errorf("result: host %s: %s %q, journal %v", hp.Name, hp.Status, hp.Error, hp.Journal)
+				}
+				for _, c := range hp.Changes {
+					if c.Outcome != OutcomeApplied {
+						t.Errorf("result: %s %s: outcome %q", hp.Name, c.Address, c.Outcome)
+					}
+				}
+			}
 		})
 	}
 }

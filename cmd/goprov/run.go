@@ -247,6 +247,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitError
 	}
 	res := e.Apply(ctx, p)
+	p = res.Applied(p) // the plan as applied: what the views show
 	if res.JournalErr != nil {
 		fmt.Fprintf(stderr, "Error: journal %s: %v\n", *journalPath, res.JournalErr)
 	} else if res.JournalHead != "" {
