@@ -91,7 +91,8 @@ type Engine struct {
 
 	mu    sync.Mutex
 	conns map[string]transport.Transport
-	held  map[string]*heldHost // PlanLocked's, until Apply takes them
+	built map[*HostPlan][]resources.Resource // each planned host's resources
+	held  map[*HostPlan]*heldHost            // PlanLocked's, until Apply takes them
 	run   *runInfo
 }
 
@@ -165,7 +166,7 @@ func (e *Engine) forEachHost(ctx context.Context, hosts []*HostPlan, fn func(con
 // Plan connects to every target, reads all state in one batched command per
 // host and diffs it. Hosts that fail are marked failed; the others finish.
 func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
-	p := newPlan(targets)
+	p := e.newPlan(targets)
 	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
 		if len(hp.Changes) == 0 {
 			return // nothing targets this host (a bastion, say): leave it alone
@@ -183,22 +184,22 @@ func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
 // Terraform holds its state lock through the approval prompt). Close
 // releases the locks of hosts that Apply did not get to.
 func (e *Engine) PlanLocked(ctx context.Context, targets []*Target) *Plan {
-	p := newPlan(targets)
+	p := e.newPlan(targets)
 	run := e.runInfo()
 	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
 		if len(hp.Changes) == 0 {
 			return
 		}
-		lock, rd, err := e.lockRead(ctx, run, hp)
+		lock, rd, err := e.lockRead(ctx, run, hp, hp)
 		if err != nil {
 			hp.Status, hp.Error = StatusFailed, err.Error()
 			return
 		}
 		e.mu.Lock()
 		if e.held == nil {
-			e.held = map[string]*heldHost{}
+			e.held = map[*HostPlan]*heldHost{}
 		}
-		e.held[hp.Name] = &heldHost{lock: lock, rd: rd}
+		e.held[hp] = &heldHost{lock: lock, rd: rd}
 		e.mu.Unlock()
 	})
 	return p
@@ -210,13 +211,34 @@ type heldHost struct {
 	rd   *hostRead
 }
 
-// takeHeld hands over (once) what PlanLocked kept of a host.
-func (e *Engine) takeHeld(name string) *heldHost {
+// takeHeld hands over (once) what PlanLocked kept of a host of its plan.
+func (e *Engine) takeHeld(hp *HostPlan) *heldHost {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	hh := e.held[name]
-	delete(e.held, name)
+	hh := e.held[hp]
+	delete(e.held, hp)
 	return hh
+}
+
+// resOf is the resources of hp's changes: those its plan was made from
+// (by this engine), else rebuilt from each change's kind and value (a
+// saved plan).
+func (e *Engine) resOf(hp *HostPlan) ([]resources.Resource, error) {
+	e.mu.Lock()
+	res, ok := e.built[hp]
+	e.mu.Unlock()
+	if ok {
+		return res, nil
+	}
+	res = make([]resources.Resource, len(hp.Changes))
+	for i, c := range hp.Changes {
+		r, err := rebuild(c.Kind, c.Address, c.Value)
+		if err != nil {
+			return nil, prefixHost(hp.Name, "rebuild "+c.Address, err)
+		}
+		res[i] = r
+	}
+	return res, nil
 }
 
 // runInfo is this engine's apply run, the same from PlanLocked to Apply.
@@ -230,13 +252,23 @@ func (e *Engine) runInfo() runInfo {
 	return *e.run
 }
 
-func newPlan(targets []*Target) *Plan {
+// newPlan is the plan of targets before any read; the engine keeps each
+// host's resources (behaviour, not data) beside it.
+func (e *Engine) newPlan(targets []*Target) *Plan {
 	p := &Plan{FormatVersion: FormatVersion, CreatedAt: time.Now().UTC()}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.built == nil {
+		e.built = map[*HostPlan][]resources.Resource{}
+	}
 	for _, t := range targets {
 		hp := &HostPlan{Name: t.Spec.Name, Spec: t.Spec, Status: StatusPlanned}
+		var res []resources.Resource
 		for _, in := range t.Resources {
-			hp.Changes = append(hp.Changes, &ResourceChange{Address: in.Address, Kind: in.Kind, DependsOn: in.DependsOn, res: in.Res, Value: mustValueJSON(in.Value)})
+			hp.Changes = append(hp.Changes, &ResourceChange{Address: in.Address, Kind: in.Kind, DependsOn: in.DependsOn, Value: mustValueJSON(in.Value)})
+			res = append(res, in.Res)
 		}
+		e.built[hp] = res
 		p.Hosts = append(p.Hosts, hp)
 	}
 	return p
@@ -265,12 +297,12 @@ func (e *Engine) read(ctx context.Context, hp *HostPlan) (*hostRead, error) {
 }
 
 // hostRead is what apply needs of its fresh read and never saves: the host
-// handle, each change's probe output (by change index) and the journal's
-// last line.
+// handle, each change's working record (its resource and probe output,
+// by change index) and the journal's last line.
 type hostRead struct {
-	h       *resources.Host
-	current [][]byte
-	tail    []byte
+	h     *resources.Host
+	works []*work
+	tail  []byte
 }
 
 // readFor is read; for an apply it also fetches the last line of the host's
@@ -285,15 +317,20 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
 	h := e.hostFor(hp, t)
-	rb := newReadBatch(h, hp, apply)
+	rs, err := e.resOf(hp)
+	if err != nil {
+		return nil, err
+	}
+	rb := newReadBatch(h, worksOf(hp.Changes, rs), apply)
 	res, err := t.Run(ctx, rb.cmd())
 	return rb.finish(h, hp, res, err)
 }
 
 // lockRead takes hp's apply lock and reads the host in the lock holder's
 // session (one exec request for both); the host handle it returns runs
-// its commands in that session too.
-func (e *Engine) lockRead(ctx context.Context, run runInfo, hp *HostPlan) (*hostLock, *hostRead, error) {
+// its commands in that session too. src is the plan's own record of the
+// host (hp may be apply's copy of it), whose resources are hp's.
+func (e *Engine) lockRead(ctx context.Context, run runInfo, src, hp *HostPlan) (*hostLock, *hostRead, error) {
 	timeout := e.LockTimeout
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
@@ -307,7 +344,11 @@ func (e *Engine) lockRead(ctx context.Context, run runInfo, hp *HostPlan) (*host
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
 	h := e.hostFor(hp, t)
-	rb := newReadBatch(h, hp, true)
+	rs, err := e.resOf(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	rb := newReadBatch(h, worksOf(hp.Changes, rs), true)
 	cmd := rb.cmd()
 	lock, first, err := lockAndRun(ctx, h, holderInfo(run), timeout, &cmd)
 	if err != nil {
@@ -326,15 +367,16 @@ func (e *Engine) lockRead(ctx context.Context, run runInfo, hp *HostPlan) (*host
 // for an apply, the journal's tail.
 type readBatch struct {
 	b       *batch
+	works   []*work
 	units   []*unit
 	tailIdx int
 }
 
-func newReadBatch(h *resources.Host, hp *HostPlan, apply bool) *readBatch {
-	rb := &readBatch{b: newBatch(), units: unitsOf(hp.Changes), tailIdx: -1}
+func newReadBatch(h *resources.Host, ws []*work, apply bool) *readBatch {
+	rb := &readBatch{b: newBatch(), works: ws, units: unitsOf(ws), tailIdx: -1}
 	rb.b.add(resources.FactsProbe)
 	for _, u := range rb.units {
-		rb.b.add(u.probe(h, hp.Changes))
+		rb.b.add(u.probe(h, ws))
 	}
 	if apply {
 		rb.tailIdx = rb.b.add(journalTailProbe(h))
@@ -361,8 +403,8 @@ func (rb *readBatch) finish(h *resources.Host, hp *HostPlan, res transport.Resul
 	if err := readFacts(h, hp, secs[0]); err != nil {
 		return nil, err
 	}
-	rd := &hostRead{h: h, current: make([][]byte, len(hp.Changes))}
-	if err := diffUnits(h, hp, rb.units, secs[1:1+len(rb.units)], rd.current); err != nil {
+	rd := &hostRead{h: h, works: rb.works}
+	if err := diffUnits(h, rb.works, rb.units, secs[1:1+len(rb.units)]); err != nil {
 		var stale *StaleError
 		if errors.As(err, &stale) {
 			return nil, prefixHost(hp.Name, "apply", err)
@@ -449,19 +491,24 @@ func (e *hostError) Unwrap() error { return e.err }
 // first (unless PlanLocked read it under the lock): where any resource's
 // state no longer matches the plan's digest, the host is refused as stale
 // and nothing is changed there. On a host, changes run in dependency order
-// and stop at the first failure; other hosts go on.
+// and stop at the first failure; other hosts go on. The resources are the
+// ones this engine planned p from; a plan from elsewhere (a saved plan) has
+// its resources rebuilt from each change's kind and value.
 func (e *Engine) Apply(ctx context.Context, p *Plan) ApplyResult {
 	var todo []*HostPlan
+	src := map[*HostPlan]*HostPlan{} // apply's copy -> the plan's host
 	for _, hp := range p.Hosts {
 		if hp.Status == StatusPlanned && len(hp.Changes) > 0 {
-			todo = append(todo, hp.working()) // apply's own copy
+			w := hp.working() // apply's own copy
+			src[w] = hp
+			todo = append(todo, w)
 		}
 	}
 	run := e.runInfo()
 	var jmu sync.Mutex
 	byHost := map[string][]journal.Record{}
 	e.forEachHost(ctx, todo, func(ctx context.Context, hp *HostPlan) {
-		if recs := e.applyHost(ctx, run, hp); len(recs) > 0 {
+		if recs := e.applyHost(ctx, run, src[hp], hp); len(recs) > 0 {
 			jmu.Lock()
 			byHost[hp.Name] = recs
 			jmu.Unlock()
@@ -546,18 +593,21 @@ func (e *Engine) appendControllerJournal(all []journal.Record) (string, error) {
 // applyHost locks the host and reads it again (unless PlanLocked did
 // both), applies its changes and journals them; it returns the host's
 // journal records.
-func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []journal.Record {
+func (e *Engine) applyHost(ctx context.Context, run runInfo, src, hp *HostPlan) []journal.Record {
 	var lock *hostLock
 	var rd *hostRead
-	if hh := e.takeHeld(hp.Name); hh != nil {
+	if hh := e.takeHeld(src); hh != nil {
 		lock, rd = hh.lock, hh.rd // this plan was made under the lock
+		for i, w := range rd.works {
+			w.ResourceChange = hp.Changes[i] // apply records on its copy
+		}
 	} else {
 		recorded := make([]resources.Action, len(hp.Changes))
 		for i, c := range hp.Changes {
 			recorded[i] = c.Action
 		}
 		var err error
-		if lock, rd, err = e.lockRead(ctx, run, hp); err != nil {
+		if lock, rd, err = e.lockRead(ctx, run, src, hp); err != nil {
 			var stale *StaleError
 			if errors.As(err, &stale) {
 				hp.Status = StatusStale
@@ -601,7 +651,7 @@ func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []jou
 // changes. It sets outcomes and the host's status, and returns why the
 // lock was lost, if it was.
 func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLock) error {
-	units := unitsOf(hp.Changes)
+	units := unitsOf(rd.works)
 	unitOf := make([]*unit, len(hp.Changes))
 	for _, u := range units {
 		for _, i := range u.idx {
@@ -621,12 +671,12 @@ func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLoc
 			lost = lock.check(ctx, lockCheckTimeout) // no write without the lock
 			return lost
 		}
-		if err := applyReady(ctx, rd.h, hp, upto, check); err != nil {
+		if err := applyReady(ctx, rd.h, rd.works, upto, check); err != nil {
 			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
 			failed = true
 		}
 	}
-	runs := planWriteRuns(rd.h, hp.Changes)
+	runs := planWriteRuns(rd.h, rd.works)
 	for i, c := range hp.Changes {
 		flush(i)
 		if c.Action == resources.NoOp || c.KnownAfterApply != "" || runs.inRun[i] && c.Outcome != "" {
@@ -658,7 +708,7 @@ func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLoc
 			continue
 		}
 		nctx, notes := resources.WithNotes(ctx)
-		err := u.apply(nctx, rd.h, hp.Changes, rd.current)
+		err := u.apply(nctx, rd.h, rd.works)
 		done[u] = true
 		c.Notes = appendNew(c.Notes, notes()...)
 		if err != nil {
