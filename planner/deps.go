@@ -158,8 +158,8 @@ func applyWaiting(ctx context.Context, h *resources.Host, all []*work, done *wor
 		if err := check(); err != nil {
 			return err
 		}
-		nctx, notes := resources.WithNotes(ctx)
-		err := u.apply(nctx, &fresh, ws)
+		notes := fresh.CollectNotes()
+		err := u.apply(ctx, &fresh, ws)
 		first := ws[u.idx[0]]
 		first.Notes = appendNew(first.Notes, notes()...)
 		for _, i := range u.idx {

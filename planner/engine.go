@@ -707,8 +707,8 @@ func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLoc
 			}
 			continue
 		}
-		nctx, notes := resources.WithNotes(ctx)
-		err := u.apply(nctx, rd.h, rd.works)
+		notes := rd.h.CollectNotes()
+		err := u.apply(ctx, rd.h, rd.works)
 		done[u] = true
 		c.Notes = appendNew(c.Notes, notes()...)
 		if err != nil {

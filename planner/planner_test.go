@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -63,6 +64,7 @@ func (f *fakeRes) Diff(h *resources.Host, out []byte) (resources.Change, error) 
 	return resources.FileChange(cur, &resources.DesiredFile{Path: f.path, Content: []byte(f.want), Mode: 0o644, UID: os.Getuid(), GID: os.Getgid()}, f.path), nil
 }
 func (f *fakeRes) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
+	h.Note("applied by fakeRes") // reaches the apply's result, not the plan
 	return resources.WriteFile(ctx, h, resources.DesiredFile{Path: f.path, Content: []byte(f.want), Mode: 0o644, UID: os.Getuid(), GID: os.Getgid()}, resources.WriteOptions{MkdirMode: 0o755})
 }
 
@@ -237,8 +239,8 @@ func TestApplyLeavesThePlanAlone(t *testing.T) {
 					t.Errorf("result: host %s: %s %q, journal %v", hp.Name, hp.Status, hp.Error, hp.Journal)
 				}
 				for _, c := range hp.Changes {
-					if c.Outcome != OutcomeApplied {
-						t.Errorf("result: %s %s: outcome %q", hp.Name, c.Address, c.Outcome)
+					if c.Outcome != OutcomeApplied || !slices.Contains(c.Notes, "applied by fakeRes") {
+						t.Errorf("result: %s %s: outcome %q, notes %q", hp.Name, c.Address, c.Outcome, c.Notes)
 					}
 				}
 			}
