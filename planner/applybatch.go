@@ -30,7 +30,7 @@ type writeRuns struct {
 // IfUnchanged) may have been written by an earlier change of this apply
 // since: such a change, and any whose files an earlier run writes, is
 // left to its own Apply, which reads again.
-func planWriteRuns(h *resources.Host, cs []*ResourceChange) writeRuns {
+func planWriteRuns(h *resources.Host, cs []*work) writeRuns {
 	runs := writeRuns{start: map[int]*writeRun{}, inRun: map[int]bool{}}
 	var cur *writeRun
 	written := map[string]bool{} // every file batched so far

@@ -23,7 +23,7 @@ import (
 
 // waitingRead is a resource whose read found its tool missing.
 type waitingRead struct {
-	c      *ResourceChange
+	c      *work
 	ch     resources.Change
 	err    error
 	miss   *resources.ToolMissingError
@@ -42,7 +42,7 @@ func toolMissing(ch resources.Change, err error) *resources.ToolMissingError {
 
 // take records a diffed change (and the read it came from); a digest
 // that differs from a saved plan's is a stale host.
-func (c *ResourceChange) take(ch resources.Change, out []byte, digest string) error {
+func (c *work) take(ch resources.Change, out []byte, digest string) error {
 	c.Action, c.Summary, c.Diff, c.Notes = ch.Action, ch.Summary, ch.Diff, ch.Notes
 	c.BeforeSHA256, c.AfterSHA256 = ch.BeforeSHA256, ch.AfterSHA256
 	c.KnownAfterApply = ""
@@ -57,9 +57,9 @@ func (c *ResourceChange) take(ch resources.Change, out []byte, digest string) er
 // resolveWaiting plans each waiting resource as known after apply when a
 // package resource of the host will install its tool; otherwise it is
 // what its Diff said (an error fails the host's read, as before).
-func resolveWaiting(hp *HostPlan, waiting []waitingRead, errs *[]error) error {
+func resolveWaiting(ws []*work, waiting []waitingRead, errs *[]error) error {
 	for _, w := range waiting {
-		prov, inferred := providerOf(hp, w.c, w.miss)
+		prov, inferred := providerOf(ws, w.c, w.miss)
 		if prov == nil {
 			if w.err != nil {
 				*errs = append(*errs, fmt.Errorf("%s: %w", w.c.Address, w.err))
@@ -89,8 +89,8 @@ func resolveWaiting(hp *HostPlan, waiting []waitingRead, errs *[]error) error {
 
 // providerOf finds the package resource with a pending change that c
 // waits for: one c depends on, else one installing a package of miss.
-func providerOf(hp *HostPlan, c *ResourceChange, miss *resources.ToolMissingError) (prov *ResourceChange, inferred bool) {
-	for _, o := range hp.Changes {
+func providerOf(ws []*work, c *work, miss *resources.ToolMissingError) (prov *work, inferred bool) {
+	for _, o := range ws {
 		pp, ok := o.res.(resources.PackageProvider)
 		if !ok || o == c || o.Action == resources.NoOp || o.KnownAfterApply != "" {
 			continue
@@ -112,16 +112,16 @@ func providerOf(hp *HostPlan, c *ResourceChange, miss *resources.ToolMissingErro
 // the order keeps their other dependencies (depends_on, references)
 // first. Changes waiting for one package resource go together, so a kind
 // with a host-wide view (the firewall) is re-read whole.
-func applyReady(ctx context.Context, h *resources.Host, hp *HostPlan, upto int, check func() error) error {
+func applyReady(ctx context.Context, h *resources.Host, all []*work, upto int, check func() error) error {
 	last := map[string]int{}
-	for i, c := range hp.Changes {
+	for i, c := range all {
 		if c.KnownAfterApply != "" && !c.reread && c.Outcome == "" {
 			last[c.KnownAfterApply] = i
 		}
 	}
-	for _, p := range hp.Changes {
+	for _, p := range all {
 		if i, ok := last[p.Address]; ok && i < upto && p.Outcome == OutcomeApplied {
-			if err := applyWaiting(ctx, h, hp, p, check); err != nil {
+			if err := applyWaiting(ctx, h, all, p, check); err != nil {
 				return err
 			}
 		}
@@ -135,9 +135,9 @@ func applyReady(ctx context.Context, h *resources.Host, hp *HostPlan, upto int, 
 // together), on a fresh Host handle so nothing of the first read is
 // reused; then each is applied in order. check proves the host lock is
 // still held.
-func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *ResourceChange, check func() error) error {
-	var ws []*ResourceChange
-	for _, w := range hp.Changes {
+func applyWaiting(ctx context.Context, h *resources.Host, all []*work, done *work, check func() error) error {
+	var ws []*work
+	for _, w := range all {
 		if w.KnownAfterApply == done.Address && !w.reread && w.Outcome == "" {
 			w.reread = true
 			ws = append(ws, w)
@@ -148,8 +148,7 @@ func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *Re
 	}
 	fresh := *h
 	units := unitsOf(ws) // a group's members are read and applied together
-	current, err := rereadWaiting(ctx, &fresh, ws, units, done)
-	if err != nil {
+	if err := rereadWaiting(ctx, &fresh, ws, units, done); err != nil {
 		return err
 	}
 	for _, u := range units {
@@ -159,8 +158,8 @@ func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *Re
 		if err := check(); err != nil {
 			return err
 		}
-		nctx, notes := resources.WithNotes(ctx)
-		err := u.apply(nctx, &fresh, ws, current)
+		notes := fresh.CollectNotes()
+		err := u.apply(ctx, &fresh, ws)
 		first := ws[u.idx[0]]
 		first.Notes = appendNew(first.Notes, notes()...)
 		for _, i := range u.idx {
@@ -178,21 +177,20 @@ func applyWaiting(ctx context.Context, h *resources.Host, hp *HostPlan, done *Re
 }
 
 // rereadWaiting reads the waiting changes ws (one batched read, a section
-// per unit) and diffs them again; it returns each change's probe output.
-func rereadWaiting(ctx context.Context, h *resources.Host, ws []*ResourceChange, units []*unit, done *ResourceChange) ([][]byte, error) {
+// per unit) and diffs them again.
+func rereadWaiting(ctx context.Context, h *resources.Host, ws []*work, units []*unit, done *work) error {
 	b := newBatch()
 	for _, u := range units {
 		b.add(u.probe(h, ws))
 	}
 	res, err := h.T.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("read after %s: %w", done.Address, err)
+		return fmt.Errorf("read after %s: %w", done.Address, err)
 	}
 	secs, err := b.parse(res.Stdout)
 	if err != nil {
-		return nil, fmt.Errorf("read after %s: %w", done.Address, err)
+		return fmt.Errorf("read after %s: %w", done.Address, err)
 	}
-	current := make([][]byte, len(ws))
 	for k, u := range units {
 		s := secs[k]
 		var chs []resources.Change
@@ -206,19 +204,18 @@ func rereadWaiting(ctx context.Context, h *resources.Host, ws []*ResourceChange,
 			w := ws[i]
 			if errs[m] != nil {
 				w.Outcome, w.Error = OutcomeFailed, errs[m].Error()
-				return nil, fmt.Errorf("%s: %w", w.Address, errs[m])
+				return fmt.Errorf("%s: %w", w.Address, errs[m])
 			}
 			ch := chs[m]
 			w.Action, w.Summary, w.Diff = ch.Action, ch.Summary, ch.Diff
 			w.Notes = append([]string{"read after " + done.Address + " was applied"}, ch.Notes...)
 			w.BeforeSHA256, w.AfterSHA256, w.current = ch.BeforeSHA256, ch.AfterSHA256, s.out
-			current[i] = s.out
 		}
 	}
-	return current, nil
+	return nil
 }
 
-func allNoOp(ws []*ResourceChange, u *unit) bool {
+func allNoOp(ws []*work, u *unit) bool {
 	for _, i := range u.idx {
 		if ws[i].Action != resources.NoOp {
 			return false

@@ -117,7 +117,8 @@ func TestToolFromPackageIsKnownAfterApply(t *testing.T) {
 			}
 			runs := new(atomic.Int32)
 			conn := &fakeConnector{runs: map[string]*atomic.Int32{"a": runs}}
-			p := (&Engine{Connector: conn}).Plan(context.Background(), ts)
+			e := &Engine{Connector: conn} // it keeps the plan's resources for Apply
+			p := e.Plan(context.Background(), ts)
 			hp := p.Hosts[0]
 			if hp.Status != StatusPlanned {
 				t.Fatalf("plan: %s %s", hp.Status, hp.Error)
@@ -134,8 +135,7 @@ func TestToolFromPackageIsKnownAfterApply(t *testing.T) {
 			if strings.Contains(notes, "inferred") != tc.inferred {
 				t.Fatalf("notes %q: inferred should be said iff inferred (%v)", notes, tc.inferred)
 			}
-			e := &Engine{Connector: conn}
-			e.Apply(context.Background(), p)
+			hp = e.Apply(context.Background(), p).Applied(p).Hosts[0]
 			if hp.Status != StatusApplied {
 				t.Fatalf("apply: %s %s", hp.Status, hp.Error)
 			}

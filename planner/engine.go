@@ -91,12 +91,20 @@ type Engine struct {
 
 	mu    sync.Mutex
 	conns map[string]transport.Transport
+	built map[*HostPlan][]resources.Resource // each planned host's resources
+	held  map[*HostPlan]*heldHost            // PlanLocked's, until Apply takes them
+	run   *runInfo
 }
 
-// Close closes every connection the engine opened.
+// Close releases the locks PlanLocked still holds and closes every
+// connection the engine opened.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for name, hh := range e.held {
+		hh.lock.release()
+		delete(e.held, name)
+	}
 	var errs []error
 	for _, t := range e.conns {
 		errs = append(errs, t.Close())
@@ -158,14 +166,7 @@ func (e *Engine) forEachHost(ctx context.Context, hosts []*HostPlan, fn func(con
 // Plan connects to every target, reads all state in one batched command per
 // host and diffs it. Hosts that fail are marked failed; the others finish.
 func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
-	p := &Plan{FormatVersion: FormatVersion, CreatedAt: time.Now().UTC()}
-	for _, t := range targets {
-		hp := &HostPlan{Name: t.Spec.Name, Spec: t.Spec, Status: StatusPlanned}
-		for _, in := range t.Resources {
-			hp.Changes = append(hp.Changes, &ResourceChange{Address: in.Address, Kind: in.Kind, DependsOn: in.DependsOn, res: in.Res, Value: mustValueJSON(in.Value)})
-		}
-		p.Hosts = append(p.Hosts, hp)
-	}
+	p := e.newPlan(targets)
 	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
 		if len(hp.Changes) == 0 {
 			return // nothing targets this host (a bastion, say): leave it alone
@@ -174,6 +175,102 @@ func (e *Engine) Plan(ctx context.Context, targets []*Target) *Plan {
 			hp.Status, hp.Error = StatusFailed, err.Error()
 		}
 	})
+	return p
+}
+
+// PlanLocked is Plan for an apply of a configuration: it takes each host's
+// apply lock first and reads in the lock holder's own session, then keeps
+// the locks and reads for Apply, which thus reads nothing again (as
+// Terraform holds its state lock through the approval prompt). Close
+// releases the locks of hosts that Apply did not get to.
+func (e *Engine) PlanLocked(ctx context.Context, targets []*Target) *Plan {
+	p := e.newPlan(targets)
+	run := e.runInfo()
+	e.forEachHost(ctx, p.Hosts, func(ctx context.Context, hp *HostPlan) {
+		if len(hp.Changes) == 0 {
+			return
+		}
+		lock, rd, err := e.lockRead(ctx, run, hp, hp)
+		if err != nil {
+			hp.Status, hp.Error = StatusFailed, err.Error()
+			return
+		}
+		e.mu.Lock()
+		if e.held == nil {
+			e.held = map[*HostPlan]*heldHost{}
+		}
+		e.held[hp] = &heldHost{lock: lock, rd: rd}
+		e.mu.Unlock()
+	})
+	return p
+}
+
+// heldHost is a host locked and read by PlanLocked, waiting for Apply.
+type heldHost struct {
+	lock *hostLock
+	rd   *hostRead
+}
+
+// takeHeld hands over (once) what PlanLocked kept of a host of its plan.
+func (e *Engine) takeHeld(hp *HostPlan) *heldHost {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	hh := e.held[hp]
+	delete(e.held, hp)
+	return hh
+}
+
+// resOf is the resources of hp's changes: those its plan was made from
+// (by this engine), else rebuilt from each change's kind and value (a
+// saved plan).
+func (e *Engine) resOf(hp *HostPlan) ([]resources.Resource, error) {
+	e.mu.Lock()
+	res, ok := e.built[hp]
+	e.mu.Unlock()
+	if ok {
+		return res, nil
+	}
+	res = make([]resources.Resource, len(hp.Changes))
+	for i, c := range hp.Changes {
+		r, err := rebuild(c.Kind, c.Address, c.Value)
+		if err != nil {
+			return nil, prefixHost(hp.Name, "rebuild "+c.Address, err)
+		}
+		res[i] = r
+	}
+	return res, nil
+}
+
+// runInfo is this engine's apply run, the same from PlanLocked to Apply.
+func (e *Engine) runInfo() runInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.run == nil {
+		r := newRunInfo()
+		e.run = &r
+	}
+	return *e.run
+}
+
+// newPlan is the plan of targets before any read; the engine keeps each
+// host's resources (behaviour, not data) beside it.
+func (e *Engine) newPlan(targets []*Target) *Plan {
+	p := &Plan{FormatVersion: FormatVersion, CreatedAt: time.Now().UTC()}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.built == nil {
+		e.built = map[*HostPlan][]resources.Resource{}
+	}
+	for _, t := range targets {
+		hp := &HostPlan{Name: t.Spec.Name, Spec: t.Spec, Status: StatusPlanned}
+		var res []resources.Resource
+		for _, in := range t.Resources {
+			hp.Changes = append(hp.Changes, &ResourceChange{Address: in.Address, Kind: in.Kind, DependsOn: in.DependsOn, Value: mustValueJSON(in.Value)})
+			res = append(res, in.Res)
+		}
+		e.built[hp] = res
+		p.Hosts = append(p.Hosts, hp)
+	}
 	return p
 }
 
@@ -200,18 +297,16 @@ func (e *Engine) read(ctx context.Context, hp *HostPlan) (*hostRead, error) {
 }
 
 // hostRead is what apply needs of its fresh read and never saves: the host
-// handle, each change's probe output (by change index) and the journal's
-// last line.
+// handle, each change's working record (its resource and probe output,
+// by change index) and the journal's last line.
 type hostRead struct {
-	h       *resources.Host
-	current [][]byte
-	tail    []byte
+	h     *resources.Host
+	works []*work
+	tail  []byte
 }
 
 // readFor is read; for an apply it also fetches the last line of the host's
-// journal in the same command, to chain the records it will append. Its
-// steps: connect, build the batch (facts, one section per unit, the
-// journal's tail), run it once, then facts, diffs and tail from it.
+// journal in the same command, to chain the records it will append.
 func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRead, error) {
 	start := time.Now()
 	t, err := e.conn(ctx, hp.Spec)
@@ -222,21 +317,83 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 	start = time.Now()
 	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
 	h := e.hostFor(hp, t)
-	units := unitsOf(hp.Changes)
-	b := newBatch()
-	b.add(resources.FactsProbe)
-	for _, u := range units {
-		b.add(u.probe(h, hp.Changes))
+	rs, err := e.resOf(hp)
+	if err != nil {
+		return nil, err
 	}
-	tailIdx := -1
+	rb := newReadBatch(h, worksOf(hp.Changes, rs), apply)
+	res, err := t.Run(ctx, rb.cmd())
+	return rb.finish(h, hp, res, err)
+}
+
+// lockRead takes hp's apply lock and reads the host in the lock holder's
+// session (one exec request for both); the host handle it returns runs
+// its commands in that session too. src is the plan's own record of the
+// host (hp may be apply's copy of it), whose resources are hp's.
+func (e *Engine) lockRead(ctx context.Context, run runInfo, src, hp *HostPlan) (*hostLock, *hostRead, error) {
+	timeout := e.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	start := time.Now()
+	t, err := e.conn(ctx, hp.Spec)
+	hp.Timings.ConnectMS = time.Since(start).Milliseconds()
+	if err != nil {
+		return nil, nil, prefixHost(hp.Name, "connect", err)
+	}
+	start = time.Now()
+	defer func() { hp.Timings.ReadMS = time.Since(start).Milliseconds() }()
+	h := e.hostFor(hp, t)
+	rs, err := e.resOf(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	rb := newReadBatch(h, worksOf(hp.Changes, rs), true)
+	cmd := rb.cmd()
+	lock, first, err := lockAndRun(ctx, h, holderInfo(run), timeout, &cmd)
+	if err != nil {
+		return nil, nil, prefixHost(hp.Name, "lock", err)
+	}
+	rd, err := rb.finish(h, hp, first.res, first.err)
+	if err != nil {
+		lock.release()
+		return nil, nil, err
+	}
+	h.T = held(t, lock)
+	return lock, rd, nil
+}
+
+// readBatch is a host's batched read: facts, one section per unit and,
+// for an apply, the journal's tail.
+type readBatch struct {
+	b       *batch
+	works   []*work
+	units   []*unit
+	tailIdx int
+}
+
+func newReadBatch(h *resources.Host, ws []*work, apply bool) *readBatch {
+	rb := &readBatch{b: newBatch(), works: ws, units: unitsOf(ws), tailIdx: -1}
+	rb.b.add(resources.FactsProbe)
+	for _, u := range rb.units {
+		rb.b.add(u.probe(h, ws))
+	}
 	if apply {
-		tailIdx = b.add(journalTailProbe(h))
+		rb.tailIdx = rb.b.add(journalTailProbe(h))
 	}
-	res, err := t.Run(ctx, transport.Cmd{Script: b.script(), Sudo: true, ReadOnly: true})
+	return rb
+}
+
+func (rb *readBatch) cmd() transport.Cmd {
+	return transport.Cmd{Script: rb.b.script(), Sudo: true, ReadOnly: true}
+}
+
+// finish turns the read's output into facts, diffs and the journal tail.
+func (rb *readBatch) finish(h *resources.Host, hp *HostPlan, res transport.Result, err error) (*hostRead, error) {
 	if err != nil {
 		return nil, prefixHost(hp.Name, "read", err)
 	}
-	secs, err := b.parse(res.Stdout)
+	secs, err := rb.b.parse(res.Stdout)
 	if err != nil {
 		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
 			err = fmt.Errorf("%w (stderr: %s)", err, msg)
@@ -246,20 +403,20 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 	if err := readFacts(h, hp, secs[0]); err != nil {
 		return nil, err
 	}
-	rd := &hostRead{h: h, current: make([][]byte, len(hp.Changes))}
-	if err := diffUnits(h, hp, units, secs[1:1+len(units)], rd.current); err != nil {
+	rd := &hostRead{h: h, works: rb.works}
+	if err := diffUnits(h, rb.works, rb.units, secs[1:1+len(rb.units)]); err != nil {
 		var stale *StaleError
 		if errors.As(err, &stale) {
 			return nil, prefixHost(hp.Name, "apply", err)
 		}
 		return nil, prefixHost(hp.Name, "read", err)
 	}
-	if tailIdx >= 0 {
+	if rb.tailIdx >= 0 {
 		// An unread tail would restart the chain from scratch: a fork.
-		if s := secs[tailIdx]; s.code != 0 {
+		if s := secs[rb.tailIdx]; s.code != 0 {
 			return nil, prefixHost(hp.Name, "read journal", fmt.Errorf("exit %d: %s", s.code, strings.TrimSpace(string(s.stderr))))
 		}
-		rd.tail = secs[tailIdx].out
+		rd.tail = secs[rb.tailIdx].out
 	}
 	return rd, nil
 }
@@ -329,99 +486,147 @@ func (e *hostError) Error() string {
 
 func (e *hostError) Unwrap() error { return e.err }
 
-// Apply carries out p. Each host is read again first: where any resource's
+// Apply carries out p and returns what it did; p itself is left as it was
+// (the plan is data: save it, show it, compare it). Each host is read again
+// first (unless PlanLocked read it under the lock): where any resource's
 // state no longer matches the plan's digest, the host is refused as stale
 // and nothing is changed there. On a host, changes run in dependency order
-// and stop at the first failure; other hosts go on.
+// and stop at the first failure; other hosts go on. The resources are the
+// ones this engine planned p from; a plan from elsewhere (a saved plan) has
+// its resources rebuilt from each change's kind and value.
 func (e *Engine) Apply(ctx context.Context, p *Plan) ApplyResult {
 	var todo []*HostPlan
+	src := map[*HostPlan]*HostPlan{} // apply's copy -> the plan's host
 	for _, hp := range p.Hosts {
 		if hp.Status == StatusPlanned && len(hp.Changes) > 0 {
-			todo = append(todo, hp)
+			w := hp.working() // apply's own copy
+			src[w] = hp
+			todo = append(todo, w)
 		}
 	}
-	run := newRunInfo()
+	run := e.runInfo()
 	var jmu sync.Mutex
 	byHost := map[string][]journal.Record{}
 	e.forEachHost(ctx, todo, func(ctx context.Context, hp *HostPlan) {
-		if recs := e.applyHost(ctx, run, hp); len(recs) > 0 {
+		if recs := e.applyHost(ctx, run, src[hp], hp); len(recs) > 0 {
 			jmu.Lock()
 			byHost[hp.Name] = recs
 			jmu.Unlock()
 		}
 	})
+	r := ApplyResult{Hosts: map[string]*HostPlan{}}
+	for _, hp := range todo {
+		r.Hosts[hp.Name] = hp
+	}
 	if e.JournalPath == "" {
-		return ApplyResult{}
+		return r
 	}
 	var all []journal.Record
 	for _, hp := range p.Hosts {
 		all = append(all, byHost[hp.Name]...)
 	}
-	return e.appendControllerJournal(all)
+	r.JournalHead, r.JournalErr = e.appendControllerJournal(all)
+	return r
 }
 
-// ApplyResult is what an apply reports beyond the plan's outcomes.
+// ApplyResult is what an apply did.
 type ApplyResult struct {
+	// Hosts holds, by name, each host apply worked on as apply left it:
+	// the host's status, error and journal head, and each change's
+	// outcome, error and notes (and, for a change known only after
+	// apply, its diff as read then).
+	Hosts map[string]*HostPlan
 	// JournalHead is the controller journal's head hash after the apply
 	// ("" without a journal); JournalErr why it could not be written.
 	JournalHead string
 	JournalErr  error
 }
 
-// appendControllerJournal appends the run's records to JournalPath.
-func (e *Engine) appendControllerJournal(all []journal.Record) ApplyResult {
-	var r ApplyResult
-	if r.JournalErr = journal.AppendFile(e.JournalPath, all); r.JournalErr != nil {
-		return r
+// Applied is p as this apply left it, for views and reports: a copy of p
+// whose hosts apply worked on are replaced by their results. p is not
+// changed.
+func (r ApplyResult) Applied(p *Plan) *Plan {
+	out := *p
+	out.Hosts = make([]*HostPlan, len(p.Hosts))
+	for i, hp := range p.Hosts {
+		if done, ok := r.Hosts[hp.Name]; ok {
+			out.Hosts[i] = done
+		} else {
+			out.Hosts[i] = hp
+		}
 	}
-	if f, err := os.Open(e.JournalPath); err == nil {
-		_, _, r.JournalHead, _ = journal.VerifyHead(f)
-		f.Close()
-	}
-	return r
+	return &out
 }
 
-// applyHost locks the host, reads it again, applies its changes and
-// journals them; it returns the host's journal records.
-func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []journal.Record {
-	recorded := make([]resources.Action, len(hp.Changes))
+// working is a copy of hp that apply may change: its own host and change
+// records (slices that apply appends to are copied too).
+func (hp *HostPlan) working() *HostPlan {
+	w := *hp
+	if hp.Facts != nil {
+		f := *hp.Facts
+		w.Facts = &f
+	}
+	w.Changes = make([]*ResourceChange, len(hp.Changes))
 	for i, c := range hp.Changes {
-		recorded[i] = c.Action
+		cc := *c
+		cc.Notes = append([]string(nil), c.Notes...)
+		cc.DependsOn = append([]string(nil), c.DependsOn...)
+		w.Changes[i] = &cc
 	}
-	timeout := e.LockTimeout
-	if timeout <= 0 {
-		timeout = DefaultLockTimeout
+	return &w
+}
+
+// appendControllerJournal appends the run's records to JournalPath and
+// returns the journal's new head.
+func (e *Engine) appendControllerJournal(all []journal.Record) (string, error) {
+	if err := journal.AppendFile(e.JournalPath, all); err != nil {
+		return "", err
 	}
-	t, err := e.conn(ctx, hp.Spec)
-	if err != nil {
-		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "connect", err).Error()
-		return nil
+	var head string
+	if f, err := os.Open(e.JournalPath); err == nil {
+		_, _, head, _ = journal.VerifyHead(f)
+		f.Close()
 	}
-	lh := &resources.Host{Name: hp.Name, Root: hp.Spec.Root, T: t}
-	lock, err := lockHost(ctx, lh, holderInfo(run), timeout)
-	if err != nil {
-		hp.Status, hp.Error = StatusFailed, prefixHost(hp.Name, "lock", err).Error()
-		return nil
-	}
-	defer lock.release()
-	rd, err := e.readFor(ctx, hp, true)
-	if err != nil {
-		var stale *StaleError
-		if errors.As(err, &stale) {
-			hp.Status = StatusStale
-		} else {
-			hp.Status = StatusFailed
+	return head, nil
+}
+
+// applyHost locks the host and reads it again (unless PlanLocked did
+// both), applies its changes and journals them; it returns the host's
+// journal records.
+func (e *Engine) applyHost(ctx context.Context, run runInfo, src, hp *HostPlan) []journal.Record {
+	var lock *hostLock
+	var rd *hostRead
+	if hh := e.takeHeld(src); hh != nil {
+		lock, rd = hh.lock, hh.rd // this plan was made under the lock
+		for i, w := range rd.works {
+			w.ResourceChange = hp.Changes[i] // apply records on its copy
 		}
-		hp.Error = err.Error()
-		return nil
-	}
-	for i, c := range hp.Changes {
-		if c.Action != recorded[i] {
-			// Same digest yet another action: a bug, never apply a guess.
-			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
+	} else {
+		recorded := make([]resources.Action, len(hp.Changes))
+		for i, c := range hp.Changes {
+			recorded[i] = c.Action
+		}
+		var err error
+		if lock, rd, err = e.lockRead(ctx, run, src, hp); err != nil {
+			var stale *StaleError
+			if errors.As(err, &stale) {
+				hp.Status = StatusStale
+			} else {
+				hp.Status = StatusFailed
+			}
+			hp.Error = err.Error()
 			return nil
 		}
+		for i, c := range hp.Changes {
+			if c.Action != recorded[i] {
+				// Same digest yet another action: a bug, never apply a guess.
+				lock.release()
+				hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %s: planned %s but now %s", hp.Name, c.Address, recorded[i], c.Action)
+				return nil
+			}
+		}
 	}
+	defer lock.release()
 	start := time.Now()
 	defer func() { hp.Timings.ApplyMS = time.Since(start).Milliseconds() }()
 	lost := applyChanges(ctx, hp, rd, lock)
@@ -446,7 +651,7 @@ func (e *Engine) applyHost(ctx context.Context, run runInfo, hp *HostPlan) []jou
 // changes. It sets outcomes and the host's status, and returns why the
 // lock was lost, if it was.
 func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLock) error {
-	units := unitsOf(hp.Changes)
+	units := unitsOf(rd.works)
 	unitOf := make([]*unit, len(hp.Changes))
 	for _, u := range units {
 		for _, i := range u.idx {
@@ -466,12 +671,12 @@ func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLoc
 			lost = lock.check(ctx, lockCheckTimeout) // no write without the lock
 			return lost
 		}
-		if err := applyReady(ctx, rd.h, hp, upto, check); err != nil {
+		if err := applyReady(ctx, rd.h, rd.works, upto, check); err != nil {
 			hp.Status, hp.Error = StatusFailed, fmt.Sprintf("%s: apply: %v", hp.Name, err)
 			failed = true
 		}
 	}
-	runs := planWriteRuns(rd.h, hp.Changes)
+	runs := planWriteRuns(rd.h, rd.works)
 	for i, c := range hp.Changes {
 		flush(i)
 		if c.Action == resources.NoOp || c.KnownAfterApply != "" || runs.inRun[i] && c.Outcome != "" {
@@ -502,8 +707,8 @@ func applyChanges(ctx context.Context, hp *HostPlan, rd *hostRead, lock *hostLoc
 			}
 			continue
 		}
-		nctx, notes := resources.WithNotes(ctx)
-		err := u.apply(nctx, rd.h, hp.Changes, rd.current)
+		notes := rd.h.CollectNotes()
+		err := u.apply(ctx, rd.h, rd.works)
 		done[u] = true
 		c.Notes = appendNew(c.Notes, notes()...)
 		if err != nil {

@@ -11,6 +11,25 @@ import (
 	"github.com/goprov/goprov/resources"
 )
 
+// work is the engine's working record of one change while it reads and
+// applies a host: the change (plain data, in the plan) and what only the
+// engine needs, which the plan never carries.
+type work struct {
+	*ResourceChange
+	res     resources.Resource
+	current []byte // probe output of the latest read
+	reread  bool   // known after apply, and read again (deps.go)
+}
+
+// worksOf pairs a host's changes with their resources.
+func worksOf(changes []*ResourceChange, res []resources.Resource) []*work {
+	ws := make([]*work, len(changes))
+	for i, c := range changes {
+		ws[i] = &work{ResourceChange: c, res: res[i]}
+	}
+	return ws
+}
+
 // unit is what one section of a host's batched read covers: one resource
 // standing alone, or every member of a resources.Group on the host.
 type unit struct {
@@ -20,7 +39,7 @@ type unit struct {
 
 // unitsOf splits a host's changes into units, in apply order: a group sits
 // at the place of its first member.
-func unitsOf(changes []*ResourceChange) []*unit {
+func unitsOf(changes []*work) []*unit {
 	var units []*unit
 	byName := map[string]*unit{}
 	for i, c := range changes {
@@ -40,7 +59,7 @@ func unitsOf(changes []*ResourceChange) []*unit {
 	return units
 }
 
-func (u *unit) members(changes []*ResourceChange) []resources.Resource {
+func (u *unit) members(changes []*work) []resources.Resource {
 	out := make([]resources.Resource, len(u.idx))
 	for k, i := range u.idx {
 		out[k] = changes[i].res
@@ -48,7 +67,7 @@ func (u *unit) members(changes []*ResourceChange) []resources.Resource {
 	return out
 }
 
-func (u *unit) addresses(changes []*ResourceChange) string {
+func (u *unit) addresses(changes []*work) string {
 	addrs := make([]string, len(u.idx))
 	for k, i := range u.idx {
 		addrs[k] = changes[i].Address
@@ -56,7 +75,7 @@ func (u *unit) addresses(changes []*ResourceChange) string {
 	return strings.Join(addrs, ", ")
 }
 
-func (u *unit) probe(h *resources.Host, changes []*ResourceChange) string {
+func (u *unit) probe(h *resources.Host, changes []*work) string {
 	if u.group == nil {
 		return changes[u.idx[0]].res.Probe(h)
 	}
@@ -64,7 +83,7 @@ func (u *unit) probe(h *resources.Host, changes []*ResourceChange) string {
 }
 
 // diff returns one change and one error per member.
-func (u *unit) diff(h *resources.Host, changes []*ResourceChange, out []byte) ([]resources.Change, []error) {
+func (u *unit) diff(h *resources.Host, changes []*work, out []byte) ([]resources.Change, []error) {
 	if u.group == nil {
 		ch, err := changes[u.idx[0]].res.Diff(h, out)
 		return []resources.Change{ch}, []error{err}
@@ -78,28 +97,27 @@ func (u *unit) diff(h *resources.Host, changes []*ResourceChange, out []byte) ([
 }
 
 // apply carries out the unit's changes: a group's in one call.
-// current holds each change's probe output, by change index.
-func (u *unit) apply(ctx context.Context, h *resources.Host, changes []*ResourceChange, current [][]byte) error {
+func (u *unit) apply(ctx context.Context, h *resources.Host, changes []*work) error {
 	if u.group == nil {
 		i := u.idx[0]
-		return changes[i].res.Apply(ctx, h, changeOf(changes[i], current[i]))
+		return changes[i].res.Apply(ctx, h, changeOf(changes[i]))
 	}
 	chs := make([]resources.Change, len(u.idx))
 	for k, i := range u.idx {
-		chs[k] = changeOf(changes[i], current[i])
+		chs[k] = changeOf(changes[i])
 	}
 	return u.group.Apply(ctx, h, u.members(changes), chs)
 }
 
-func changeOf(c *ResourceChange, current []byte) resources.Change {
-	return resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: current}
+func changeOf(c *work) resources.Change {
+	return resources.Change{Action: c.Action, Summary: c.Summary, Diff: c.Diff, Notes: c.Notes, Current: c.current}
 }
 
 // diffUnits hands every unit its section of the read (secs[k] is units[k]'s)
 // and records each change's action, diff and digest, and its probe output
-// in current (by change index). A digest that differs
+// (work.current). A digest that differs
 // from the one a saved plan recorded is a StaleError at once.
-func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, current [][]byte) error {
+func diffUnits(h *resources.Host, ws []*work, units []*unit, secs []section) error {
 	var errs []error
 	var waiting []waitingRead // tool missing: maybe known after apply (deps.go)
 	for k, u := range units {
@@ -107,12 +125,12 @@ func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, c
 		sum := sha256.Sum256(s.raw)
 		digest := hex.EncodeToString(sum[:])
 		if s.code != 0 {
-			errs = append(errs, fmt.Errorf("%s: read state: exit %d: %s", u.addresses(hp.Changes), s.code, strings.TrimSpace(string(s.stderr))))
+			errs = append(errs, fmt.Errorf("%s: read state: exit %d: %s", u.addresses(ws), s.code, strings.TrimSpace(string(s.stderr))))
 			continue
 		}
-		chs, cerrs := u.diff(h, hp.Changes, s.out)
+		chs, cerrs := u.diff(h, ws, s.out)
 		for m, i := range u.idx {
-			c := hp.Changes[i]
+			c := ws[i]
 			if miss := toolMissing(chs[m], cerrs[m]); miss != nil {
 				waiting = append(waiting, waitingRead{c: c, ch: chs[m], err: cerrs[m], miss: miss, out: s.out, digest: digest})
 				continue
@@ -124,16 +142,10 @@ func diffUnits(h *resources.Host, hp *HostPlan, units []*unit, secs []section, c
 			if err := c.take(chs[m], s.out, digest); err != nil {
 				return err
 			}
-			current[i] = s.out
 		}
 	}
-	if err := resolveWaiting(hp, waiting, &errs); err != nil {
+	if err := resolveWaiting(ws, waiting, &errs); err != nil {
 		return err
-	}
-	for i, c := range hp.Changes {
-		if current[i] == nil {
-			current[i] = c.current // taken in resolveWaiting
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -91,7 +91,7 @@ func TestGroupReadDiffedAppliedInOneCall(t *testing.T) {
 	if a.Action != resources.Create || b.Action != resources.Create || a.BeforeDigest == "" || a.BeforeDigest != b.BeforeDigest {
 		t.Fatalf("members: %s %q, %s %q; want both create with the group's one digest", a.Action, a.BeforeDigest, b.Action, b.BeforeDigest)
 	}
-	e.Apply(context.Background(), p)
+	hp = e.Apply(context.Background(), p).Applied(p).Hosts[0]
 	if hp.Status != StatusApplied || g.applies.Load() != 1 {
 		t.Fatalf("apply: %s %s, %d group applies; want applied by one", hp.Status, hp.Error, g.applies.Load())
 	}

@@ -3,12 +3,16 @@ package planner
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pkg/sftp"
 
 	"github.com/goprov/goprov/internal/shell"
 	"github.com/goprov/goprov/resources"
@@ -44,9 +48,13 @@ const lockCheckTimeout = 10 * time.Second
 // hostLock is a held host lock. The holder session on the host answers
 // every line the controller sends with an "alive" line, so check can prove
 // the lock is still held right before a write (no new exec request: the
-// question travels on the holder's own stdin).
+// question travels on the holder's own stdin). The holder also runs the
+// apply's commands sent to it (run): they execute only while it holds the
+// flock, and cost no exec request of their own.
 type hostLock struct {
 	pw    *io.PipeWriter
+	wmu   sync.Mutex // one writer on the holder's stdin: a frame is never split
+	rmu   sync.Mutex // one command in flight
 	det   *detector
 	ended chan struct{} // closed when the holder session has ended
 	why   string        // why it ended; set before ended is closed
@@ -55,6 +63,9 @@ type hostLock struct {
 	// local releases a lock goprov itself holds (image roots): it lasts
 	// as long as this process, so it cannot be lost to a dead session.
 	local func()
+	// broken says why the holder's command stream is out of step (a
+	// command abandoned mid-way): no further command is sent.
+	broken error
 }
 
 // LostLockError says the host's lock was lost during an apply.
@@ -62,53 +73,93 @@ type LostLockError struct{ Reason string }
 
 func (e *LostLockError) Error() string { return "lost the host lock: " + e.Reason }
 
+// holderScript is the lock holder: it takes the flock, then answers the
+// controller's lines. An empty line is a heartbeat or a check ("alive"); a
+// line "run SLEN ILEN" is followed by a script of SLEN bytes and ILEN bytes
+// of its stdin, run with the lock's fd closed (a detached child, such as a
+// dead-man timer, must never keep the lock) and as the SSH transport runs
+// a script (eval in /bin/sh -c: the same $0 and line numbers in the
+// shell's own error messages, which probes' digests may hold), its result on one line
+// "TOKEN-res CODE STDOUT STDERR" (base64). Outputs wait in a private
+// directory, on tmpfs (/run) where there is one.
+const holderScript = `set -u
+trap '[ -n "${w:-}" ] && rm -rf -- "$w"; echo %[1]s-done' EXIT
+d=%[2]s
+mkdir -p -- "$d" && chmod 0700 -- "$d" || exit 1
+command -v flock >/dev/null 2>&1 || { echo "flock (util-linux) is not installed: goprov cannot lock this host" >&2; exit 70; }
+exec 9>>"$d/apply.lock"
+if ! flock -w %[3]d 9; then
+	cat -- "$d/apply.holder" 2>/dev/null
+	exit %[4]d
+fi
+printf '%%s\n' %[5]s > "$d/apply.holder"
+w=$(umask 077; mktemp -d /run/goprov-holder.XXXXXX 2>/dev/null || mktemp -d "$d/run.XXXXXX") || exit 1
+echo %[1]s
+run() {
+	head -c "$1" >"$w/s"
+	[ "$(wc -c <"$w/s")" -eq "$1" ] || exit 1
+	head -c "$2" | { GOPROV_SCRIPT="$w/s" /bin/sh -c 's=$(cat -- "$GOPROV_SCRIPT") && unset GOPROV_SCRIPT && eval "$s"' >"$w/o" 2>"$w/e" 9>&-; echo "$?" >"$w/rc"; cat >/dev/null; }
+	printf '%%s-res %%s ' %[1]s "$(cat "$w/rc")"
+	base64 <"$w/o" | tr -d '\n'
+	printf ' '
+	base64 <"$w/e" | tr -d '\n'
+	printf '\n'
+	rm -f -- "$w/s" "$w/o" "$w/e" "$w/rc"
+}
+answer() {
+	case $1 in
+	run\ [0-9]*\ [0-9]*) set -- $1; run "$2" "$3" ;;
+	*) echo %[1]s-alive ;;
+	esac
+}
+# Hold while the controller's lines (a heartbeat every 15 s, a check
+# before each write, the commands) keep coming: EOF (release) or 45 s of
+# silence (controller suspended or network gone, even when no FIN ever
+# arrives) ends the loop and with it the lock.
+if command -v timeout >/dev/null 2>&1; then
+	while l=$(timeout 45 sh -c 'IFS= read -r l && printf "%%s" "$l"'); do answer "$l"; done
+else
+	while IFS= read -r l; do answer "$l"; done
+fi
+: > "$d/apply.holder"
+`
+
 // lockHost takes the host's apply lock: a session on the host holds an
 // flock(2) on LockDir/apply.lock for as long as the apply runs. It ends
 // when release closes the session's stdin — or, if the controller dies or
 // the connection is cut, when the session dies: the kernel drops an flock
 // with its process, so a crashed apply never leaves a stale lock behind.
 func lockHost(ctx context.Context, h *resources.Host, holder string, timeout time.Duration) (*hostLock, error) {
+	l, _, err := lockAndRun(ctx, h, holder, timeout, nil)
+	return l, err
+}
+
+// lockAndRun is lockHost that also runs first (if not nil) as soon as the
+// lock is taken, in the holder's own session: the read of an apply costs
+// no exec request of its own, and happens under the lock even when this
+// controller is suspended between the two. It returns first's result (or
+// why it has none: then the lock is held but first did not run).
+func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout time.Duration, first *transport.Cmd) (*hostLock, *cmdResult, error) {
 	if fs, ok := h.T.(imageFS); ok && h.Sandboxed() {
 		release, err := lockImage(ctx, fs, holder, timeout)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return &hostLock{local: release}, nil
+		l := &hostLock{local: release}
+		if first == nil {
+			return l, nil, nil
+		}
+		res, err := h.T.Run(ctx, *first)
+		return l, &cmdResult{res, err}, nil
 	}
 	token := newBatch().marker // random, unguessable by a config
 	secs := int(timeout.Round(time.Second) / time.Second)
-	dir := h.Path(LockDir)
-	// The EXIT trap announces the end of the script: the transport goes on
-	// reading our stdin pipe until it is closed (os/exec's rule), so on an
-	// early exit (lock busy) we must close it for Run to return.
-	script := fmt.Sprintf(`set -u
-trap 'echo %s-done' EXIT
-d=%s
-mkdir -p -- "$d" && chmod 0700 -- "$d" || exit 1
-command -v flock >/dev/null 2>&1 || { echo "flock (util-linux) is not installed: goprov cannot lock this host" >&2; exit 70; }
-exec 9>>"$d/apply.lock"
-if ! flock -w %d 9; then
-	cat -- "$d/apply.holder" 2>/dev/null
-	exit %d
-fi
-printf '%%s\n' %s > "$d/apply.holder"
-echo %s
-# Hold while the controller's lines (a heartbeat every 15 s, and a check
-# before each write) keep coming, answering each: EOF (release) or 45 s of
-# silence (controller suspended or network gone, even when no FIN ever
-# arrives) ends the loop and with it the lock.
-if command -v timeout >/dev/null 2>&1; then
-	while timeout 45 sh -c 'IFS= read -r _'; do echo %s-alive; done
-else
-	while IFS= read -r _; do echo %s-alive; done
-fi
-: > "$d/apply.holder"
-`, token, shell.Quote(dir), secs, exitLocked, shell.Quote(holder), token, token, token)
+	script := fmt.Sprintf(holderScript, token, shell.Quote(h.Path(LockDir)), secs, exitLocked, shell.Quote(holder))
 
 	pr, pw := io.Pipe()
 	acquired := make(chan struct{})
-	det := &detector{token: []byte(token + "\n"), found: acquired, doneToken: []byte(token + "-done"), onDone: func() { pw.Close() },
-		alive: []byte(token + "-alive\n"), aliveCh: make(chan struct{}, 1)}
+	det := newDetector(token, acquired, func() { pw.Close() })
+	l := &hostLock{pw: pw, det: det, ended: make(chan struct{}), stop: make(chan struct{})}
 	type result struct {
 		res transport.Result
 		err error
@@ -118,33 +169,186 @@ fi
 		res, err := h.Run(ctx, transport.Cmd{Script: script, Stdin: pr, Sudo: true, Stdout: det})
 		done <- result{res, err}
 	}()
+	if first != nil {
+		// Queued now: the holder reads it once it has the lock.
+		if err := l.send(*first); err != nil {
+			pw.Close()
+			return nil, nil, fmt.Errorf("lock: %w", err)
+		}
+	}
 	select {
 	case <-acquired:
-		l := &hostLock{pw: pw, det: det, ended: make(chan struct{}), stop: make(chan struct{})}
 		go func() {
 			r := <-done
 			l.why = endReason(r.res, r.err, det.sawDone())
 			close(l.ended)
 		}()
 		go l.heartbeat()
-		return l, nil
+		if first == nil {
+			return l, nil, nil
+		}
+		res, err := l.await(ctx)
+		return l, &cmdResult{res, err}, nil
 	case r := <-done:
 		pw.Close()
 		if r.err != nil {
-			return nil, fmt.Errorf("lock: %w", r.err)
+			return nil, nil, fmt.Errorf("lock: %w", r.err)
 		}
 		if r.res.ExitCode == exitLocked {
 			holder := strings.TrimSpace(strings.ReplaceAll(string(r.res.Stdout), token+"-done", ""))
-			return nil, &LockError{Holder: holder}
+			return nil, nil, &LockError{Holder: holder}
 		}
 		if r.res.ExitCode == 0 {
-			return nil, fmt.Errorf("lock: holder session ended before the lock was confirmed")
+			return nil, nil, fmt.Errorf("lock: holder session ended before the lock was confirmed")
 		}
-		return nil, fmt.Errorf("lock: %w", r.res.Err("take lock"))
+		return nil, nil, fmt.Errorf("lock: %w", r.res.Err("take lock"))
 	case <-ctx.Done():
 		pw.Close()
-		return nil, fmt.Errorf("lock: %w", ctx.Err())
+		return nil, nil, fmt.Errorf("lock: %w", ctx.Err())
 	}
+}
+
+// cmdResult is a command's outcome, as Run returns it.
+type cmdResult struct {
+	res transport.Result
+	err error
+}
+
+// maxHeldStdin bounds the stdin a command sent to the holder may carry: it
+// is framed whole, so larger streams (a toolchain) take their own exec.
+const maxHeldStdin = 16 << 20
+
+// send writes c to the holder as one frame; the caller holds rmu or is
+// lockAndRun before anyone else can.
+func (l *hostLock) send(c transport.Cmd) error {
+	var in []byte
+	if c.Stdin != nil {
+		var err error
+		if in, err = io.ReadAll(c.Stdin); err != nil {
+			return fmt.Errorf("read the command's stdin: %w", err)
+		}
+	}
+	frame := make([]byte, 0, len(c.Script)+len(in)+32)
+	frame = fmt.Appendf(frame, "run %d %d\n", len(c.Script), len(in))
+	frame = append(append(frame, c.Script...), in...)
+	// The write blocks until the transport takes it; once the session is
+	// gone nobody does, and release's Close frees it.
+	go func() {
+		l.wmu.Lock()
+		defer l.wmu.Unlock()
+		l.pw.Write(frame)
+	}()
+	return nil
+}
+
+// await waits for the answer to the command sent last.
+func (l *hostLock) await(ctx context.Context) (transport.Result, error) {
+	select {
+	case line := <-l.det.resCh:
+		return parseResult(line)
+	case <-l.ended:
+		// Its answer may have come just before the end.
+		select {
+		case line := <-l.det.resCh:
+			return parseResult(line)
+		default:
+		}
+		l.broken = &LostLockError{Reason: l.why}
+		return transport.Result{}, l.broken
+	case <-ctx.Done():
+		l.broken = fmt.Errorf("a command was abandoned: %w", ctx.Err())
+		return transport.Result{}, ctx.Err()
+	}
+}
+
+// run runs c in the holder's session, under the lock.
+func (l *hostLock) run(ctx context.Context, c transport.Cmd) (transport.Result, error) {
+	l.rmu.Lock()
+	defer l.rmu.Unlock()
+	if l.broken != nil {
+		return transport.Result{}, l.broken
+	}
+	select {
+	case <-l.ended:
+		return transport.Result{}, &LostLockError{Reason: l.why}
+	default:
+	}
+	if err := l.send(c); err != nil {
+		return transport.Result{}, err
+	}
+	return l.await(ctx)
+}
+
+// parseResult decodes a "CODE STDOUT STDERR" result line.
+func parseResult(line []byte) (transport.Result, error) {
+	parts := strings.SplitN(string(line), " ", 3)
+	if len(parts) != 3 {
+		return transport.Result{}, fmt.Errorf("lock holder: malformed result")
+	}
+	code, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return transport.Result{}, fmt.Errorf("lock holder: bad exit status %q", parts[0])
+	}
+	out, err1 := base64.StdEncoding.DecodeString(parts[1])
+	errb, err2 := base64.StdEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil {
+		return transport.Result{}, fmt.Errorf("lock holder: undecodable output")
+	}
+	return transport.Result{Stdout: out, Stderr: errb, ExitCode: code}, nil
+}
+
+// heldTransport runs a host's privileged commands in its lock holder's
+// session while the lock is held; what the holder cannot carry (a
+// command as the login user, a streamed stdout, a large stdin) takes its
+// own exec on the connection.
+type heldTransport struct {
+	transport.Transport
+	lock *hostLock
+}
+
+func (t *heldTransport) Run(ctx context.Context, c transport.Cmd) (transport.Result, error) {
+	if !c.Sudo || c.Stdout != nil || shell.ContainsNUL(c.Script) {
+		return t.Transport.Run(ctx, c)
+	}
+	if c.Stdin != nil {
+		// Bounded: read up to the limit; past it, the whole stream goes
+		// to a command of its own.
+		head, err := io.ReadAll(io.LimitReader(c.Stdin, maxHeldStdin+1))
+		if err != nil {
+			return transport.Result{}, fmt.Errorf("read the command's stdin: %w", err)
+		}
+		if len(head) > maxHeldStdin {
+			c.Stdin = io.MultiReader(bytes.NewReader(head), c.Stdin)
+			return t.Transport.Run(ctx, c)
+		}
+		c.Stdin = bytes.NewReader(head)
+	}
+	return t.lock.run(ctx, c)
+}
+
+// heldSFTPTransport is heldTransport over a connection that also offers
+// SFTP (staged uploads), which it passes on.
+type heldSFTPTransport struct {
+	*heldTransport
+	sftp interface {
+		SFTP(ctx context.Context) (*sftp.Client, error)
+	}
+}
+
+func (t *heldSFTPTransport) SFTP(ctx context.Context) (*sftp.Client, error) { return t.sftp.SFTP(ctx) }
+
+// held wraps t so that the lock's holder runs its commands.
+func held(t transport.Transport, l *hostLock) transport.Transport {
+	if l == nil || l.local != nil {
+		return t // image roots: goprov holds the lock itself
+	}
+	ht := &heldTransport{Transport: t, lock: l}
+	if s, ok := t.(interface {
+		SFTP(ctx context.Context) (*sftp.Client, error)
+	}); ok {
+		return &heldSFTPTransport{heldTransport: ht, sftp: s}
+	}
+	return ht
 }
 
 // endReason says why a holder session that had the lock ended.
@@ -173,7 +377,7 @@ func (l *hostLock) heartbeat() {
 		case <-l.ended:
 			return
 		case <-t.C:
-			if _, err := io.WriteString(l.pw, "\n"); err != nil {
+			if err := l.writeLine(); err != nil {
 				return
 			}
 		}
@@ -195,7 +399,7 @@ func (l *hostLock) check(ctx context.Context, timeout time.Duration) error {
 	l.det.drainAlive()
 	// The write may block until the transport reads it; once the session
 	// is gone nobody does, and release's Close frees it.
-	go io.WriteString(l.pw, "\n")
+	go l.writeLine()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -228,45 +432,71 @@ func (l *hostLock) release() {
 	})
 }
 
-// detector watches the holder's stdout: it closes found when token
-// appears, calls onDone when doneToken does, and signals aliveCh for each
-// alive line.
+// writeLine sends the holder an empty line (heartbeat, check).
+func (l *hostLock) writeLine() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	_, err := io.WriteString(l.pw, "\n")
+	return err
+}
+
+// detector watches the holder's stdout line by line: it closes found at
+// the token line, calls onDone at the end line, signals aliveCh for each
+// alive line and passes each result line on resCh.
 type detector struct {
-	mu        sync.Mutex
-	buf       []byte
-	token     []byte
-	found     chan struct{}
-	seen      bool
-	doneToken []byte
-	onDone    func()
-	done      bool
-	alive     []byte
-	aliveN    int
-	aliveCh   chan struct{}
+	mu      sync.Mutex
+	buf     []byte // the last, incomplete line
+	token   []byte
+	found   chan struct{}
+	seen    bool
+	done    []byte
+	onDone  func()
+	ended   bool
+	alive   []byte
+	res     []byte
+	aliveCh chan struct{}
+	resCh   chan []byte
+}
+
+func newDetector(token string, found chan struct{}, onDone func()) *detector {
+	return &detector{token: []byte(token), found: found, done: []byte(token + "-done"), onDone: onDone,
+		alive: []byte(token + "-alive"), res: []byte(token + "-res "), aliveCh: make(chan struct{}, 1), resCh: make(chan []byte, 1)}
 }
 
 func (d *detector) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.buf = append(d.buf, p...)
-	if !d.seen && bytes.Contains(d.buf, d.token) {
+	for {
+		i := bytes.IndexByte(d.buf, '\n')
+		if i < 0 {
+			break
+		}
+		d.line(d.buf[:i])
+		d.buf = d.buf[i+1:]
+	}
+	d.buf = append([]byte(nil), d.buf...) // do not pin what was read
+	return len(p), nil
+}
+
+func (d *detector) line(l []byte) {
+	switch {
+	case !d.seen && bytes.Equal(l, d.token):
 		d.seen = true
 		close(d.found)
-	}
-	if !d.done && bytes.Contains(d.buf, d.doneToken) {
-		d.done = true
+	case !d.ended && bytes.HasSuffix(l, d.done):
+		// A holder file without a final newline may share its line.
+		d.ended = true
 		d.onDone()
-	}
-	if d.seen && len(d.alive) > 0 {
-		if n := bytes.Count(d.buf, d.alive); n > d.aliveN {
-			d.aliveN = n
-			select {
-			case d.aliveCh <- struct{}{}:
-			default:
-			}
+	case d.seen && bytes.Equal(l, d.alive):
+		select {
+		case d.aliveCh <- struct{}{}:
+		default:
 		}
+	case d.seen && bytes.HasPrefix(l, d.res):
+		// One command is in flight at a time: its waiter takes this.
+		d.resCh <- append([]byte(nil), l[len(d.res):]...)
 	}
-	return len(p), nil
 }
 
 // drainAlive forgets answers already received, so that check waits for
@@ -283,7 +513,7 @@ func (d *detector) drainAlive() {
 func (d *detector) sawDone() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.done
+	return d.ended
 }
 
 // holderInfo describes this apply for whoever finds the host locked.

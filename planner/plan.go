@@ -98,10 +98,6 @@ type ResourceChange struct {
 	KnownAfterApply string  `json:"known_after_apply,omitempty"`
 	Outcome         Outcome `json:"outcome,omitempty"`
 	Error           string  `json:"error,omitempty"`
-
-	res     resources.Resource
-	current []byte // probe output of the latest read (apply's), never saved
-	reread  bool   // a KnownAfterApply change was read again (deps.go)
 }
 
 // Summary counts changes as Terraform does.
@@ -177,7 +173,8 @@ func WritePlanFile(path string, p *Plan) error {
 	return nil
 }
 
-// ReadPlanFile loads a saved plan and rebuilds its resources.
+// ReadPlanFile loads a saved plan and checks that each of its resources
+// can be rebuilt from its kind and value (apply rebuilds them).
 func ReadPlanFile(path string) (*Plan, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -192,11 +189,9 @@ func ReadPlanFile(path string) (*Plan, error) {
 	}
 	for _, h := range pf.Hosts {
 		for _, c := range h.Changes {
-			r, err := rebuild(c.Kind, c.Address, c.Value)
-			if err != nil {
+			if _, err := rebuild(c.Kind, c.Address, c.Value); err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", path, c.Address, err)
 			}
-			c.res = r
 		}
 	}
 	return pf.Plan, nil

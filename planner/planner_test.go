@@ -3,14 +3,17 @@ package planner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/goprov/goprov/internal/shell"
@@ -61,6 +64,7 @@ func (f *fakeRes) Diff(h *resources.Host, out []byte) (resources.Change, error) 
 	return resources.FileChange(cur, &resources.DesiredFile{Path: f.path, Content: []byte(f.want), Mode: 0o644, UID: os.Getuid(), GID: os.Getgid()}, f.path), nil
 }
 func (f *fakeRes) Apply(ctx context.Context, h *resources.Host, ch resources.Change) error {
+	h.Note("applied by fakeRes") // reaches the apply's result, not the plan
 	return resources.WriteFile(ctx, h, resources.DesiredFile{Path: f.path, Content: []byte(f.want), Mode: 0o644, UID: os.Getuid(), GID: os.Getgid()}, resources.WriteOptions{MkdirMode: 0o755})
 }
 
@@ -166,7 +170,7 @@ func TestStaleSavedPlanRefusesHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&Engine{Connector: conn}).Apply(context.Background(), saved)
+	saved = (&Engine{Connector: conn}).Apply(context.Background(), saved).Applied(saved)
 	for _, h := range saved.Hosts {
 		switch h.Name {
 		case "a":
@@ -190,4 +194,84 @@ func registerFakeOnce() {
 	if registered.CompareAndSwap(false, true) {
 		resources.Register("fake", fakeKind{})
 	}
+}
+
+// The plan is data: Apply returns what it did and leaves the plan it was
+// given exactly as it was (every field, Diff and journal head included),
+// for a fresh plan, a plan made under the lock and a saved plan alike.
+func TestApplyLeavesThePlanAlone(t *testing.T) {
+	registerFakeOnce()
+	for _, how := range []string{"plan", "plan under the lock", "saved plan"} {
+		t.Run(how, func(t *testing.T) {
+			ts, _ := targets(t, []string{"a", "b"}, 3)
+			for _, tg := range ts {
+				for i, in := range tg.Resources {
+					in.Value = cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal(fmt.Sprintf("/etc/r%d", i)), "want": cty.StringVal(fmt.Sprintf("content %d\n", i))})
+				}
+			}
+			conn := &fakeConnector{runs: map[string]*atomic.Int32{"a": new(atomic.Int32), "b": new(atomic.Int32)}}
+			e := &Engine{Connector: conn}
+			defer e.Close()
+			var p *Plan
+			switch how {
+			case "plan":
+				p = e.Plan(context.Background(), ts)
+			case "plan under the lock":
+				p = e.PlanLocked(context.Background(), ts)
+			case "saved plan":
+				file := filepath.Join(t.TempDir(), "p.plan")
+				if err := WritePlanFile(file, e.Plan(context.Background(), ts)); err != nil {
+					t.Fatal(err)
+				}
+				var err error
+				if p, err = ReadPlanFile(file); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshotPlan(t, p)
+			res := e.Apply(context.Background(), p)
+			if d := cmp.Diff(before, snapshotPlan(t, p)); d != "" {
+				t.Fatalf("Apply changed the plan it was given (-before +after):\n%s", d)
+			}
+			applied := res.Applied(p)
+			for _, hp := range applied.Hosts {
+				if hp.Status != StatusApplied || hp.Journal == nil {
+					t.Errorf("result: host %s: %s %q, journal %v", hp.Name, hp.Status, hp.Error, hp.Journal)
+				}
+				for _, c := range hp.Changes {
+					if c.Outcome != OutcomeApplied || !slices.Contains(c.Notes, "applied by fakeRes") {
+						t.Errorf("result: %s %s: outcome %q, notes %q", hp.Name, c.Address, c.Outcome, c.Notes)
+					}
+				}
+			}
+		})
+	}
+}
+
+// snapshotPlan is every exported field of p, the ones JSON leaves out
+// included, as plain values.
+func snapshotPlan(t *testing.T, p *Plan) any {
+	t.Helper()
+	type host struct {
+		JSON    string
+		Journal *JournalHead
+		Diffs   []string
+	}
+	var out []host
+	for _, hp := range p.Hosts {
+		b, err := json.Marshal(hp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := host{JSON: string(b)}
+		if hp.Journal != nil {
+			j := *hp.Journal
+			h.Journal = &j
+		}
+		for _, c := range hp.Changes {
+			h.Diffs = append(h.Diffs, c.Diff)
+		}
+		out = append(out, h)
+	}
+	return out
 }

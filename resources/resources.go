@@ -66,6 +66,8 @@ type Host struct {
 	// prove that access still works after a risky change. The caller
 	// closes it. nil when the planner cannot offer it.
 	Reconnect func(ctx context.Context) (transport.Transport, error)
+
+	notes *[]string // Note's, while the planner collects them
 }
 
 // Path maps an absolute path on the host to the path its scripts use. An
@@ -204,30 +206,23 @@ func Build(kind, address string, v cty.Value, body hcl.Body) (Resource, hcl.Diag
 	return k.New(address, v, body)
 }
 
-type noteKey struct{}
-
-type noteSink struct {
-	mu    sync.Mutex
-	notes []string
-}
-
-// WithNotes returns a context in which Apply can report notes for the
-// operator ("reboot required", "written, not loaded"), and a function that
-// returns the notes reported so far.
-func WithNotes(ctx context.Context) (context.Context, func() []string) {
-	s := &noteSink{}
-	return context.WithValue(ctx, noteKey{}, s), func() []string {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return append([]string(nil), s.notes...)
+// Note reports a note from Apply for the operator ("reboot required",
+// "written, not loaded"), shown with the change; outside a collection
+// (CollectNotes) it is dropped.
+func (h *Host) Note(note string) {
+	if h.notes != nil {
+		*h.notes = append(*h.notes, note)
 	}
 }
 
-// AddNote reports a note from Apply; without a sink in ctx it is dropped.
-func AddNote(ctx context.Context, note string) {
-	if s, ok := ctx.Value(noteKey{}).(*noteSink); ok {
-		s.mu.Lock()
-		s.notes = append(s.notes, note)
-		s.mu.Unlock()
+// CollectNotes starts collecting the notes of one Apply call on h (the
+// planner calls it; one Apply runs at a time on a host); the function it
+// returns ends the collection and gives the notes.
+func (h *Host) CollectNotes() func() []string {
+	var ns []string
+	h.notes = &ns
+	return func() []string {
+		h.notes = nil
+		return ns
 	}
 }

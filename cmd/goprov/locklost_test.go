@@ -58,21 +58,32 @@ func waitHost(t *testing.T, h *testinfra.Host, script, want, what string) {
 // killLockHolders kills, with SIGKILL, every process on the host that has
 // the lock file open: the holder shell and its children, i.e. the lock
 // session dies the way a suspended laptop's session times out, without
-// telling the controller first.
-const killLockHolders = `for p in /proc/[0-9]*; do
+// telling the controller first. All are stopped first, so that none sees
+// another die (the holder would end its loop when its timeout(1) does).
+const killLockHolders = `pids=
+for p in /proc/[0-9]*; do
   for f in "$p"/fd/*; do
-    if [ "$(readlink "$f" 2>/dev/null)" = /var/lib/goprov/apply.lock ]; then kill -9 "${p#/proc/}" 2>/dev/null; break; fi
+    if [ "$(readlink "$f" 2>/dev/null)" = /var/lib/goprov/apply.lock ]; then pids="$pids ${p#/proc/}"; break; fi
   done
 done
+kill -STOP $pids 2>/dev/null
+kill -9 $pids 2>/dev/null
 echo killed`
 
 // giveUpLock makes goprov's holder give the lock up the way it does after
 // 45 s without a word from the controller: its timeout(1) gets the alarm
-// it would get then (a lab test cannot wait 45 s for it).
-const giveUpLock = `for p in /proc/[0-9]*; do
-  case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
-    "timeout 45 sh -c "*) kill -ALRM "${p#/proc/}" ;;
-  esac
+// it would get then (a lab test cannot wait 45 s for it). The holder first
+// runs apply's read, queued before it got the lock; its silence starts
+// after that, so this waits (up to 10 s) for its timeout(1) to be there.
+const giveUpLock = `for i in $(seq 100); do
+  n=0
+  for p in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
+      "timeout 45 sh -c "*) kill -ALRM "${p#/proc/}" && n=1 ;;
+    esac
+  done
+  [ "$n" = 1 ] && break
+  sleep 0.1
 done
 echo alarmed`
 
@@ -128,6 +139,9 @@ resource "profile_script" "b" {
 	}
 	releaseAlice()
 	waitHost(t, h, holderFile, "(run ", "goprov's holder takes the lock")
+	// It then runs the read queued with the lock and waits for the
+	// controller: the lock is lost between read and writes.
+	waitHost(t, h, `pgrep -f '^timeout 45 sh -c' >/dev/null && echo reading-stdin`, "reading-stdin", "goprov's holder has read the host")
 
 	// Its lock session ends; bob takes the lock.
 	if out, err := h.MustExec(context.Background(), endHolder); err != nil || strings.TrimSpace(out) == "" {

@@ -203,6 +203,12 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitError
 	}
 	defer e.Close()
+	e.JournalPath = *journalPath
+	e.JournalMaxSize = int64(maxSize)
+	if maxSize == 0 {
+		e.JournalMaxSize = -1
+	}
+	e.LockTimeout = *lockTimeout
 	if !saved {
 		_, targets, ok := rf.load(arg, stderr)
 		if !ok {
@@ -211,7 +217,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if targets, ok = shardTargets(rf.shard, targets, stderr); !ok {
 			return exitError
 		}
-		p = e.Plan(ctx, targets)
+		// Read once, under each host's lock, held until apply ends (or
+		// the prompt is declined): what is shown is what is applied.
+		p = e.PlanLocked(ctx, targets)
 	}
 	tv := views.Text{Color: colorOn(rf.noColor, stdout)}
 	if !rf.json {
@@ -238,13 +246,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !*auto && !confirmApply(stdout) {
 		return exitError
 	}
-	e.JournalPath = *journalPath
-	e.JournalMaxSize = int64(maxSize)
-	if maxSize == 0 {
-		e.JournalMaxSize = -1
-	}
-	e.LockTimeout = *lockTimeout
 	res := e.Apply(ctx, p)
+	p = res.Applied(p) // the plan as applied: what the views show
 	if res.JournalErr != nil {
 		fmt.Fprintf(stderr, "Error: journal %s: %v\n", *journalPath, res.JournalErr)
 	} else if res.JournalHead != "" {

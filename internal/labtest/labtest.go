@@ -99,11 +99,12 @@ func (s *Session) Plan() *planner.Plan {
 	return s.Engine.Plan(ctx, s.Targets)
 }
 
-// Apply applies p (which it changes in place to hold outcomes).
+// Apply applies p and, for the tests' convenience, sets *p to the plan as
+// applied (outcomes, statuses); it returns p.
 func (s *Session) Apply(p *planner.Plan) *planner.Plan {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	s.Engine.Apply(ctx, p)
+	*p = *s.Engine.Apply(ctx, p).Applied(p)
 	return p
 }
 

@@ -404,14 +404,14 @@ func (r *Rules) Apply(ctx context.Context, h *resources.Host, ch resources.Chang
 	switch st.status.Control {
 	case Refused:
 		// The plan said "written, NOT loaded"; that is all there is to do.
-		resources.AddNote(ctx, "written, NOT loaded: "+st.status.Reason)
+		h.Note("written, NOT loaded: " + st.status.Reason)
 		return r.writeOrRemove(ctx, h, want, fileChanges)
 	case Immutable:
 		if fileChanges {
 			if err := resources.MarkPending(ctx, h, r.pendingKey(), rebootMark(r.Path(), st.bootID)); err != nil {
 				return err
 			}
-			resources.AddNote(ctx, "reboot required: kernel audit is immutable; the rules take effect at the next boot")
+			h.Note("reboot required: kernel audit is immutable; the rules take effect at the next boot")
 			return r.writeOrRemove(ctx, h, want, true)
 		}
 		// Only planned when a reboot loaded the rules: drop the mark.

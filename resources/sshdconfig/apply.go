@@ -136,7 +136,7 @@ func (f *File) Apply(ctx context.Context, h *resources.Host, ch resources.Change
 			if err := f.write(ctx, h, want); err != nil {
 				return err
 			}
-			resources.AddNote(ctx, noteImage)
+			h.Note(noteImage)
 		}
 		return nil
 	}

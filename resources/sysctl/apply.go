@@ -101,7 +101,7 @@ func (f *File) Apply(ctx context.Context, h *resources.Host, ch resources.Change
 			if err := resources.RemoveFile(ctx, h, f.Path()); err != nil {
 				return err
 			}
-			resources.AddNote(ctx, noteAbsent)
+			h.Note(noteAbsent)
 		}
 		return nil
 	}
@@ -112,7 +112,7 @@ func (f *File) Apply(ctx context.Context, h *resources.Host, ch resources.Change
 				return err
 			}
 		}
-		resources.AddNote(ctx, noteImage)
+		h.Note(noteImage)
 		return nil
 	}
 	if fileChanges {
