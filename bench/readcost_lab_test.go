@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goprov/goprov/internal/ci"
+	"github.com/goprov/goprov/internal/labtest"
+	"github.com/goprov/goprov/planner"
+	"github.com/goprov/goprov/testinfra"
+	"github.com/goprov/goprov/transport"
+)
+
+// readExecBudget is how many programs a no-op read of the bench baseline
+// may start on the host, the shell that runs it aside. Process count is
+// what bounds the read's host CPU (1–3 ms each on a loaded machine; see
+// README.md, "Profile of a no-op read"), and unlike time it is exact.
+const readExecBudget = 6
+
+// A no-op read of the bench baseline starts at most readExecBudget
+// programs on the host: the batched read goprov really sends (recorded
+// from a plan after a converge) runs under strace in the host, and every
+// successful execve is counted.
+func TestLabNoopReadProcessCount(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		ci.Skip(t, "strace not installed (scripts/lab-deps.sh installs it)")
+	}
+	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	dir := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), string(goprovConfig))
+	labtest.RequireOK(t, labtest.Apply(t, dir, labtest.Options{}))
+
+	s := labtest.Load(t, dir, labtest.Options{})
+	rec := &recorder{Connector: s.Engine.Connector}
+	s.Engine.Connector = rec
+	labtest.RequireEmpty(t, s.Plan())
+	if len(rec.reads) != 1 {
+		t.Fatalf("%d read-only commands, want the one batched read", len(rec.reads))
+	}
+
+	execs := straceExecs(t, h, rec.reads[0])
+	t.Logf("the read started %d programs: %s", len(execs), strings.Join(execs, " "))
+	if len(execs) > readExecBudget {
+		t.Errorf("a no-op read started %d programs, budget %d", len(execs), readExecBudget)
+	}
+}
+
+// straceExecs runs script as root in h (as goprov's sudo would: sh reads
+// it) under strace and returns the programs it started, by name.
+func straceExecs(t *testing.T, h *testinfra.Host, script string) []string {
+	t.Helper()
+	tmp := t.TempDir()
+	trace := filepath.Join(tmp, "trace")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// nsenter (outside the host) execs sh (inside it): both are the
+	// harness, not the read.
+	// The host's init: h.PID() is the unshare that forked it.
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", h.PID(), h.PID()))
+	if err != nil || len(strings.Fields(string(kids))) != 1 {
+		t.Fatalf("the host's init: %q, %v", kids, err)
+	}
+	initPID := strings.Fields(string(kids))[0]
+	cmd := exec.CommandContext(ctx, "strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", trace,
+		"nsenter", "--target", initPID, "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd",
+		"--", "/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("strace: %v\n%s", err, out)
+	}
+	f, err := os.Open(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ok := regexp.MustCompile(`execve\("([^"]*)".* = 0$`)
+	var progs []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if m := ok.FindStringSubmatch(sc.Text()); m != nil {
+			progs = append(progs, filepath.Base(m[1]))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(progs) < 2 || progs[0] != "nsenter" || progs[1] != "sh" {
+		t.Fatalf("trace does not start with nsenter, sh: %v", progs)
+	}
+	return progs[2:]
+}
+
+// recorder keeps the scripts of the read-only commands run through the
+// transports it hands out.
+type recorder struct {
+	planner.Connector
+	mu    sync.Mutex
+	reads []string
+}
+
+func (r *recorder) Connect(ctx context.Context, h planner.HostSpec) (transport.Transport, error) {
+	t, err := r.Connector.Connect(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return &recTransport{Transport: t, r: r}, nil
+}
+
+type recTransport struct {
+	transport.Transport
+	r *recorder
+}
+
+func (t *recTransport) Run(ctx context.Context, c transport.Cmd) (transport.Result, error) {
+	if c.ReadOnly {
+		t.r.mu.Lock()
+		t.r.reads = append(t.r.reads, c.Script)
+		t.r.mu.Unlock()
+	}
+	return t.Transport.Run(ctx, c)
+}
+
+// What hostFor asks of an SSH transport.
+func (t *recTransport) Port() int {
+	return call(t.Transport, func(p interface{ Port() int }) int { return p.Port() })
+}
+func (t *recTransport) User() string {
+	return call(t.Transport, func(p interface{ User() string }) string { return p.User() })
+}
+func (t *recTransport) AuthMethod() string {
+	return call(t.Transport, func(p interface{ AuthMethod() string }) string { return p.AuthMethod() })
+}
+
+func call[I any, R any](t transport.Transport, f func(I) R) R {
+	var zero R
+	if i, ok := t.(I); ok {
+		return f(i)
+	}
+	return zero
+}
