@@ -19,6 +19,7 @@ targets=(
 	"FuzzRules ./resources/audit 10000x"
 	"FuzzListing ./resources/audit 10000x"
 	"FuzzBatchParse ./planner 30000x"
+	"FuzzBatchFraming ./planner 300x"
 	"FuzzVerify ./planner/journal 10000x"
 	"FuzzProbeParsers ./resources 30000x"
 	"FuzzSettings ./resources/sysctl 10000x"
