@@ -22,6 +22,7 @@ targets=(
 	"FuzzBatchFraming ./planner 300x"
 	"FuzzVerify ./planner/journal 10000x"
 	"FuzzProbeParsers ./resources 30000x"
+	"FuzzMultiFraming ./resources 300x"
 	"FuzzSettings ./resources/sysctl 10000x"
 	"FuzzSettings ./resources/sshdconfig 10000x"
 	"FuzzText ./internal/inert 30000x"
