@@ -23,7 +23,7 @@ func TestProbeAsksVisudoOnlyForContentNotLive(t *testing.T) {
 	root := t.TempDir()
 	calls := filepath.Join(root, "visudo-calls")
 	for p, c := range map[string]string{
-		Visudo:        "#!/bin/sh\necho \"$*\" >> " + calls + "\ncat >/dev/null\n",
+		Visudo:         "#!/bin/sh\necho \"$*\" >> " + calls + "\ncat >/dev/null\n",
 		"/etc/sudoers": "@includedir /etc/sudoers.d\n",
 	} {
 		must(t, os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755))
