@@ -3,7 +3,6 @@ package planner
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -12,15 +11,16 @@ import (
 
 // A batch joins the read-only probes of every resource of a host into one
 // script, so reading a host costs one round trip whatever the number of
-// resources. Each section's stdout (its exit status after a final \x1e)
-// travels base64-encoded behind a header line "MARKER N", where MARKER is
-// random per run: the encoding's alphabet has no '-', so no byte a file
-// holds can make a line the parser takes for a header, and the payload
-// runs to the next header. Its stderr, when there is any, follows behind
-// "MARKER Ne", so an error quotes what its own section said, not the whole
-// batch's stderr. One base64 per section and nothing else: every program
-// the read starts costs the host CPU (see bench/README.md), so there is no
-// `tr` to join the encoder's lines and no encoder for an empty stderr.
+// resources. It starts no program of its own: every program a read starts
+// costs the host CPU (bench/README.md), and an encoder per section was
+// most of them. Each section's stdout, exactly as printed and followed by
+// \x1e and its exit status, comes behind a header line "\nMARKER N\n", its
+// stderr (trailing newlines cut) behind "\nMARKER Ne\n", so an error quotes
+// what its own section said; "\nMARKER end\n" closes the batch. MARKER is
+// random per run and only ever an argument of the shell's built-in printf,
+// so no file or program on the host knows it; and parse wants every header
+// exactly once, in order, so output that held it anyway (a leaked marker)
+// fails the read rather than moving bytes between sections.
 type batch struct {
 	marker   string
 	sections []string
@@ -46,9 +46,10 @@ func (b *batch) script() string {
 	// substitution, fd 1 (and 3) capture the section's stderr.
 	s.WriteString("export LC_ALL=C\nexec 4>&1\n")
 	for i, p := range b.sections {
-		fmt.Fprintf(&s, "printf '%%s %d\\n' %s\ne=$( { { (\n%s\n) </dev/null 2>&3 3>&-; printf '\\036%%s' \"$?\"; } | base64 >&4; } 3>&1 )\n", i, b.marker, p)
-		fmt.Fprintf(&s, "[ -z \"$e\" ] || { printf '%%s %de\\n' %s; printf '%%s' \"$e\" | base64; }\n", i, b.marker)
+		fmt.Fprintf(&s, "printf '\\n%%s %d\\n' %s\ne=$( { (\n%s\n) </dev/null 2>&3 3>&- >&4; printf '\\036%%s' \"$?\" >&4; } 3>&1 )\n", i, b.marker, p)
+		fmt.Fprintf(&s, "printf '\\n%%s %de\\n%%s' %s \"$e\"\n", i, b.marker)
 	}
+	fmt.Fprintf(&s, "printf '\\n%%s end\\n' %s\n", b.marker)
 	return s.String()
 }
 
@@ -59,74 +60,46 @@ type section struct {
 	stderr []byte // what the section printed on stderr (trailing newlines cut)
 }
 
-// parse splits the batch's stdout back into sections.
+// parse splits the batch's stdout back into sections. Bytes before the
+// first header (none of the batch's) are ignored.
 func (b *batch) parse(stdout []byte) ([]section, error) {
+	sep := []byte("\n" + b.marker + " ")
+	chunks := bytes.Split(stdout, sep)[1:]
+	want := 2*len(b.sections) + 1
+	if len(chunks) < want {
+		return nil, fmt.Errorf("read: %d of %d section headers in the output (the read was cut short)", len(chunks), want)
+	}
+	if len(chunks) > want {
+		return nil, fmt.Errorf("read: %d section headers in the output, want %d (a section printed the batch's marker)", len(chunks), want)
+	}
 	out := make([]section, len(b.sections))
-	seen := make([]bool, len(b.sections))
-	stderr := make([][]byte, len(b.sections))
-	frames, err := b.frames(stdout)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range frames {
-		raw, err := base64.StdEncoding.DecodeString(string(f.payload))
-		if err != nil {
-			return nil, fmt.Errorf("read: section %d: %w", f.idx, err)
+	for j, c := range chunks {
+		name, body, _ := bytes.Cut(c, []byte("\n"))
+		i := j / 2
+		switch {
+		case j == want-1:
+			if string(c) != "end\n" {
+				return nil, fmt.Errorf("read: bad end of output %q", c)
+			}
+		case j%2 == 1:
+			if string(name) != strconv.Itoa(i)+"e" {
+				return nil, fmt.Errorf("read: header %q where section %de was due", name, i)
+			}
+			out[i].stderr = bytes.TrimRight(body, "\n")
+		default:
+			if string(name) != strconv.Itoa(i) {
+				return nil, fmt.Errorf("read: header %q where section %d was due", name, i)
+			}
+			cut := bytes.LastIndexByte(body, 0x1e)
+			if cut < 0 {
+				return nil, fmt.Errorf("read: section %d: no exit status (output cut short?)", i)
+			}
+			code, err := strconv.Atoi(string(body[cut+1:]))
+			if err != nil {
+				return nil, fmt.Errorf("read: section %d: bad exit status %q", i, body[cut+1:])
+			}
+			out[i].out, out[i].code, out[i].raw = body[:cut], code, body
 		}
-		if f.isErr {
-			stderr[f.idx] = raw
-			continue
-		}
-		cut := bytes.LastIndexByte(raw, 0x1e)
-		if cut < 0 {
-			return nil, fmt.Errorf("read: section %d: no exit status (output cut short?)", f.idx)
-		}
-		code, err := strconv.Atoi(string(raw[cut+1:]))
-		if err != nil {
-			return nil, fmt.Errorf("read: section %d: bad exit status %q", f.idx, raw[cut+1:])
-		}
-		out[f.idx] = section{out: raw[:cut], code: code, raw: raw}
-		seen[f.idx] = true
-	}
-	for i, ok := range seen {
-		if !ok {
-			return nil, fmt.Errorf("read: section %d missing from output (the read was cut short)", i)
-		}
-		out[i].stderr = stderr[i]
 	}
 	return out, nil
-}
-
-type frame struct {
-	idx     int
-	isErr   bool
-	payload []byte // base64, line breaks removed
-}
-
-// frames cuts stdout at its header lines. Lines before the first header
-// (a login banner, say) are not the batch's; a header seen twice is an
-// error rather than a guess at which one is real.
-func (b *batch) frames(stdout []byte) ([]frame, error) {
-	var frames []frame
-	seen := map[string]bool{}
-	for _, line := range bytes.Split(stdout, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte(b.marker+" "))
-		if !ok {
-			if n := len(frames); n > 0 {
-				frames[n-1].payload = append(frames[n-1].payload, bytes.TrimSpace(line)...)
-			}
-			continue
-		}
-		idxB, isErr := bytes.CutSuffix(rest, []byte("e"))
-		idx, err := strconv.Atoi(string(idxB))
-		if err != nil || idx < 0 || idx >= len(b.sections) {
-			return nil, fmt.Errorf("read: bad section index %q", rest)
-		}
-		if seen[string(rest)] {
-			return nil, fmt.Errorf("read: section %s framed twice", rest)
-		}
-		seen[string(rest)] = true
-		frames = append(frames, frame{idx: idx, isErr: isErr})
-	}
-	return frames, nil
 }
