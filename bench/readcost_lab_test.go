@@ -20,37 +20,58 @@ import (
 	"github.com/goprov/goprov/transport"
 )
 
-// readExecBudget is how many programs a no-op read of the bench baseline
-// may start on the host, the shell that runs it aside. Process count is
-// what bounds the read's host CPU (1–3 ms each on a loaded machine; see
-// README.md, "Profile of a no-op read"), and unlike time it is exact.
-const readExecBudget = 6
+// Budgets of programs a no-op read of the bench baseline may start on the
+// host, the shell that runs it aside. Process count is what bounds the
+// read's host CPU (1–3 ms each on a loaded machine; see README.md, "Profile
+// of a no-op read"), and unlike time it is exact. readExecBudget is the
+// baseline without its firewall (facts, profile_script, sudoers_dropin,
+// audit_rules: a stat per file, auditctl -v and -s, ausyscall's two
+// tables, a cat of the other rules file); fullReadExecBudget the whole
+// baseline, where the firewall's read (owned apart, issue 17) is most of
+// what is left: lower it as that is cut.
+const (
+	readExecBudget     = 9
+	fullReadExecBudget = 50
+)
 
 // A no-op read of the bench baseline starts at most readExecBudget
-// programs on the host: the batched read goprov really sends (recorded
-// from a plan after a converge) runs under strace in the host, and every
-// successful execve is counted.
+// programs on the host without the firewall, fullReadExecBudget with it:
+// the batched read goprov really sends (recorded from a plan after a
+// converge) runs under strace in the host, and every successful execve is
+// counted. (Run in the host with nsenter, not over SSH, the facts' one tr
+// of the login session's environment is not among them.)
 func TestLabNoopReadProcessCount(t *testing.T) {
 	if _, err := exec.LookPath("strace"); err != nil {
 		ci.Skip(t, "strace not installed (scripts/lab-deps.sh installs it)")
 	}
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 1})
 	h := lab.Hosts[0]
-	dir := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), string(goprovConfig))
-	labtest.RequireOK(t, labtest.Apply(t, dir, labtest.Options{}))
-
-	s := labtest.Load(t, dir, labtest.Options{})
-	rec := &recorder{Connector: s.Engine.Connector}
-	s.Engine.Connector = rec
-	labtest.RequireEmpty(t, s.Plan())
-	if len(rec.reads) != 1 {
-		t.Fatalf("%d read-only commands, want the one batched read", len(rec.reads))
+	full := string(goprovConfig)
+	cut := strings.Index(full, `resource "firewall" "main"`)
+	if cut < 0 {
+		t.Fatal("the baseline has no firewall block to leave out")
 	}
-
-	execs := straceExecs(t, h, rec.reads[0])
-	t.Logf("the read started %d programs: %s", len(execs), strings.Join(execs, " "))
-	if len(execs) > readExecBudget {
-		t.Errorf("a no-op read started %d programs, budget %d", len(execs), readExecBudget)
+	for _, tc := range []struct {
+		name, config string
+		budget       int
+	}{
+		{"without firewall", full[:cut], readExecBudget},
+		{"whole baseline", full, fullReadExecBudget},
+	} {
+		dir := labtest.Write(t, labtest.Inventory(lab, testinfra.UserDeploy), tc.config)
+		labtest.RequireOK(t, labtest.Apply(t, dir, labtest.Options{}))
+		s := labtest.Load(t, dir, labtest.Options{})
+		rec := &recorder{Connector: s.Engine.Connector}
+		s.Engine.Connector = rec
+		labtest.RequireEmpty(t, s.Plan())
+		if len(rec.reads) != 1 {
+			t.Fatalf("%s: %d read-only commands, want the one batched read", tc.name, len(rec.reads))
+		}
+		execs := straceExecs(t, h, rec.reads[0])
+		t.Logf("%s: the read started %d programs: %s", tc.name, len(execs), strings.Join(execs, " "))
+		if len(execs) > tc.budget {
+			t.Errorf("%s: a no-op read started %d programs, budget %d", tc.name, len(execs), tc.budget)
+		}
 	}
 }
 
