@@ -53,9 +53,14 @@ func depsProbe(h *resources.Host, paths, names []string) string {
 
 // othersProbe prints the other rules files augenrules reads with this one,
 // each after a line "@@file NAME": the kernel refuses a rule that one of
-// them already holds ("Rule exists"), and the load stops there.
+// them already holds ("Rule exists"), and the load stops there. Their
+// first 2 KiB are read with the shell's read (a program started costs more
+// than that), and cat sends the rest of a longer file from where read
+// stopped; only the lines matter here, so a NUL that read drops does not.
 func othersProbe(h *resources.Host, own string) string {
-	return fmt.Sprintf(`for f in %s/*.rules; do [ -f "$f" ] && [ "$f" != %s ] || continue; printf '@@file %%s\n' "${f##*/}"; cat "$f"; echo; done`,
+	return fmt.Sprintf(`for f in %s/*.rules; do [ -f "$f" ] && [ "$f" != %s ] || continue; printf '@@file %%s\n' "${f##*/}"
+	{ n=0 l=; while [ $n -lt 2048 ] && IFS= read -r l; do printf '%%s\n' "$l"; n=$((n+${#l}+1)); l=; done
+	if [ $n -ge 2048 ]; then cat; else printf '%%s' "$l"; fi; } <"$f"; echo; done`,
 		shell.Quote(h.Path(RulesDir)), shell.Quote(h.Path(own)))
 }
 
