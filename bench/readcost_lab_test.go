@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -168,4 +169,51 @@ func call[I any, R any](t transport.Transport, f func(I) R) R {
 		return f(i)
 	}
 	return zero
+}
+
+// BenchmarkNoopReadHostCPU measures what a no-op read of the bench
+// baseline costs a lab host: the batched read goprov sends (recorded from
+// a plan after a converge), and each of its sections alone, run 20 times
+// as root in the host by sh, user+sys CPU of those runs from the shell's
+// `times`, reported per read:
+//
+//	go test ./bench -run '^$' -bench NoopReadHostCPU -benchtime 1x
+func BenchmarkNoopReadHostCPU(b *testing.B) {
+	const runs = 20
+	lab := testinfra.Start(b, testinfra.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	dir := labtest.Write(b, labtest.Inventory(lab, testinfra.UserDeploy), string(goprovConfig))
+	labtest.RequireOK(b, labtest.Apply(b, dir, labtest.Options{}))
+	s := labtest.Load(b, dir, labtest.Options{})
+	rec := &recorder{Connector: s.Engine.Connector}
+	s.Engine.Connector = rec
+	labtest.RequireEmpty(b, s.Plan())
+	script := rec.reads[0]
+	put := func(name, sc string) {
+		h.Sh(b, "echo "+base64.StdEncoding.EncodeToString([]byte(sc))+" | base64 -d > /tmp/"+name)
+	}
+	put("read.sh", script)
+	// A section is what the batch runs between "( " and ") </dev/null".
+	secs := regexp.MustCompile(`(?s)e=\$\( \{ \(\n(.*?)\n\) </dev/null 2>&3 3>&-`).FindAllStringSubmatch(script, -1)
+	names := []string{"facts", "profile_script", "sudoers_dropin", "audit_rules", "firewall"}
+	if len(secs) != len(names) {
+		b.Fatalf("%d sections in the read, want %d", len(secs), len(names))
+	}
+	for i, m := range secs {
+		put(names[i]+".sh", "export LC_ALL=C\n"+m[1])
+	}
+	cpuMS := func(f string) float64 {
+		out := h.ShTrim(b, fmt.Sprintf(`i=0; while [ $i -lt %d ]; do sh /tmp/%s >/dev/null 2>&1 </dev/null; i=$((i+1)); done; times >/tmp/times; tail -n 1 /tmp/times`, runs, f))
+		var um, us, sm, ss float64
+		if _, err := fmt.Sscanf(out, "%fm%fs %fm%fs", &um, &us, &sm, &ss); err != nil {
+			b.Fatalf("times: %q: %v", out, err)
+		}
+		return (um*60 + us + sm*60 + ss) * 1000 / runs
+	}
+	for i := 0; i < b.N; i++ {
+		b.ReportMetric(cpuMS("read.sh"), "read-host-cpu-ms")
+		for _, n := range names {
+			b.ReportMetric(cpuMS(n+".sh"), n+"-host-cpu-ms")
+		}
+	}
 }
