@@ -3,7 +3,6 @@ package planner
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -12,11 +11,16 @@ import (
 
 // A batch joins the read-only probes of every resource of a host into one
 // script, so reading a host costs one round trip whatever the number of
-// resources. Each section's stdout travels base64-encoded on a line of its
-// own, behind a per-run random marker, so no byte a file holds can be taken
-// for framing; the section's exit status rides after a final \x1e. Its
-// stderr follows on a line of its own ("MARKER Ne "), so an error quotes
-// what its own section said, not the whole batch's stderr.
+// resources. It starts no program of its own: every program a read starts
+// costs the host CPU (bench/README.md), and an encoder per section was
+// most of them. Each section's stdout, exactly as printed and followed by
+// \x1e and its exit status, comes behind a header line "\nMARKER N\n", its
+// stderr (trailing newlines cut) behind "\nMARKER Ne\n", so an error quotes
+// what its own section said; "\nMARKER end\n" closes the batch. MARKER is
+// random per run and only ever an argument of the shell's built-in printf,
+// so no file or program on the host knows it; and parse wants every header
+// exactly once, in order, so output that held it anyway (a leaked marker)
+// fails the read rather than moving bytes between sections.
 type batch struct {
 	marker   string
 	sections []string
@@ -42,9 +46,10 @@ func (b *batch) script() string {
 	// substitution, fd 1 (and 3) capture the section's stderr.
 	s.WriteString("export LC_ALL=C\nexec 4>&1\n")
 	for i, p := range b.sections {
-		fmt.Fprintf(&s, "printf '%%s %d ' %s\ne=$( { { (\n%s\n) </dev/null 2>&3 3>&-; printf '\\036%%s' \"$?\"; } | base64 | tr -d '\\n' >&4; } 3>&1 )\nprintf '\\n'\n", i, b.marker, p)
-		fmt.Fprintf(&s, "printf '%%s %de ' %s\nprintf '%%s' \"$e\" | base64 | tr -d '\\n'\nprintf '\\n'\n", i, b.marker)
+		fmt.Fprintf(&s, "printf '\\n%%s %d\\n' %s\ne=$( { (\n%s\n) </dev/null 2>&3 3>&- >&4; printf '\\036%%s' \"$?\" >&4; } 3>&1 )\n", i, b.marker, p)
+		fmt.Fprintf(&s, "printf '\\n%%s %de\\n%%s' %s \"$e\"\n", i, b.marker)
 	}
+	fmt.Fprintf(&s, "printf '\\n%%s end\\n' %s\n", b.marker)
 	return s.String()
 }
 
@@ -55,46 +60,46 @@ type section struct {
 	stderr []byte // what the section printed on stderr (trailing newlines cut)
 }
 
-// parse splits the batch's stdout back into sections.
+// parse splits the batch's stdout back into sections. Bytes before the
+// first header (none of the batch's) are ignored.
 func (b *batch) parse(stdout []byte) ([]section, error) {
-	out := make([]section, len(b.sections))
-	seen := make([]bool, len(b.sections))
-	stderr := make([][]byte, len(b.sections))
-	for _, line := range bytes.Split(stdout, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte(b.marker+" "))
-		if !ok {
-			continue
-		}
-		idxB, payload, _ := bytes.Cut(rest, []byte(" "))
-		idxB, isErr := bytes.CutSuffix(idxB, []byte("e"))
-		idx, err := strconv.Atoi(string(idxB))
-		if err != nil || idx < 0 || idx >= len(out) {
-			return nil, fmt.Errorf("read: bad section index %q", idxB)
-		}
-		raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(payload)))
-		if err != nil {
-			return nil, fmt.Errorf("read: section %d: %w", idx, err)
-		}
-		if isErr {
-			stderr[idx] = raw
-			continue
-		}
-		cut := bytes.LastIndexByte(raw, 0x1e)
-		if cut < 0 {
-			return nil, fmt.Errorf("read: section %d: no exit status (output cut short?)", idx)
-		}
-		code, err := strconv.Atoi(string(raw[cut+1:]))
-		if err != nil {
-			return nil, fmt.Errorf("read: section %d: bad exit status %q", idx, raw[cut+1:])
-		}
-		out[idx] = section{out: raw[:cut], code: code, raw: raw}
-		seen[idx] = true
+	sep := []byte("\n" + b.marker + " ")
+	chunks := bytes.Split(stdout, sep)[1:]
+	want := 2*len(b.sections) + 1
+	if len(chunks) < want {
+		return nil, fmt.Errorf("read: %d of %d section headers in the output (the read was cut short)", len(chunks), want)
 	}
-	for i, ok := range seen {
-		if !ok {
-			return nil, fmt.Errorf("read: section %d missing from output (the read was cut short)", i)
+	if len(chunks) > want {
+		return nil, fmt.Errorf("read: %d section headers in the output, want %d (a section printed the batch's marker)", len(chunks), want)
+	}
+	out := make([]section, len(b.sections))
+	for j, c := range chunks {
+		name, body, _ := bytes.Cut(c, []byte("\n"))
+		i := j / 2
+		switch {
+		case j == want-1:
+			if string(c) != "end\n" {
+				return nil, fmt.Errorf("read: bad end of output %q", c)
+			}
+		case j%2 == 1:
+			if string(name) != strconv.Itoa(i)+"e" {
+				return nil, fmt.Errorf("read: header %q where section %de was due", name, i)
+			}
+			out[i].stderr = bytes.TrimRight(body, "\n")
+		default:
+			if string(name) != strconv.Itoa(i) {
+				return nil, fmt.Errorf("read: header %q where section %d was due", name, i)
+			}
+			cut := bytes.LastIndexByte(body, 0x1e)
+			if cut < 0 {
+				return nil, fmt.Errorf("read: section %d: no exit status (output cut short?)", i)
+			}
+			code, err := strconv.Atoi(string(body[cut+1:]))
+			if err != nil {
+				return nil, fmt.Errorf("read: section %d: bad exit status %q", i, body[cut+1:])
+			}
+			out[i].out, out[i].code, out[i].raw = body[:cut], code, body
 		}
-		out[i].stderr = stderr[i]
 	}
 	return out, nil
 }

@@ -21,9 +21,13 @@ import (
 	"github.com/goprov/goprov/transport"
 )
 
+// Any bytes but the run's own marker (random, never on the host) come back
+// exactly, among them another run's headers; output that holds this run's
+// marker fails the read, never moves bytes between sections.
 func TestBatchFramingSurvivesAnyBytes(t *testing.T) {
 	b := newBatch()
-	nasty := "line\n" + b.marker + " 0 AAAA\n\x1e42\x00\xff\xfe no newline at end"
+	other := newBatch().marker
+	nasty := "line\n" + other + " 0\n\x1e42\n" + other + " 0e\nx\n" + other + " end\n\x00\xff\xfe no newline at end"
 	f := filepath.Join(t.TempDir(), "nasty")
 	if err := os.WriteFile(f, []byte(nasty), 0o600); err != nil {
 		t.Fatal(err)
@@ -47,8 +51,21 @@ func TestBatchFramingSurvivesAnyBytes(t *testing.T) {
 		}
 	}
 	// A read cut short is an error, never a silently empty state.
-	if _, err := b.parse(res.Stdout[:len(res.Stdout)/2]); err == nil {
-		t.Error("truncated output parsed without error")
+	for n := range len(res.Stdout) {
+		if _, err := b.parse(res.Stdout[:n]); err == nil {
+			t.Errorf("output cut to %d bytes parsed without error", n)
+		}
+	}
+	// The run's own marker in a file fails the read.
+	if err := os.WriteFile(f, []byte("x\n"+b.marker+" 0e\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err = transport.NewLocal().Run(context.Background(), transport.Cmd{Script: b.script()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secs, err := b.parse(res.Stdout); err == nil {
+		t.Errorf("a file holding the run's marker parsed: %+v", secs)
 	}
 }
 

@@ -28,25 +28,44 @@ type Facts struct {
 	AppArmorProfiles *int   `json:"apparmor_profiles,omitempty"`
 }
 
-// FactsProbe prints the facts, one per line. sudo drops SSH_CONNECTION from
-// the environment, so the sshd port is read from the nearest ancestor
-// process that still has it (the login session).
-const FactsProbe = `uname -s; uname -m; id -u
+// FactsProbe prints the facts, one per line, from /proc and /sys with the
+// shell's own read where that is what the tools print (uname reads the
+// same kernel strings, id -u the effective uid of /proc/self/status,
+// getenforce selinuxfs's enforce file): every program a read starts costs
+// the host CPU. sudo drops SSH_CONNECTION from the environment, so the sshd
+// port is read from the nearest ancestor process that still has it (the
+// login session); environ is NUL-separated, which the shell's read cannot
+// split, so one tr turns that one ancestor's into lines.
+const FactsProbe = `rd() { IFS= read -r v <"$1" && printf '%s\n' "$v"; } 2>/dev/null
+rd /proc/sys/kernel/ostype || uname -s
+rd /proc/sys/kernel/arch || uname -m
+while read -r k _ e _; do [ "$k" = Uid: ] && break; done </proc/self/status
+echo "$e"
 p=$$ n=0 port=0
 while [ "${p:-0}" -gt 1 ] && [ $n -lt 64 ]; do
-	c=$(tr '\000' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=.* \([0-9][0-9]*\)$/\1/p')
-	if [ -n "$c" ]; then port=$c; break; fi
-	p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status 2>/dev/null)
+	h=
+	while IFS= read -r l || [ -n "$l" ]; do case $l in *SSH_CONNECTION=*) h=1; break ;; esac; done </proc/$p/environ 2>/dev/null
+	if [ -n "$h" ]; then
+		c=$(tr '\000' '\n' </proc/$p/environ 2>/dev/null)
+		while IFS= read -r l; do case $l in SSH_CONNECTION=*) port=${l##* } ;; esac; done <<GOPROV_ENV
+$c
+GOPROV_ENV
+		case $port in ''|*[!0-9]*) port=0 ;; *) break ;; esac
+	fi
+	q=$p p=
+	while read -r k v; do [ "$k" = PPid: ] && { p=$v; break; }; done </proc/$q/status 2>/dev/null
 	n=$((n+1))
 done
 echo "$port"
-uname -r
-if command -v getenforce >/dev/null 2>&1; then getenforce 2>/dev/null || echo disabled
-elif [ -r /sys/fs/selinux/enforce ]; then
-	case $(cat /sys/fs/selinux/enforce 2>/dev/null) in 1) echo enforcing ;; 0) echo permissive ;; *) echo disabled ;; esac
+rd /proc/sys/kernel/osrelease || uname -r
+if [ -r /sys/fs/selinux/enforce ]; then
+	case $(rd /sys/fs/selinux/enforce) in 1) echo enforcing ;; 0) echo permissive ;; *) echo disabled ;; esac
+elif command -v getenforce >/dev/null 2>&1; then getenforce 2>/dev/null || echo disabled
 else echo disabled; fi
-if [ -r /sys/module/apparmor/parameters/enabled ]; then cat /sys/module/apparmor/parameters/enabled; else echo absent; fi
-if [ -r /sys/kernel/security/apparmor/profiles ]; then wc -l < /sys/kernel/security/apparmor/profiles; else echo -; fi`
+rd /sys/module/apparmor/parameters/enabled || echo absent
+if [ -r /sys/kernel/security/apparmor/profiles ]; then
+	i=0; while IFS= read -r l; do i=$((i+1)); done </sys/kernel/security/apparmor/profiles; echo $i
+else echo -; fi`
 
 // ParseFacts reads FactsProbe's output.
 func ParseFacts(out []byte) (Facts, error) {

@@ -33,17 +33,36 @@ type FileState struct {
 // fill the controller's memory, or a mistake) is refused unread.
 const MaxProbeFile = 16 << 20
 
+// maxShellRead is the largest file FileProbe reads with the shell's read.
+const maxShellRead = 1024
+
 // FileProbe returns a read-only snippet that prints a path's state: a header
 // line, then (for a regular file) its exact bytes. A file over MaxProbeFile
 // prints only its size; head also stops one that grows while read.
+//
+// Every program a read starts costs the host CPU (1–3 ms each), so a small
+// file (up to maxShellRead bytes, where the shell's byte-at-a-time read
+// still costs less than starting head) is read with the shell's read: its
+// bytes are exact when their count is stat's size, since read can only
+// lose bytes (NULs; characters counted in a multibyte locale); otherwise
+// head reads it. One program (stat) for a small text file.
 func FileProbe(p string) string {
 	q := shell.Quote(p)
 	max := strconv.Itoa(MaxProbeFile)
 	return `f=` + q + `
 if [ -L "$f" ]; then printf 'symlink\n'
-elif [ -f "$f" ]; then n=$(stat -c %s -- "$f") || exit
+elif [ -f "$f" ]; then s=$(stat -c '%s %a %u %g' -- "$f") || exit
+  n=${s%% *}
   if [ "$n" -gt ` + max + ` ]; then printf 'toolarge %s\n' "$n"
-  else printf 'file %s\n' "$(stat -c '%a %u %g' -- "$f")" && head -c ` + strconv.Itoa(MaxProbeFile+1) + ` -- "$f"; fi
+  else printf 'file %s\n' "${s#* }" || exit
+    c= l=
+    if [ "$n" -le ` + strconv.Itoa(maxShellRead) + ` ]; then
+      { while IFS= read -r l; do c=$c$l'
+'; [ ${#c} -le "$n" ] || break; done; c=$c$l; } <"$f" 2>/dev/null
+    fi
+    if [ "$n" -le ` + strconv.Itoa(maxShellRead) + ` ] && [ ${#c} -eq "$n" ]; then printf '%s' "$c"
+    else head -c ` + strconv.Itoa(MaxProbeFile+1) + ` -- "$f"; fi
+  fi
 elif [ -e "$f" ]; then printf 'other\n'
 else printf 'absent\n'; fi`
 }

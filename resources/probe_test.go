@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -75,6 +76,44 @@ func TestFileProbeDoesNotReadEndlessTargets(t *testing.T) {
 		cancel()
 		if err != nil || !st.Exists || st.Regular || st.Kind != kind || len(st.Content) != 0 {
 			t.Errorf("%s: %+v, %v; want kind %s, nothing read", name, st, err, kind)
+		}
+	}
+}
+
+// FileProbe's bytes are the file's, exactly, under every shell goprov
+// meets (dash, bash, busybox's ash), whether the shell's read or head
+// reads them: small files with what read mangles (NULs, backslashes, no
+// final newline, blanks, CRs, bytes that are no UTF-8) and files around
+// the size where head takes over.
+func TestFileProbeExactUnderEveryShell(t *testing.T) {
+	dir := t.TempDir()
+	contents := map[string]string{
+		"empty": "", "one newline": "\n", "no final newline": "a\nb", "blanks": "  lead\ttab \n\n\ntrail  \n",
+		"backslashes": `a\nb\\c\` + "\n", "CRLF": "x\r\ny\r\n", "NUL": "a\x00b\n", "only NULs": "\x00\x00",
+		"latin1": "caf\xe9\n", "utf8": "café ☃\n", "dashes": "-n\n-e\n--\n",
+		"at the limit": strings.Repeat("x", maxShellRead-1) + "\n", "past the limit": strings.Repeat("y\n", maxShellRead/2+1),
+	}
+	for _, sh := range []string{"dash", "bash", "busybox"} {
+		if _, err := exec.LookPath(sh); err != nil {
+			t.Fatalf("%s: %v", sh, err)
+		}
+		for name, c := range contents {
+			p := filepath.Join(dir, "f")
+			must(t, os.WriteFile(p, []byte(c), 0o640))
+			args := []string{"-c", FileProbe(p)}
+			if sh == "busybox" {
+				args = append([]string{"sh"}, args...)
+			}
+			for _, env := range [][]string{{"LC_ALL=C"}, {"LC_ALL=C.UTF-8"}} {
+				cmd := exec.Command(sh, args...)
+				cmd.Env = env
+				out, err := cmd.Output()
+				must(t, err)
+				st, err := ParseFileState(out)
+				if err != nil || string(st.Content) != c || st.Mode != 0o640 {
+					t.Errorf("%s, %s, %s: %+v %v, want %q", sh, env[0], name, st, err, c)
+				}
+			}
 		}
 	}
 }

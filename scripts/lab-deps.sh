@@ -1,6 +1,7 @@
 #!/bin/bash
 # Installs what the goprov SSH test lab (testinfra/) needs on the controller
-# (dpkg-dev: the package tests build a local apt repository with dpkg-scanpackages)
+# (dpkg-dev: the package tests build a local apt repository with dpkg-scanpackages;
+# strace: bench counts the programs a read starts)
 # and builds its cached host images (bookworm and trixie, full and minimal) and the lab's
 # signed package mirrors. Idempotent: apt-get runs only when a package is missing, each
 # image is built once per machine (cached in /var/cache/goprov-lab, keyed by its package
@@ -21,7 +22,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 0
 fi
 
-pkgs=(debootstrap debian-archive-keyring iproute2 util-linux mount openssh-client procps coreutils dpkg-dev gpg)
+pkgs=(debootstrap debian-archive-keyring iproute2 util-linux mount openssh-client procps coreutils dpkg-dev gpg strace)
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

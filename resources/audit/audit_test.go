@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -203,11 +202,7 @@ func multi(parts ...string) []byte {
 	if len(parts) == 6 {
 		parts = append(parts, "@@file audit.rules\n-D\n-b 8192\n-f 1\n--backlog_wait_time 60000\n")
 	}
-	var b strings.Builder
-	for _, p := range parts {
-		b.WriteString(base64.StdEncoding.EncodeToString([]byte(p)) + "\n")
-	}
-	return []byte(b.String())
+	return resources.MultiOutput(parts...)
 }
 
 // bookwormFacts is factsProbe's output on the lab's bookworm audit host.

@@ -15,11 +15,13 @@ import (
 // version of auditctl and its syscall tables (the host's ausyscall), and
 // whether the paths the rules depend on exist.
 
-// factsProbe prints auditctl's version, the machine and ausyscall's
+// factsProbe prints auditctl's version, the machine (uname -m's, from
+// /proc where the kernel has it: one program fewer) and ausyscall's
 // tables for b64 and b32. Image roots get "image": their binaries are not
 // run (the image is not this machine), so syscalls are not checked there.
-const factsProbe = findTools + `v=$("$a" -v 2>/dev/null | head -n 1) || :; echo "${v:-` + versionUnknown + `}"
-uname -m
+const factsProbe = findTools + `v=$("$a" -v 2>/dev/null) || :; v=${v%%"
+"*}; printf '%s\n' "${v:-` + versionUnknown + `}"
+{ IFS= read -r m </proc/sys/kernel/arch && printf '%s\n' "$m"; } 2>/dev/null || uname -m
 s=$(command -v ausyscall 2>/dev/null || echo /usr/bin/ausyscall)
 for arch in b64 b32; do echo "@@table $arch"; "$s" "$arch" --dump 2>&1 || true; done`
 
@@ -55,9 +57,14 @@ func depsProbe(h *resources.Host, paths, names []string) string {
 
 // othersProbe prints the other rules files augenrules reads with this one,
 // each after a line "@@file NAME": the kernel refuses a rule that one of
-// them already holds ("Rule exists"), and the load stops there.
+// them already holds ("Rule exists"), and the load stops there. Their
+// first 2 KiB are read with the shell's read (a program started costs more
+// than that), and cat sends the rest of a longer file from where read
+// stopped; only the lines matter here, so a NUL that read drops does not.
 func othersProbe(h *resources.Host, own string) string {
-	return fmt.Sprintf(`for f in %s/*.rules; do [ -f "$f" ] && [ "$f" != %s ] || continue; printf '@@file %%s\n' "${f##*/}"; cat "$f"; echo; done`,
+	return fmt.Sprintf(`for f in %s/*.rules; do [ -f "$f" ] && [ "$f" != %s ] || continue; printf '@@file %%s\n' "${f##*/}"
+	{ n=0 l=; while [ $n -lt 2048 ] && IFS= read -r l; do printf '%%s\n' "$l"; n=$((n+${#l}+1)); l=; done
+	if [ $n -ge 2048 ]; then cat; else printf '%%s' "$l"; fi; } <"$f"; echo; done`,
 		shell.Quote(h.Path(RulesDir)), shell.Quote(h.Path(own)))
 }
 

@@ -2,7 +2,6 @@ package gotoolchain
 
 import (
 	"context"
-	"encoding/base64"
 	"os"
 	"strings"
 	"testing"
@@ -169,11 +168,7 @@ func TestVersionOrder(t *testing.T) {
 func probeOut(link, dirs, dirEnv, liveEnv string, rest ...string) []byte {
 	parts := []string{link, dirs, dirEnv, liveEnv, "absent\n", "", ""}
 	copy(parts[4:], rest)
-	var b strings.Builder
-	for _, p := range parts {
-		b.WriteString(base64.StdEncoding.EncodeToString([]byte(p)) + "\n")
-	}
-	return []byte(b.String())
+	return resources.MultiOutput(parts...)
 }
 
 func TestDiff(t *testing.T) {

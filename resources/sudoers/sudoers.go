@@ -324,15 +324,47 @@ else echo rejected; printf '%%s\n' "$o"; fi`, shell.Quote(h.Path(Visudo)), Visud
 func visudo(h *resources.Host) string { return h.Tool(Visudo) }
 
 // Probe implements resources.Resource: the file, and visudo's verdict on
-// the candidate content.
+// the candidate content. The plan needs the verdict (and whether sudo
+// includes the drop-in directory) only for content that is not live yet,
+// so when the live file already holds the candidate, read with the
+// shell's own read (no program started), neither visudo nor grep runs: a
+// no-op read of a drop-in starts no program but the file probe's.
 func (d *Dropin) Probe(h *resources.Host) string {
-	check := "echo absent"
+	check, included := "echo absent", "echo -"
 	if d.Present {
-		check = checkProbe(h, d.Render())
+		included = fmt.Sprintf(`grep -Eqs '^[[:space:]]*[@#]includedir[[:space:]]+/etc/sudoers\.d/?[[:space:]]*$' %s && echo yes || echo no`,
+			shell.Quote(h.Path("/etc/sudoers")))
+		content := d.Render()
+		if len(content) <= maxProbeContent {
+			same := sameProbe(h.Path(d.Path()), content)
+			check = same + "\nif [ -n \"$same\" ]; then echo " + shell.Quote("unchecked "+sameAsLive) + "; else\n" + checkProbe(h, content) + "\nfi"
+			included = same + "\nif [ -n \"$same\" ]; then echo -; else " + included + "; fi"
+		} else {
+			check = checkProbe(h, content)
+		}
 	}
-	included := fmt.Sprintf(`grep -Eqs '^[[:space:]]*[@#]includedir[[:space:]]+/etc/sudoers\.d/?[[:space:]]*$' %s && echo yes || echo no`,
-		shell.Quote(h.Path("/etc/sudoers")))
 	return resources.MultiProbe(resources.FileProbe(h.Path(d.Path())), check, included)
+}
+
+// sameAsLive is the verdict's message when the candidate is already the
+// live file's content.
+const sameAsLive = "the content is already the live file's"
+
+// sameProbe sets $same when the regular file p holds exactly content
+// (which has no NUL: a NUL in the file, which read drops, can only make it
+// look the same when it is not, and then the file probe's exact bytes make
+// the change an update that visudo checks at apply). It reads with the
+// shell's read, line by line, and stops past content's length.
+func sameProbe(p, content string) string {
+	return `f=` + shell.Quote(p) + ` w=` + shell.Quote(content) + ` same= c= l=
+if [ -f "$f" ] && [ ! -L "$f" ]; then
+	{ while :; do
+		if IFS= read -r l; then c=$c$l'
+'; else c=$c$l; break; fi
+		[ ${#c} -le ${#w} ] || break
+	done <"$f"; } 2>/dev/null
+	[ "$c" != "$w" ] || same=1
+fi`
 }
 
 // Verdict is what the plan-time visudo check said.
@@ -386,7 +418,7 @@ func (d *Dropin) Diff(h *resources.Host, probe []byte) (resources.Change, error)
 			ch.ToolMissing = &resources.ToolMissingError{Tool: "visudo", Packages: []string{"sudo"}, Then: "the drop-in will be checked by visudo and written"}
 		}
 	}
-	if strings.TrimSpace(string(parts[2])) != "yes" {
+	if inc := strings.TrimSpace(string(parts[2])); inc != "yes" && inc != "-" {
 		// A heuristic (the include may be nested): apply checks for real
 		// that sudo parses the file, and refuses a drop-in sudo ignores.
 		ch.Notes = append(ch.Notes, "/etc/sudoers has no @includedir /etc/sudoers.d line: sudo may ignore this file (apply fails if visudo -c does not parse it)")

@@ -1,7 +1,6 @@
 package sudoers
 
 import (
-	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -172,11 +171,7 @@ func TestParseVerdict(t *testing.T) {
 
 // multi builds MultiProbe output from its parts, as the host would print it.
 func multi(parts ...string) []byte {
-	var b strings.Builder
-	for _, p := range parts {
-		b.WriteString(base64.StdEncoding.EncodeToString([]byte(p)) + "\n")
-	}
-	return []byte(b.String())
+	return resources.MultiOutput(parts...)
 }
 
 func TestDiff(t *testing.T) {

@@ -108,9 +108,11 @@ func recorded(t *testing.T, name string) []byte {
 // part taken from a real recording.
 func parts(t *testing.T, file, live string) []byte {
 	t.Helper()
-	rec := strings.Split(strings.TrimSuffix(string(recorded(t, "bookworm-probe.out")), "\n"), "\n")
-	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	return []byte(enc(file) + "\n" + rec[1] + "\n" + enc(live) + "\n")
+	rec, err := resources.SplitMulti(recorded(t, "bookworm-probe.out"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resources.MultiOutput(file, string(rec[1]), live)
 }
 
 const recordedConfig = `
