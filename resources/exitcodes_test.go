@@ -15,7 +15,8 @@ import (
 // exitLit finds an exit status spelled as a number inside a script.
 var exitLit = regexp.MustCompile(`\bexit\s+([0-9]+)\b`)
 
-// TestScriptExitCodesAreNamed reads every kind's source and fails on a
+// TestScriptExitCodesAreNamed reads every kind's source, and the planner's
+// (the lock holder, the host journal), and fails on a
 // script (a Go string literal) that spells an exit status as a number
 // other than 0 or 1 (plain success and failure). Such codes must be printed
 // from exitcodes.go's constants, so that the script and the Go side that
@@ -23,11 +24,17 @@ var exitLit = regexp.MustCompile(`\bexit\s+([0-9]+)\b`)
 // comments, are not scripts and are not read.
 func TestScriptExitCodesAreNamed(t *testing.T) {
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+	for _, root := range []string{".", "../planner"} {
+		checkExitLiterals(t, fset, root)
+	}
+}
+
+func checkExitLiterals(t *testing.T, fset *token.FileSet, root string) {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "firewall") && p != "." {
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "firewall") && p != root {
 			// testdata: generators, not scripts; firewall's own codes
 			// (90–92) are private to one package and named there.
 			return filepath.SkipDir
