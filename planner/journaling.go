@@ -107,7 +107,7 @@ func (r runInfo) headRecord(host string, head *JournalHead, err error) journal.R
 	rec := journal.Record{Time: time.Now().UTC().Format(time.RFC3339Nano), RunID: r.id, Operator: r.operator,
 		Controller: r.controller, Host: host, Address: journal.HostPath, Action: journal.ActionHead, Outcome: string(OutcomeApplied)}
 	if err != nil {
-		rec.Outcome, rec.Error = OutcomeFailed, err.Error()
+		rec.Outcome, rec.Error = string(OutcomeFailed), err.Error()
 		return rec
 	}
 	rec.HostHead, rec.HostRecords = head.Head, head.Records
@@ -177,11 +177,11 @@ chmod 0700 -- "$d"
 rm -f -- "$d"/.journal.??????
 t=$(mktemp -- "$d/.journal.XXXXXX")
 cat > "$t"
-if [ "$(wc -c < "$t")" -ne "$add" ] || [ "$(sha256sum < "$t" | cut -d' ' -f1)" != %s ]; then rm -f -- "$t"; echo "journal records arrived incomplete" >&2; exit 7; fi
-[ "$(last | sha256sum | cut -d' ' -f1)" = %s ] || { rm -f -- "$t"; echo "journal changed since it was read" >&2; exit 7; }
+if [ "$(wc -c < "$t")" -ne "$add" ] || [ "$(sha256sum < "$t" | cut -d' ' -f1)" != %s ]; then rm -f -- "$t"; echo "journal records arrived incomplete" >&2; exit %d; fi
+[ "$(last | sha256sum | cut -d' ' -f1)" = %s ] || { rm -f -- "$t"; echo "journal changed since it was read" >&2; exit %d; }
 if [ "$max" -gt 0 ] && [ -s "$f" ] && [ $(( $(wc -c < "$f") + add )) -gt "$max" ]; then
   n=$(( $(newest) + 1 ))
-  if [ -e "$f.$n" ] || [ -L "$f.$n" ]; then rm -f -- "$t"; echo "journal: cannot rotate, $f.$n is in the way" >&2; exit 7; fi
+  if [ -e "$f.$n" ] || [ -L "$f.$n" ]; then rm -f -- "$t"; echo "journal: cannot rotate, $f.$n is in the way" >&2; exit %d; fi
   mv -- "$f" "$f.$n"
   sync -- "$d" 2>/dev/null || sync
 fi
@@ -191,7 +191,8 @@ chmod 0600 -- "$f"
 cat -- "$t" >> "$f"
 rm -f -- "$t"
 sync -- "$f" 2>/dev/null || sync
-`, shell.Quote(h.Path(journal.HostPath)), maxSize, buf.Len(), journalFuncs, resources.SHA256(buf.Bytes()), expect)
+`, shell.Quote(h.Path(journal.HostPath)), maxSize, buf.Len(), journalFuncs, resources.SHA256(buf.Bytes()), resources.ExitShortWrite,
+		expect, resources.ExitChanged, resources.ExitChanged)
 	res, err := h.Run(ctx, transport.Cmd{Script: script, Stdin: &buf, Sudo: true})
 	if err != nil {
 		return nil, err

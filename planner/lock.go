@@ -86,7 +86,7 @@ const holderScript = `set -u
 trap '[ -n "${w:-}" ] && rm -rf -- "$w"; echo %[1]s-done' EXIT
 d=%[2]s
 mkdir -p -- "$d" && chmod 0700 -- "$d" || exit 1
-command -v flock >/dev/null 2>&1 || { echo "flock (util-linux) is not installed: goprov cannot lock this host" >&2; exit 70; }
+command -v flock >/dev/null 2>&1 || { echo "flock (util-linux) is not installed: goprov cannot lock this host" >&2; exit %[6]d; }
 exec 9>>"$d/apply.lock"
 if ! flock -w %[3]d 9; then
 	cat -- "$d/apply.holder" 2>/dev/null
@@ -154,7 +154,7 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 	}
 	token := newBatch().marker // random, unguessable by a config
 	secs := int(timeout.Round(time.Second) / time.Second)
-	script := fmt.Sprintf(holderScript, token, shell.Quote(h.Path(LockDir)), secs, exitLocked, shell.Quote(holder))
+	script := fmt.Sprintf(holderScript, token, shell.Quote(h.Path(LockDir)), secs, exitLocked, shell.Quote(holder), resources.ExitToolMissing)
 
 	pr, pw := io.Pipe()
 	acquired := make(chan struct{})

@@ -35,9 +35,9 @@ type Status string
 // Host statuses.
 const (
 	StatusPlanned Status = "planned" // read and diffed
-	StatusFailed         = "failed"  // could not connect, read or apply
-	StatusStale          = "stale"   // a saved plan no longer matches the host
-	StatusApplied        = "applied"
+	StatusFailed  Status = "failed"  // could not connect, read or apply
+	StatusStale   Status = "stale"   // a saved plan no longer matches the host
+	StatusApplied Status = "applied"
 )
 
 // HostPlan is one host's part of a plan (and, after apply, its outcome).
@@ -68,8 +68,8 @@ type Outcome string
 // Outcomes of a change at apply ("" before apply, and for no-op changes).
 const (
 	OutcomeApplied Outcome = "applied"
-	OutcomeFailed          = "failed"
-	OutcomeSkipped         = "skipped"
+	OutcomeFailed  Outcome = "failed"
+	OutcomeSkipped Outcome = "skipped"
 )
 
 // ResourceChange is one resource's planned change on one host.
