@@ -242,6 +242,8 @@ func ufwState(enabled bool, defIn string, tuples string) *State {
 	return st
 }
 
+// TestPlanUFW stays whole: the rules it builds first are shared by every
+// row of its one table of host states and expected plans.
 func TestPlanUFW(t *testing.T) {
 	ssh := mustRule(t, "port = 22")
 	ssh.Address = "firewall_rule.ssh_in"

@@ -171,6 +171,8 @@ func probeOut(link, dirs, dirEnv, liveEnv string, rest ...string) []byte {
 	return resources.MultiOutput(parts...)
 }
 
+// TestDiff stays whole: one table of probed states against configs and
+// the loop that runs them.
 func TestDiff(t *testing.T) {
 	host := &resources.Host{Facts: resources.Facts{OS: "linux", Arch: "amd64"}}
 	managed := func(tc *Toolchain) string { return "file 644 0 0\n" + string(tc.renderEnv()) }

@@ -58,6 +58,8 @@ func (tr *testTree) listing(all bool) string {
 	return string(RenderManifest(m)) + strings.Join(tr.other, "")
 }
 
+// TestIntegrity stays whole: one table of installed trees against
+// configs, each row a case, and the loop that runs them.
 func TestIntegrity(t *testing.T) {
 	host := &resources.Host{Facts: resources.Facts{OS: "linux", Arch: "amd64"}}
 	const installed = "link\n/usr/local/go-1.22.5\n"
