@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -45,4 +46,27 @@ func (l *Lab) ServeDir(t testing.TB, dir string) string {
 		<-done
 	})
 	return "http://" + ln.Addr().String()
+}
+
+// AcceptAll listens on the lab bridge at port (0: any free port),
+// accepting and closing every connection until t ends, and returns the
+// port: a stand-in for a service the hosts must (or must not) reach
+// through their firewall.
+func (l *Lab) AcceptAll(t testing.TB, port int) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(l.Gateway(), strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("listen on the lab bridge: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }

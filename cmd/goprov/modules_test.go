@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,24 +178,10 @@ as 'sudo -n /usr/bin/systemctl restart nginx'`)
 	// Behind default-deny outgoing, HTTPS still goes out (what `go get`
 	// needs) and other ports do not: listeners on the controller's lab
 	// address stand in for a module proxy and for anything else.
-	gw := strings.TrimSuffix(lab.Subnet(), "0/24") + "1"
+	gw := lab.Gateway()
 	var ports []int
-	for _, addr := range []string{net.JoinHostPort(gw, "443"), net.JoinHostPort(gw, "0")} {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatalf("listen %s: %v", addr, err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	for _, port := range []int{443, 0} {
+		ports = append(ports, lab.AcceptAll(t, port))
 	}
 	for _, h := range lab.Hosts {
 		out := h.Sh(t, fmt.Sprintf(`for p in %d %d; do timeout 3 bash -c "exec 3<>/dev/tcp/%s/$p" 2>/dev/null; echo $?; done`, ports[0], ports[1], gw))

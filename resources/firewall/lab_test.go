@@ -239,10 +239,10 @@ func ufwPurge(t *testing.T, h *testinfra.Host, inv string) {
 // `go get` until HTTPS out is allowed. Two listeners on the controller
 // stand in for the module proxy; the host dials them.
 func ufwOutgoing(t *testing.T, lab *testinfra.Lab, h *testinfra.Host, inv string) {
-	gw := strings.TrimSuffix(lab.Subnet(), "0/24") + "1"
+	gw := lab.Gateway()
 	var ports [2]int
 	for i := range ports {
-		ports[i] = acceptAll(t, gw)
+		ports[i] = lab.AcceptAll(t, 0)
 	}
 	dialOut := func(port int) int {
 		_, _, code, err := h.Exec(context.Background(), fmt.Sprintf("timeout 3 bash -c 'exec 3<>/dev/tcp/%s/%d'", gw, port))
@@ -274,26 +274,6 @@ resource "firewall_rule" "proxy_out" {
 		t.Error("outgoing connection to a port not allowed went through")
 	}
 	requireEmpty(t, inv, "host.h1", out)
-}
-
-// acceptAll listens on addr's next free port, accepting and closing every
-// connection, until the test ends; it returns the port.
-func acceptAll(t *testing.T, addr string) int {
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func testFirewalld(t *testing.T, lab *testinfra.Lab, inv string) {
