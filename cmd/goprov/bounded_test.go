@@ -14,16 +14,18 @@ import (
 	"github.com/goprov/goprov/testinfra"
 )
 
-// A compromised host cannot fill the controller's memory. h1's base64 (which
-// every batched read pipes through) prints 600 MiB; h2 holds a 20 MB
+// A compromised host cannot fill the controller's memory. h1's head (which
+// the batched read runs for a managed file over 1 KiB, its output going
+// straight to the controller) prints 600 MiB; h2 holds a 20 MB
 // managed file; h3 is honest. The plan fails h1 ("host printed more than …",
 // its command stopped) and h2 (the file is refused unread), plans h3, and
 // the CLI's peak memory stays far below what the hosts offered.
 func TestHostileOutputIsBounded(t *testing.T) {
 	lab := testinfra.Start(t, testinfra.Options{Hosts: 3})
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
-	flood := "#!/bin/sh\n# goprov-flood: a compromised host's base64\nhead -c 629145600 /dev/zero | tr '\\0' y\n"
-	if err := os.WriteFile(filepath.Join(h1.RootDir, "usr/bin/base64"), []byte(flood), 0o755); err != nil {
+	flood := "#!/bin/sh\n# goprov-flood: a compromised host's head\ndd if=/dev/zero bs=1M count=600 2>/dev/null | tr '\\0' y\n"
+	h1.Sh(t, "head -c 2048 /dev/zero | tr '\\0' x > /etc/profile.d/big.sh")
+	if err := os.WriteFile(filepath.Join(h1.RootDir, "usr/bin/head"), []byte(flood), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	h2.Sh(t, "truncate -s 20M /etc/profile.d/big.sh")
@@ -68,7 +70,7 @@ resource "profile_script" "big" {
 	// The flooding command was stopped on the host, not left running.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out := h1.Sh(t, "ps -eo args | grep -c '^/bin/sh /usr/bin/base64\\|^head -c 629145600' || :")
+		out := h1.Sh(t, "ps -eo args | grep -c '^/bin/sh /usr/bin/head\\|^dd if=/dev/zero' || :")
 		if strings.TrimSpace(out) == "0" {
 			break
 		}
