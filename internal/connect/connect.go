@@ -39,6 +39,7 @@ func (c *Connector) Connect(ctx context.Context, h hostspec.Spec) (transport.Tra
 	case "local":
 		l := transport.NewLocalRoot(h.Root)
 		l.MaxOutput = c.MaxOutput
+		l.AllowNetwork = c.RootNetwork
 		return l, nil
 	case "ssh":
 		return c.dialSSH(ctx, h)
