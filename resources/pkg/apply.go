@@ -31,20 +31,23 @@ func (p *Packages) Apply(ctx context.Context, h *resources.Host, ch resources.Ch
 	}
 	apt := p.aptCommand(h)
 	if !h.Sandboxed() || len(pl.remove) > 0 {
-		if err := runApt(ctx, h, transport.Cmd{Script: p.script(apt, pl, ""), Sudo: true}); err != nil {
+		if err := runApt(ctx, h, transport.Cmd{Script: p.script(apt, pl, phaseAll), Sudo: true}); err != nil {
 			return err
 		}
 		return p.verify(ctx, h)
 	}
-	download := transport.Cmd{Script: p.script(apt, pl, "--download-only"), Sudo: true, Network: true}
+	download := transport.Cmd{Script: p.script(apt, pl, phaseDownload), Sudo: true, Network: true}
 	if err := runApt(ctx, h, download); err != nil {
 		if !networkAllowed(h) {
 			err = fmt.Errorf("%w (the image's sandbox has no network: if apt must download, run goprov apply with -root-network, which gives apt's download phase this machine's network while maintainer scripts stay offline; or use a file: source inside the image)", err)
 		}
 		return err
 	}
-	// Only what the download phase fetched: nothing can be fetched now.
-	if err := runApt(ctx, h, transport.Cmd{Script: p.script(apt, pl, "--no-download"), Sudo: true}); err != nil {
+	// No network: only what the download phase fetched (or a file:
+	// source inside the image) can be installed. Not --no-download: with
+	// a file: source apt then fails ("Pathname to install is not
+	// absolute"), as it never copies those .debs into its cache.
+	if err := runApt(ctx, h, transport.Cmd{Script: p.script(apt, pl, phaseInstall), Sudo: true}); err != nil {
 		return err
 	}
 	return p.verify(ctx, h)
@@ -79,18 +82,25 @@ func (p *Packages) aptCommand(h *resources.Host) string {
 	return "apt-get " + quoteAll(opts)
 }
 
-// script is one apt run: a removal, or an install (phase "" for all of
-// it; "--download-only" refreshes the index when due and downloads;
-// "--no-download" installs what was downloaded). apt's own output goes to
-// stderr, whose tail is the error on failure.
-func (p *Packages) script(apt string, pl plan, phase string) string {
+// phase is which part of an install one apt run does.
+type phase int
+
+const (
+	phaseAll      phase = iota // refresh the index when due, download, install
+	phaseDownload              // refresh the index when due, download only
+	phaseInstall               // install what is downloaded
+)
+
+// script is one apt run: a removal, or the phase of an install. apt's own
+// output goes to stderr, whose tail is the error on failure.
+func (p *Packages) script(apt string, pl plan, ph phase) string {
 	var b strings.Builder
 	b.WriteString("export DEBIAN_FRONTEND=noninteractive LC_ALL=C\nexec >&2\n")
 	if len(pl.remove) > 0 {
 		fmt.Fprintf(&b, "%s -y remove %s\n", apt, quoteAll(pl.remove))
 		return b.String()
 	}
-	if phase != "--no-download" {
+	if ph != phaseInstall {
 		// The index is refreshed only when missing or older than MaxAge:
 		// an unreachable mirror then does not stop an install it is not
 		// needed for, and a plan never refreshes it (a plan writes nothing).
@@ -102,8 +112,8 @@ fi
 `, int64(p.MaxAge.Seconds()), apt)
 	}
 	install := []string{"-y", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"}
-	if phase != "" {
-		install = append(install, phase)
+	if ph == phaseDownload {
+		install = append(install, "--download-only")
 	}
 	if p.Recommends {
 		install = append(install, "-o", "APT::Install-Recommends=true")
