@@ -3,13 +3,10 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/goprov/goprov/internal/ci"
 	"github.com/goprov/goprov/testinfra"
 	"github.com/goprov/goprov/testinfra/base"
 )
@@ -20,34 +17,11 @@ import (
 // installs nothing; the same apply with -root-network installs zsh into
 // the image.
 func TestImageRootNetworkFlag(t *testing.T) {
-	bc := testinfra.MinimalBaseConfig(base.Bookworm)
-	if _, err := os.Stat(filepath.Join(bc.MirrorDir(), "InRelease")); err != nil {
-		ci.Skip(t, "the lab's minimal bookworm mirror is missing or unsigned: run scripts/lab-deps.sh ("+err.Error()+")")
-	}
-	mirror := httptest.NewServer(http.FileServer(http.Dir(bc.MirrorDir())))
+	mirror := httptest.NewServer(http.FileServer(http.Dir(testinfra.MinimalBaseConfig(base.Bookworm).MirrorDir())))
 	defer mirror.Close()
-	root, _ := testinfra.ImageRootOf(t, bc)
-	keyring, err := os.ReadFile(filepath.Join(bc.MirrorDir(), "lab-archive-keyring.gpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{
-		"etc/apt/keyrings/lab.gpg":               string(keyring),
-		"etc/apt/sources.list":                   "",
-		"etc/apt/sources.list.d/goprov-lab.list": "deb [signed-by=/etc/apt/keyrings/lab.gpg] " + mirror.URL + " ./\n",
-		"usr/sbin/policy-rc.d":                   "#!/bin/sh\nexit 101\n",
-	}
-	for rel, data := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, rel), []byte(data), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, err := exec.Command("sh", "-c", `rm -rf "$1"/var/lib/apt/lists/*`, "sh", root).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	root, _ := testinfra.MinimalImageRoot(t, base.Bookworm, map[string]string{
+		"etc/apt/sources.list.d/goprov-lab.list": "deb [signed-by=" + testinfra.LabKeyring + "] " + mirror.URL + " ./\n",
+	})
 	dir := writeConfig(t, `
 host "img" {
   connection = "local"
