@@ -44,3 +44,51 @@ func ImageRootOf(t testing.TB, c base.Config) (root, baseDir string) {
 	t.Cleanup(func() { _ = syscall.Unmount(root, syscall.MNT_DETACH) })
 	return root, baseDir
 }
+
+// LabKeyring is where MinimalImageRoot puts the lab mirror's archive key
+// in the image, for sources with signed-by=.
+const LabKeyring = "/etc/apt/keyrings/goprov-lab.gpg"
+
+// MinimalImageRoot is ImageRootOf the suite's minimal image, made ready for
+// an image build that installs with its own apt: the lab mirror's key at
+// LabKeyring, no sources but those in files (image-relative path →
+// content, written 0755 with their directories), no apt index, and a
+// policy-rc.d that starts no service (as debootstrap-based builders do).
+// Without the lab's signed mirror it skips (fails in CI).
+func MinimalImageRoot(t testing.TB, suite string, files map[string]string) (root, baseDir string) {
+	t.Helper()
+	bc := MinimalBaseConfig(suite)
+	keyring, err := os.ReadFile(filepath.Join(bc.MirrorDir(), "lab-archive-keyring.gpg"))
+	if err == nil {
+		_, err = os.Stat(filepath.Join(bc.MirrorDir(), "InRelease"))
+	}
+	if err != nil {
+		ci.Skip(t, "the lab's minimal "+suite+" mirror is missing or unsigned: run scripts/lab-deps.sh ("+err.Error()+")")
+	}
+	root, baseDir = ImageRootOf(t, bc)
+	all := map[string]string{
+		LabKeyring[1:]:         string(keyring),
+		"etc/apt/sources.list": "",
+		"usr/sbin/policy-rc.d": "#!/bin/sh\nexit 101\n",
+	}
+	for rel, data := range files {
+		all[rel] = data
+	}
+	for rel, data := range all {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lists := filepath.Join(root, "var/lib/apt/lists")
+	if err := os.RemoveAll(lists); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(lists, "partial"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, baseDir
+}

@@ -27,6 +27,10 @@ import (
 type Local struct {
 	root      string
 	MaxOutput int64 // bytes one command may print; 0: DefaultMaxOutput
+	// AllowNetwork lets an image root's commands that ask for it
+	// (Cmd.Network) share this machine's network (-root-network). Off,
+	// every sandboxed script gets an empty network namespace.
+	AllowNetwork bool
 }
 
 // NewLocal returns a transport for this machine.
@@ -41,6 +45,10 @@ func NewLocalRoot(root string) *Local {
 	}
 	return &Local{root: root}
 }
+
+// NetworkAllowed reports whether this image root's commands that ask for
+// the network get it (for error hints: an image's failed download).
+func (l *Local) NetworkAllowed() bool { return l.root != "" && l.AllowNetwork }
 
 // Root is the image directory scripts run in ("" for this machine).
 func (l *Local) Root() string { return l.root }
@@ -86,7 +94,7 @@ func (l *Local) Run(ctx context.Context, c Cmd) (Result, error) {
 	var status *os.File // the sandbox's set-up errors, when sandboxed
 	switch {
 	case l.root != "":
-		if cmd, status, err = sandboxCommand(ctx, l.root, c.ReadOnly, script); err != nil {
+		if cmd, status, err = sandboxCommand(ctx, l.root, sandboxMode{readOnly: c.ReadOnly, network: c.Network && l.AllowNetwork}, script); err != nil {
 			return Result{}, fmt.Errorf("local: %w", err)
 		}
 		defer status.Close()

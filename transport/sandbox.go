@@ -16,7 +16,12 @@ package transport
 //     the real machine (its mounts, network, processes, kernel).
 //   - processes: a fresh PID namespace; the machine's processes (and their
 //     /proc/PID/root or environ) are not there to be seen.
-//   - network: a new namespace with only a loopback that is down.
+//   - network: a new namespace with only a loopback that is down; or,
+//     for a command that asks for the network when the operator allowed
+//     it (Cmd.Network, Local.AllowNetwork), this machine's network, with
+//     a Landlock scope so the image's code cannot reach this machine's
+//     abstract UNIX sockets (which belong to the network namespace) nor
+//     signal its processes.
 //   - environment: ChildEnv's minimal one; the descriptors: stdin, stdout,
 //     stderr and the script.
 //
@@ -34,6 +39,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,14 +59,33 @@ const (
 )
 
 func init() {
-	if len(os.Args) == 3 && os.Args[0] == sandboxArg0 {
-		sandboxMain(os.Args[1], os.Args[2] == "ro")
+	if len(os.Args) == 4 && os.Args[0] == sandboxArg0 {
+		sandboxMain(os.Args[1], sandboxMode{readOnly: os.Args[2] == "ro", network: os.Args[3] == "net"})
 	}
+}
+
+// sandboxMode is how one script's sandbox differs from the default.
+type sandboxMode struct {
+	readOnly bool // the image mounted read-only (a plan's read)
+	network  bool // this machine's network instead of an empty one
+}
+
+// args is the mode as the helper's argv.
+func (m sandboxMode) args() []string {
+	a := []string{"rw", "nonet"}
+	if m.readOnly {
+		a[0] = "ro"
+	}
+	if m.network {
+		a[1] = "net"
+	}
+	return a
 }
 
 // sandboxCommand prepares the helper for root. The returned file is the
 // read end of the status pipe.
-func sandboxCommand(ctx context.Context, root string, readOnly bool, script *os.File) (*exec.Cmd, *os.File, error) {
+func sandboxCommand(ctx context.Context, root string, m sandboxMode, script *os.File) (*exec.Cmd, *os.File, error) {
+	readOnly := m.readOnly
 	if os.Geteuid() != 0 {
 		return nil, nil, errors.New("image roots need goprov to run as root: the sandbox maps the image's owners 1:1 in a user namespace")
 	}
@@ -75,17 +100,20 @@ func sandboxCommand(ctx context.Context, root string, readOnly bool, script *os.
 	if err != nil {
 		return nil, nil, fmt.Errorf("sandbox: %w", err)
 	}
-	mode := "rw"
-	if readOnly {
-		mode = "ro"
-	}
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
-	cmd.Args = []string{sandboxArg0, root, mode}
+	cmd.Args = append([]string{sandboxArg0, root}, m.args()...)
 	cmd.ExtraFiles = []*os.File{script, w}
 	all := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
+		unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP)
+	if m.network {
+		// Root of the new user namespace holds no capability over this
+		// network namespace (owned by the initial user namespace): it
+		// can connect out, not reconfigure interfaces or netfilter.
+		flags &^= unix.CLONE_NEWNET
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
-			unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP,
+		Cloneflags:                 flags,
 		UidMappings:                all,
 		GidMappings:                all,
 		GidMappingsEnableSetgroups: true,
@@ -104,10 +132,13 @@ func closeExtraWriters(cmd *exec.Cmd) {
 }
 
 // sandboxMain is the helper: set up, then exec the shell. It never returns.
-func sandboxMain(root string, readOnly bool) {
+func sandboxMain(root string, m sandboxMode) {
 	status := os.NewFile(fdStatus, "status")
 	unix.CloseOnExec(fdStatus)
-	shell, err := setupSandbox(root, readOnly)
+	shell, err := setupSandbox(root, m.readOnly)
+	if err == nil && m.network {
+		err = scopeOutOfMachine()
+	}
 	if err == nil {
 		argv := []string{"sh", "/proc/self/fd/" + strconv.Itoa(fdScript)}
 		err = syscall.Exec(shell, argv, os.Environ())
@@ -372,6 +403,36 @@ func mountDev(at func(string) (int, error)) error {
 		if err := unix.Symlinkat(to, devFD, n); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// landlockScopeABI is the first Landlock ABI with scopes (Linux 6.12).
+const landlockScopeABI = 6
+
+// scopeOutOfMachine confines this process and its children with a
+// Landlock scope: no connecting to abstract UNIX sockets (a network
+// namespace's, so this machine's when it shares that namespace: the
+// classic containerd-shim escape) nor signalling processes made outside
+// the sandbox. A kernel without scopes is refused, not run unconfined.
+func scopeOutOfMachine() error {
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno != 0 || abi < landlockScopeABI {
+		have := "no Landlock (" + errno.Error() + ")"
+		if errno == 0 {
+			have = "Landlock ABI " + strconv.Itoa(int(abi))
+		}
+		return fmt.Errorf("an image command with the network needs Landlock scopes (Linux 6.12 or later, Landlock enabled) to keep it from this machine's abstract UNIX sockets; this kernel has %s", have)
+	}
+	attr := unix.LandlockRulesetAttr{Scoped: unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | unix.LANDLOCK_SCOPE_SIGNAL}
+	// Only the fields up to Scoped: the size of ABI 6's struct.
+	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), unsafe.Offsetof(attr.Scoped)+8, 0)
+	if errno != 0 {
+		return fmt.Errorf("landlock: create ruleset: %w", errno)
+	}
+	defer unix.Close(int(fd))
+	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); errno != 0 {
+		return fmt.Errorf("landlock: restrict: %w", errno)
 	}
 	return nil
 }

@@ -33,6 +33,12 @@ type Cmd struct {
 	// image root the local transport then mounts the image read-only: the
 	// kernel itself keeps a plan from writing there.
 	ReadOnly bool
+	// Network says the command may use the network (apt's download phase
+	// in an image). Honoured by image-root sandboxes only when the
+	// operator allowed it (Local.AllowNetwork, from -root-network); every
+	// other command there runs with no network. SSH hosts have their own
+	// network anyway: it changes nothing there.
+	Network bool
 }
 
 // Result of a command that ran.

@@ -176,6 +176,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
 	lockTimeout := fs.Duration("lock-timeout", planner.DefaultLockTimeout, "wait at most `D` for another apply's lock on a host, then fail naming its holder")
 	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
+	rootNetwork := fs.Bool("root-network", false, "let apt's download phase in image roots use this machine's network (maintainer scripts still run without it; see docs/image-roots.md)")
 	maxSize := sizeFlag(journal.DefaultMaxSize)
 	fs.Var(&maxSize, "journal-max-size", "rotate a host's journal into journal.jsonl.N before it grows past `SIZE` (0: never)")
 	arg, code, ok := dirFlagArgs(fs, args, stderr)
@@ -203,6 +204,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitError
 	}
 	defer e.Close()
+	if c, ok := e.Connector.(*connect.Connector); ok {
+		c.RootNetwork = *rootNetwork
+	}
 	e.JournalPath = *journalPath
 	e.JournalMaxSize = int64(maxSize)
 	if maxSize == 0 {

@@ -18,6 +18,7 @@ type Connector struct {
 	BecomePassword string    // sudo password; never printed
 	Warnings       io.Writer // where transport warnings go (nil: discarded)
 	MaxOutput      int64     // bytes one command may print (-max-output); 0: transport.DefaultMaxOutput
+	RootNetwork    bool      // -root-network: image roots' commands that ask for the network get it
 }
 
 // New returns a connector; with askBecomePass it asks for the sudo password
@@ -38,6 +39,7 @@ func (c *Connector) Connect(ctx context.Context, h hostspec.Spec) (transport.Tra
 	case "local":
 		l := transport.NewLocalRoot(h.Root)
 		l.MaxOutput = c.MaxOutput
+		l.AllowNetwork = c.RootNetwork
 		return l, nil
 	case "ssh":
 		return c.dialSSH(ctx, h)

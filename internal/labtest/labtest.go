@@ -57,6 +57,7 @@ type Options struct {
 	BecomePassword string
 	Parallel       int
 	Timeout        time.Duration // whole plan or apply; 0: 2 minutes
+	RootNetwork    bool          // as -root-network: image roots' download commands may use the network
 }
 
 // Session keeps one engine (one connection per host) across a plan and
@@ -79,7 +80,7 @@ func Load(t testing.TB, dir string, opts Options) *Session {
 	if diags.HasErrors() {
 		t.Fatalf("compile: %s", diags.Error())
 	}
-	e := &planner.Engine{Connector: &connect.Connector{BecomePassword: opts.BecomePassword}, Parallel: opts.Parallel}
+	e := &planner.Engine{Connector: &connect.Connector{BecomePassword: opts.BecomePassword, RootNetwork: opts.RootNetwork}, Parallel: opts.Parallel}
 	t.Cleanup(func() { e.Close() })
 	return &Session{Engine: e, Targets: targets, t: t, opts: opts}
 }
