@@ -88,6 +88,11 @@ type Engine struct {
 	// LockTimeout bounds the wait for another apply's host lock (0:
 	// DefaultLockTimeout).
 	LockTimeout time.Duration
+	// ReadTimeout bounds a host's batched read (0: DefaultReadTimeout;
+	// negative: none): a host whose read hangs (a dead NFS mount under a
+	// probed path, a hostile tool) fails alone instead of holding up the
+	// whole run.
+	ReadTimeout time.Duration
 
 	mu    sync.Mutex
 	conns map[string]transport.Transport
@@ -322,8 +327,45 @@ func (e *Engine) readFor(ctx context.Context, hp *HostPlan, apply bool) (*hostRe
 		return nil, err
 	}
 	rb := newReadBatch(h, worksOf(hp.Changes, rs), apply)
-	res, err := t.Run(ctx, rb.cmd())
-	return rb.finish(h, hp, res, err)
+	rctx, cancel := e.readContext(ctx)
+	defer cancel()
+	res, err := t.Run(rctx, rb.cmd())
+	return rb.finish(h, hp, res, e.readErr(ctx, rctx, err))
+}
+
+// DefaultReadTimeout bounds a host's read when Engine.ReadTimeout is 0:
+// reads take well under a second on a healthy host.
+const DefaultReadTimeout = 5 * time.Minute
+
+// ReadTimeoutError says a host's read did not finish in time.
+type ReadTimeoutError struct{ After time.Duration }
+
+func (e *ReadTimeoutError) Error() string {
+	return fmt.Sprintf("the read did not finish within %s (-read-timeout); its command was stopped", e.After)
+}
+
+func (e *Engine) readTimeout() time.Duration {
+	if e.ReadTimeout == 0 {
+		return DefaultReadTimeout
+	}
+	return e.ReadTimeout
+}
+
+// readContext is ctx bounded by the read timeout.
+func (e *Engine) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d := e.readTimeout(); d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// readErr names a read that ran out of time (rctx's deadline, not the
+// run's own ctx) as such.
+func (e *Engine) readErr(ctx, rctx context.Context, err error) error {
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return &ReadTimeoutError{After: e.readTimeout()}
+	}
+	return err
 }
 
 // lockRead takes hp's apply lock and reads the host in the lock holder's
@@ -350,11 +392,18 @@ func (e *Engine) lockRead(ctx context.Context, run runInfo, src, hp *HostPlan) (
 	}
 	rb := newReadBatch(h, worksOf(hp.Changes, rs), true)
 	cmd := rb.cmd()
-	lock, first, err := lockAndRun(ctx, h, holderInfo(run), timeout, &cmd)
+	lock, first, err := lockAndRun(ctx, h, holderInfo(run), timeout, &cmd, e.readTimeout())
 	if err != nil {
 		return nil, nil, prefixHost(hp.Name, "lock", err)
 	}
-	rd, err := rb.finish(h, hp, first.res, first.err)
+	var rerr error = first.err
+	if errors.Is(first.err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// The read hung: the holder cannot answer anything else, so
+		// its session is ended rather than released.
+		lock.abort()
+		rerr = &ReadTimeoutError{After: e.readTimeout()}
+	}
+	rd, err := rb.finish(h, hp, first.res, rerr)
 	if err != nil {
 		lock.release()
 		return nil, nil, err

@@ -66,6 +66,8 @@ type hostLock struct {
 	// broken says why the holder's command stream is out of step (a
 	// command abandoned mid-way): no further command is sent.
 	broken error
+	// kill ends the holder's session at once (abort).
+	kill context.CancelFunc
 }
 
 // LostLockError says the host's lock was lost during an apply.
@@ -130,7 +132,7 @@ fi
 // the connection is cut, when the session dies: the kernel drops an flock
 // with its process, so a crashed apply never leaves a stale lock behind.
 func lockHost(ctx context.Context, h *resources.Host, holder string, timeout time.Duration) (*hostLock, error) {
-	l, _, err := lockAndRun(ctx, h, holder, timeout, nil)
+	l, _, err := lockAndRun(ctx, h, holder, timeout, nil, 0)
 	return l, err
 }
 
@@ -139,7 +141,7 @@ func lockHost(ctx context.Context, h *resources.Host, holder string, timeout tim
 // no exec request of its own, and happens under the lock even when this
 // controller is suspended between the two. It returns first's result (or
 // why it has none: then the lock is held but first did not run).
-func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout time.Duration, first *transport.Cmd) (*hostLock, *cmdResult, error) {
+func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout time.Duration, first *transport.Cmd, firstTimeout time.Duration) (*hostLock, *cmdResult, error) {
 	if fs, ok := h.T.(imageFS); ok && h.Sandboxed() {
 		release, err := lockImage(ctx, fs, holder, timeout)
 		if err != nil {
@@ -149,7 +151,12 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 		if first == nil {
 			return l, nil, nil
 		}
-		res, err := h.T.Run(ctx, *first)
+		fctx, cancel := withTimeout(ctx, firstTimeout)
+		defer cancel()
+		res, err := h.T.Run(fctx, *first)
+		if err != nil && fctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%v: %w", err, fctx.Err())
+		}
 		return l, &cmdResult{res, err}, nil
 	}
 	token := newBatch().marker // random, unguessable by a config
@@ -159,14 +166,15 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 	pr, pw := io.Pipe()
 	acquired := make(chan struct{})
 	det := newDetector(token, acquired, func() { pw.Close() })
-	l := &hostLock{pw: pw, det: det, ended: make(chan struct{}), stop: make(chan struct{})}
+	hctx, kill := context.WithCancel(ctx)
+	l := &hostLock{pw: pw, det: det, ended: make(chan struct{}), stop: make(chan struct{}), kill: kill}
 	type result struct {
 		res transport.Result
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := h.Run(ctx, transport.Cmd{Script: script, Stdin: pr, Sudo: true, Stdout: det})
+		res, err := h.Run(hctx, transport.Cmd{Script: script, Stdin: pr, Sudo: true, Stdout: det})
 		done <- result{res, err}
 	}()
 	if first != nil {
@@ -187,10 +195,13 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 		if first == nil {
 			return l, nil, nil
 		}
-		res, err := l.await(ctx)
+		fctx, cancel := withTimeout(ctx, firstTimeout)
+		defer cancel()
+		res, err := l.await(fctx)
 		return l, &cmdResult{res, err}, nil
 	case r := <-done:
 		pw.Close()
+		kill()
 		if r.err != nil {
 			return nil, nil, fmt.Errorf("lock: %w", r.err)
 		}
@@ -204,8 +215,17 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 		return nil, nil, fmt.Errorf("lock: %w", r.res.Err("take lock"))
 	case <-ctx.Done():
 		pw.Close()
+		kill()
 		return nil, nil, fmt.Errorf("lock: %w", ctx.Err())
 	}
+}
+
+// withTimeout is ctx bounded by d (none when d <= 0).
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
 }
 
 // cmdResult is a command's outcome, as Run returns it.
@@ -426,9 +446,25 @@ func (l *hostLock) release() {
 		select {
 		case <-l.ended:
 		case <-time.After(10 * time.Second):
-			// The host stopped answering; the session dies with
-			// the connection, and the flock with it.
+			// The host stopped answering: end the session; the
+			// flock goes with the holder.
+			l.kill()
 		}
+	})
+}
+
+// abort ends the holder's session at once, for a command that hangs (the
+// holder answers nothing until it ends): the transport stops the session
+// and the flock goes with the holder.
+func (l *hostLock) abort() {
+	if l.local != nil {
+		l.once.Do(l.local)
+		return
+	}
+	l.once.Do(func() {
+		close(l.stop)
+		l.pw.Close()
+		l.kill()
 	})
 }
 

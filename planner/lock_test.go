@@ -77,7 +77,7 @@ func TestHolderRunsCommands(t *testing.T) {
 	h, root := imageHost(t, localTransport)
 	ctx := context.Background()
 	first := transport.Cmd{Script: "echo first; echo oops >&2; exit 3", Sudo: true}
-	lock, res, err := lockAndRun(ctx, h, "test holder", 5*time.Second, &first)
+	lock, res, err := lockAndRun(ctx, h, "test holder", 5*time.Second, &first, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

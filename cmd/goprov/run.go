@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/term"
 
@@ -29,6 +30,7 @@ type runFlags struct {
 	json          bool
 	maxOutput     byteSize
 	shard         string
+	readTimeout   time.Duration
 }
 
 func (r *runFlags) register(fs *flag.FlagSet) {
@@ -39,6 +41,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&r.json, "json", false, "print one JSON document instead of text")
 	r.maxOutput = byteSize(transport.DefaultMaxOutput)
 	fs.Var(&r.maxOutput, "max-output", "fail a host whose command prints more than `SIZE` bytes (e.g. 64MiB), and stop that command")
+	fs.DurationVar(&r.readTimeout, "read-timeout", planner.DefaultReadTimeout, "fail a host whose batched read takes longer than `D` (its command is stopped; the other hosts go on; 0: no limit)")
 	fs.StringVar(&r.shard, "shard", "", "only the K-th of N stable slices of the selected hosts, by host name: `K/N` (run slices as parallel jobs; merge with show -json)")
 }
 
@@ -49,7 +52,11 @@ func (r *runFlags) engine(stderr io.Writer) (*planner.Engine, error) {
 	}
 	conn.MaxOutput = int64(r.maxOutput)
 	tuneMemory(r.parallel)
-	e := &planner.Engine{Connector: conn, Parallel: r.parallel}
+	rt := r.readTimeout
+	if rt == 0 {
+		rt = -1 // the flag's 0 is "no limit"; the engine's is "the default"
+	}
+	e := &planner.Engine{Connector: conn, Parallel: r.parallel, ReadTimeout: rt}
 	e.HostDone = progress(stderr)
 	return e, nil
 }
