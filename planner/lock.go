@@ -195,7 +195,7 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 			return nil, nil, fmt.Errorf("lock: %w", r.err)
 		}
 		if r.res.ExitCode == exitLocked {
-			holder := strings.TrimSpace(strings.ReplaceAll(string(r.res.Stdout), token+"-done", ""))
+			holder := strings.TrimSpace(strings.ReplaceAll(det.preamble(), token+"-done", ""))
 			return nil, nil, &LockError{Holder: holder}
 		}
 		if r.res.ExitCode == 0 {
@@ -446,6 +446,7 @@ func (l *hostLock) writeLine() error {
 type detector struct {
 	mu      sync.Mutex
 	buf     []byte // the last, incomplete line
+	pre     []byte // what came before the token (who holds the lock), bounded
 	token   []byte
 	found   chan struct{}
 	seen    bool
@@ -463,20 +464,51 @@ func newDetector(token string, found chan struct{}, onDone func()) *detector {
 		alive: []byte(token + "-alive"), res: []byte(token + "-res "), aliveCh: make(chan struct{}, 1), resCh: make(chan []byte, 1)}
 }
 
+// maxPreamble bounds the holder description kept from a locked host.
+const maxPreamble = 4 << 10
+
+// maxHolderLine bounds one line of the holder's stdout: a result line
+// carries one command's output, base64-encoded, which the transport's
+// default -max-output bounds on a command of its own. The transport does
+// not keep or cap a streamed stdout, so the detector does.
+var maxHolderLine = base64.StdEncoding.EncodedLen(int(transport.DefaultMaxOutput)) + 64
+
 func (d *detector) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.seen && len(d.pre) < maxPreamble {
+		d.pre = append(d.pre, p[:min(len(p), maxPreamble-len(d.pre))]...)
+	}
+	// Only p can hold a new line end: scanning from there keeps a long
+	// result line's cost linear in its size.
+	from := len(d.buf)
 	d.buf = append(d.buf, p...)
+	consumed := false
 	for {
-		i := bytes.IndexByte(d.buf, '\n')
+		i := bytes.IndexByte(d.buf[from:], '\n')
 		if i < 0 {
 			break
 		}
+		i += from
 		d.line(d.buf[:i])
-		d.buf = d.buf[i+1:]
+		d.buf, from, consumed = d.buf[i+1:], 0, true
 	}
-	d.buf = append([]byte(nil), d.buf...) // do not pin what was read
+	if consumed {
+		d.buf = append([]byte(nil), d.buf...) // do not pin what was read
+	}
+	if len(d.buf) > maxHolderLine {
+		d.buf = nil
+		return 0, &transport.OutputLimitError{Limit: int64(maxHolderLine)}
+	}
 	return len(p), nil
+}
+
+// preamble is what the holder printed before it had the lock: when the
+// host is locked, the current holder's description.
+func (d *detector) preamble() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return string(d.pre)
 }
 
 func (d *detector) line(l []byte) {

@@ -110,7 +110,7 @@ func (l *Local) Run(ctx context.Context, c Cmd) (Result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = budget.Wrap(&stdout), budget.Wrap(&stderr)
 	if c.Stdout != nil {
-		cmd.Stdout = budget.Wrap(io.MultiWriter(&stdout, c.Stdout))
+		cmd.Stdout = c.Stdout // streamed, not kept: see Cmd.Stdout
 	}
 	err = runStarted(cmd, status)
 	if berr := budget.Err(); berr != nil {

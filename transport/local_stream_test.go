@@ -3,23 +3,19 @@ package transport
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"testing"
 )
 
-// countingWriter keeps only a count and a digest of what it is given: a
-// writer that bounds its own memory, as the host lock's holder does.
-type countingWriter struct {
-	n int64
-	h [32]byte
-	d []byte
+// zeroCounter counts the bytes it gets and whether all were zero: a writer
+// that bounds its own memory, as the host lock's holder does.
+type zeroCounter struct {
+	n       int64
+	nonZero bool
 }
 
-func (w *countingWriter) Write(p []byte) (int, error) {
+func (w *zeroCounter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
-	w.d = append(w.d[:0], w.h[:]...)
-	w.d = append(w.d, p...)
-	w.h = sha256.Sum256(w.d)
+	w.nonZero = w.nonZero || bytes.ContainsFunc(p, func(r rune) bool { return r != 0 })
 	return len(p), nil
 }
 
@@ -32,9 +28,7 @@ func TestLocalStreamedStdoutIsNotKept(t *testing.T) {
 	const size = 4 << 20
 	l := NewLocal()
 	l.MaxOutput = 1 << 20
-	var want countingWriter
-	want.Write(bytes.Repeat([]byte{0}, size))
-	var got countingWriter
+	var got zeroCounter
 	res, err := l.Run(context.Background(), Cmd{Script: "head -c 4194304 /dev/zero; echo warn >&2", Stdout: &got})
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +36,8 @@ func TestLocalStreamedStdoutIsNotKept(t *testing.T) {
 	if len(res.Stdout) != 0 {
 		t.Errorf("Result.Stdout holds %d bytes of a streamed stdout, want 0", len(res.Stdout))
 	}
-	if got.n != size || got.h != want.h {
-		t.Errorf("writer got %d bytes (digest equal %t), want %d", got.n, got.h == want.h, size)
+	if got.n != size || got.nonZero {
+		t.Errorf("writer got %d bytes (non-zero among them: %t), want %d zeros", got.n, got.nonZero, size)
 	}
 	if string(res.Stderr) != "warn\n" {
 		t.Errorf("Result.Stderr = %q", res.Stderr)
