@@ -159,6 +159,7 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 	pr, pw := io.Pipe()
 	acquired := make(chan struct{})
 	det := newDetector(token, acquired, func() { pw.Close() })
+	det.limit = transport.OutputLimit(h.T)
 	l := &hostLock{pw: pw, det: det, ended: make(chan struct{}), stop: make(chan struct{})}
 	type result struct {
 		res transport.Result
@@ -245,12 +246,12 @@ func (l *hostLock) send(c transport.Cmd) error {
 func (l *hostLock) await(ctx context.Context) (transport.Result, error) {
 	select {
 	case line := <-l.det.resCh:
-		return parseResult(line)
+		return parseResult(line, l.det.limit)
 	case <-l.ended:
 		// Its answer may have come just before the end.
 		select {
 		case line := <-l.det.resCh:
-			return parseResult(line)
+			return parseResult(line, l.det.limit)
 		default:
 		}
 		l.broken = &LostLockError{Reason: l.why}
@@ -279,8 +280,12 @@ func (l *hostLock) run(ctx context.Context, c transport.Cmd) (transport.Result, 
 	return l.await(ctx)
 }
 
-// parseResult decodes a "CODE STDOUT STDERR" result line.
-func parseResult(line []byte) (transport.Result, error) {
+// parseResult decodes a "CODE STDOUT STDERR" result line; what the
+// command printed is bounded by limit (-max-output) as on its own exec.
+func parseResult(line []byte, limit int64) (transport.Result, error) {
+	if len(line) == 0 { // the detector dropped a result over the limit
+		return transport.Result{}, &transport.OutputLimitError{Limit: limit}
+	}
 	parts := strings.SplitN(string(line), " ", 3)
 	if len(parts) != 3 {
 		return transport.Result{}, fmt.Errorf("lock holder: malformed result")
@@ -293,6 +298,9 @@ func parseResult(line []byte) (transport.Result, error) {
 	errb, err2 := base64.StdEncoding.DecodeString(parts[2])
 	if err1 != nil || err2 != nil {
 		return transport.Result{}, fmt.Errorf("lock holder: undecodable output")
+	}
+	if int64(len(out)+len(errb)) > limit {
+		return transport.Result{}, &transport.OutputLimitError{Limit: limit}
 	}
 	return transport.Result{Stdout: out, Stderr: errb, ExitCode: code}, nil
 }
@@ -444,40 +452,54 @@ func (l *hostLock) writeLine() error {
 // the token line, calls onDone at the end line, signals aliveCh for each
 // alive line and passes each result line on resCh.
 type detector struct {
-	mu      sync.Mutex
-	buf     []byte // the last, incomplete line
-	pre     []byte // what came before the token (who holds the lock), bounded
-	token   []byte
-	found   chan struct{}
-	seen    bool
-	done    []byte
-	onDone  func()
-	ended   bool
-	alive   []byte
-	res     []byte
-	aliveCh chan struct{}
-	resCh   chan []byte
+	mu     sync.Mutex
+	buf    []byte // the last, incomplete line
+	pre    []byte // what came before the token (who holds the lock), bounded
+	token  []byte
+	found  chan struct{}
+	seen   bool
+	done   []byte
+	onDone func()
+	ended  bool
+	alive  []byte
+	res    []byte
+	limit  int64 // what one command may print (-max-output)
+	// skipping drops the rest of a line that grew past maxLine.
+	skipping bool
+	aliveCh  chan struct{}
+	resCh    chan []byte
 }
 
 func newDetector(token string, found chan struct{}, onDone func()) *detector {
 	return &detector{token: []byte(token), found: found, done: []byte(token + "-done"), onDone: onDone,
-		alive: []byte(token + "-alive"), res: []byte(token + "-res "), aliveCh: make(chan struct{}, 1), resCh: make(chan []byte, 1)}
+		alive: []byte(token + "-alive"), res: []byte(token + "-res "), limit: transport.DefaultMaxOutput,
+		aliveCh: make(chan struct{}, 1), resCh: make(chan []byte, 1)}
 }
 
 // maxPreamble bounds the holder description kept from a locked host.
 const maxPreamble = 4 << 10
 
-// maxHolderLine bounds one line of the holder's stdout: a result line
-// carries one command's output, base64-encoded, which the transport's
-// default -max-output bounds on a command of its own. The transport does
-// not keep or cap a streamed stdout, so the detector does.
-var maxHolderLine = base64.StdEncoding.EncodedLen(int(transport.DefaultMaxOutput)) + 64
+// maxLine bounds one line of the holder's stdout: a result line carries
+// one command's stdout and stderr, base64-encoded, which -max-output
+// bounds as it bounds a command of its own. The transport does not keep
+// or cap a streamed stdout, so the detector does.
+func (d *detector) maxLine() int {
+	return base64.StdEncoding.EncodedLen(int(d.limit)) + len(d.res) + 64
+}
 
 func (d *detector) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	n := len(p)
 	if !d.seen && len(d.pre) < maxPreamble {
 		d.pre = append(d.pre, p[:min(len(p), maxPreamble-len(d.pre))]...)
+	}
+	if d.skipping {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return n, nil
+		}
+		d.skipping, p = false, p[i+1:]
 	}
 	// Only p can hold a new line end: scanning from there keeps a long
 	// result line's cost linear in its size.
@@ -496,11 +518,16 @@ func (d *detector) Write(p []byte) (int, error) {
 	if consumed {
 		d.buf = append([]byte(nil), d.buf...) // do not pin what was read
 	}
-	if len(d.buf) > maxHolderLine {
-		d.buf = nil
-		return 0, &transport.OutputLimitError{Limit: int64(maxHolderLine)}
+	if len(d.buf) > d.maxLine() {
+		// Longer than any result may be: dropped up to its end, and the
+		// command's waiter hears it printed too much. The stream goes on,
+		// so the session and its lock do not stall.
+		if d.seen && bytes.HasPrefix(d.buf, d.res) {
+			d.resCh <- []byte{}
+		}
+		d.buf, d.skipping = nil, true
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // preamble is what the holder printed before it had the lock: when the

@@ -68,6 +68,9 @@ func ChildEnv(keep ...string) []string {
 	return env
 }
 
+// MaxOutputBytes is what one command may print (0: DefaultMaxOutput).
+func (l *Local) MaxOutputBytes() int64 { return l.MaxOutput }
+
 // Run implements Transport.
 func (l *Local) Run(ctx context.Context, c Cmd) (Result, error) {
 	if shell.ContainsNUL(c.Script) {

@@ -256,6 +256,9 @@ func (c *Client) GoString() string { return c.String() }
 // Execs counts exec requests sent on this connection.
 func (c *Client) Execs() int { return int(c.execs.Load()) }
 
+// MaxOutputBytes is what one Run may print (0: transport.DefaultMaxOutput).
+func (c *Client) MaxOutputBytes() int64 { return c.maxOut }
+
 // User is the login user after ssh_config resolution.
 func (c *Client) User() string { return c.user }
 
