@@ -166,6 +166,7 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 	pr, pw := io.Pipe()
 	acquired := make(chan struct{})
 	det := newDetector(token, acquired, func() { pw.Close() })
+	det.limit = transport.OutputLimit(h.T)
 	hctx, kill := context.WithCancel(ctx)
 	l := &hostLock{pw: pw, det: det, ended: make(chan struct{}), stop: make(chan struct{}), kill: kill}
 	type result struct {
@@ -206,7 +207,7 @@ func lockAndRun(ctx context.Context, h *resources.Host, holder string, timeout t
 			return nil, nil, fmt.Errorf("lock: %w", r.err)
 		}
 		if r.res.ExitCode == exitLocked {
-			holder := strings.TrimSpace(strings.ReplaceAll(string(r.res.Stdout), token+"-done", ""))
+			holder := strings.TrimSpace(strings.ReplaceAll(det.preamble(), token+"-done", ""))
 			return nil, nil, &LockError{Holder: holder}
 		}
 		if r.res.ExitCode == 0 {
@@ -265,12 +266,12 @@ func (l *hostLock) send(c transport.Cmd) error {
 func (l *hostLock) await(ctx context.Context) (transport.Result, error) {
 	select {
 	case line := <-l.det.resCh:
-		return parseResult(line)
+		return parseResult(line, l.det.limit)
 	case <-l.ended:
 		// Its answer may have come just before the end.
 		select {
 		case line := <-l.det.resCh:
-			return parseResult(line)
+			return parseResult(line, l.det.limit)
 		default:
 		}
 		l.broken = &LostLockError{Reason: l.why}
@@ -299,8 +300,12 @@ func (l *hostLock) run(ctx context.Context, c transport.Cmd) (transport.Result, 
 	return l.await(ctx)
 }
 
-// parseResult decodes a "CODE STDOUT STDERR" result line.
-func parseResult(line []byte) (transport.Result, error) {
+// parseResult decodes a "CODE STDOUT STDERR" result line; what the
+// command printed is bounded by limit (-max-output) as on its own exec.
+func parseResult(line []byte, limit int64) (transport.Result, error) {
+	if len(line) == 0 { // the detector dropped a result over the limit
+		return transport.Result{}, &transport.OutputLimitError{Limit: limit}
+	}
 	parts := strings.SplitN(string(line), " ", 3)
 	if len(parts) != 3 {
 		return transport.Result{}, fmt.Errorf("lock holder: malformed result")
@@ -313,6 +318,9 @@ func parseResult(line []byte) (transport.Result, error) {
 	errb, err2 := base64.StdEncoding.DecodeString(parts[2])
 	if err1 != nil || err2 != nil {
 		return transport.Result{}, fmt.Errorf("lock holder: undecodable output")
+	}
+	if int64(len(out)+len(errb)) > limit {
+		return transport.Result{}, &transport.OutputLimitError{Limit: limit}
 	}
 	return transport.Result{Stdout: out, Stderr: errb, ExitCode: code}, nil
 }
@@ -480,39 +488,90 @@ func (l *hostLock) writeLine() error {
 // the token line, calls onDone at the end line, signals aliveCh for each
 // alive line and passes each result line on resCh.
 type detector struct {
-	mu      sync.Mutex
-	buf     []byte // the last, incomplete line
-	token   []byte
-	found   chan struct{}
-	seen    bool
-	done    []byte
-	onDone  func()
-	ended   bool
-	alive   []byte
-	res     []byte
-	aliveCh chan struct{}
-	resCh   chan []byte
+	mu     sync.Mutex
+	buf    []byte // the last, incomplete line
+	pre    []byte // what came before the token (who holds the lock), bounded
+	token  []byte
+	found  chan struct{}
+	seen   bool
+	done   []byte
+	onDone func()
+	ended  bool
+	alive  []byte
+	res    []byte
+	limit  int64 // what one command may print (-max-output)
+	// skipping drops the rest of a line that grew past maxLine.
+	skipping bool
+	aliveCh  chan struct{}
+	resCh    chan []byte
 }
 
 func newDetector(token string, found chan struct{}, onDone func()) *detector {
 	return &detector{token: []byte(token), found: found, done: []byte(token + "-done"), onDone: onDone,
-		alive: []byte(token + "-alive"), res: []byte(token + "-res "), aliveCh: make(chan struct{}, 1), resCh: make(chan []byte, 1)}
+		alive: []byte(token + "-alive"), res: []byte(token + "-res "), limit: transport.DefaultMaxOutput,
+		aliveCh: make(chan struct{}, 1), resCh: make(chan []byte, 1)}
+}
+
+// maxPreamble bounds the holder description kept from a locked host.
+const maxPreamble = 4 << 10
+
+// maxLine bounds one line of the holder's stdout: a result line carries
+// one command's stdout and stderr, base64-encoded, which -max-output
+// bounds as it bounds a command of its own. The transport does not keep
+// or cap a streamed stdout, so the detector does.
+func (d *detector) maxLine() int {
+	return base64.StdEncoding.EncodedLen(int(d.limit)) + len(d.res) + 64
 }
 
 func (d *detector) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	n := len(p)
+	if !d.seen && len(d.pre) < maxPreamble {
+		d.pre = append(d.pre, p[:min(len(p), maxPreamble-len(d.pre))]...)
+	}
+	if d.skipping {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return n, nil
+		}
+		d.skipping, p = false, p[i+1:]
+	}
+	// Only p can hold a new line end: scanning from there keeps a long
+	// result line's cost linear in its size.
+	from := len(d.buf)
 	d.buf = append(d.buf, p...)
+	consumed := false
 	for {
-		i := bytes.IndexByte(d.buf, '\n')
+		i := bytes.IndexByte(d.buf[from:], '\n')
 		if i < 0 {
 			break
 		}
+		i += from
 		d.line(d.buf[:i])
-		d.buf = d.buf[i+1:]
+		d.buf, from, consumed = d.buf[i+1:], 0, true
 	}
-	d.buf = append([]byte(nil), d.buf...) // do not pin what was read
-	return len(p), nil
+	if consumed {
+		d.buf = append([]byte(nil), d.buf...) // do not pin what was read
+	}
+	if len(d.buf) > d.maxLine() {
+		// Longer than any result may be: dropped up to its end, and the
+		// command's waiter hears it printed too much. The stream goes on,
+		// so the session and its lock do not stall.
+		if d.seen && bytes.HasPrefix(d.buf, d.res) {
+			d.resCh <- []byte{}
+		}
+		d.buf, d.skipping = nil, true
+	}
+	return n, nil
+}
+
+// preamble is what the holder printed before it had the lock: when the
+// host is locked, the current holder's description.
+func (d *detector) preamble() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return string(d.pre)
 }
 
 func (d *detector) line(l []byte) {

@@ -20,6 +20,16 @@ func (e *OutputLimitError) Error() string {
 	return fmt.Sprintf("host printed more than %d bytes in one command (limit -max-output); command stopped", e.Limit)
 }
 
+// OutputLimit is the most one command on t may print (-max-output), for
+// callers that read a command's output from a stream of their own (see
+// Cmd.Stdout): DefaultMaxOutput unless t says otherwise.
+func OutputLimit(t Transport) int64 {
+	if l, ok := t.(interface{ MaxOutputBytes() int64 }); ok && l.MaxOutputBytes() > 0 {
+		return l.MaxOutputBytes()
+	}
+	return DefaultMaxOutput
+}
+
 // Budget bounds what one command may return, so a compromised host cannot
 // fill the controller's memory: every writer it wraps draws on one
 // allowance; the first write beyond it fails and closes Exceeded, so the

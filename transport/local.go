@@ -76,6 +76,9 @@ func ChildEnv(keep ...string) []string {
 	return env
 }
 
+// MaxOutputBytes is what one command may print (0: DefaultMaxOutput).
+func (l *Local) MaxOutputBytes() int64 { return l.MaxOutput }
+
 // Run implements Transport.
 func (l *Local) Run(ctx context.Context, c Cmd) (Result, error) {
 	if shell.ContainsNUL(c.Script) {
@@ -118,7 +121,7 @@ func (l *Local) Run(ctx context.Context, c Cmd) (Result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = budget.Wrap(&stdout), budget.Wrap(&stderr)
 	if c.Stdout != nil {
-		cmd.Stdout = budget.Wrap(io.MultiWriter(&stdout, c.Stdout))
+		cmd.Stdout = c.Stdout // streamed, not kept: see Cmd.Stdout
 	}
 	err = runStarted(cmd, status)
 	if berr := budget.Err(); berr != nil {

@@ -25,9 +25,12 @@ type Cmd struct {
 	Script string
 	Stdin  io.Reader
 	Sudo   bool // run privileged (sudo on SSH hosts; as-is when already root)
-	// Stdout, when set, also receives stdout as it arrives (Result.Stdout
-	// still holds all of it), for commands whose progress matters while
-	// they run, such as the host lock's holder.
+	// Stdout, when set, receives stdout as it arrives, instead of
+	// Result.Stdout (which then stays empty), for commands that print for
+	// as long as they run, such as the host lock's holder: the transport
+	// keeps none of it and does not count it against -max-output, so the
+	// writer must bound what it keeps itself. Stderr is still collected
+	// and capped.
 	Stdout io.Writer
 	// ReadOnly says the script only reads (a plan's batched read). On an
 	// image root the local transport then mounts the image read-only: the

@@ -256,6 +256,9 @@ func (c *Client) GoString() string { return c.String() }
 // Execs counts exec requests sent on this connection.
 func (c *Client) Execs() int { return int(c.execs.Load()) }
 
+// MaxOutputBytes is what one Run may print (0: transport.DefaultMaxOutput).
+func (c *Client) MaxOutputBytes() int64 { return c.maxOut }
+
 // User is the login user after ssh_config resolution.
 func (c *Client) User() string { return c.user }
 
@@ -351,12 +354,13 @@ type runOutput struct {
 // start wires the session's output to one budget and starts the exec line.
 func (c *Client) start(sess *gossh.Session, cmd transport.Cmd, useSudo bool) (*running, *runOutput, error) {
 	// A compromised host may print without end: everything it sends
-	// (sudo's chatter included) draws on one budget.
+	// (sudo's chatter included) draws on one budget, except a stdout the
+	// caller streams (it bounds what it keeps).
 	budget := transport.NewBudget(c.maxOut)
 	out := &runOutput{}
 	sess.Stdout = budget.Wrap(&out.stdout)
 	if cmd.Stdout != nil {
-		sess.Stdout = budget.Wrap(io.MultiWriter(&out.stdout, cmd.Stdout))
+		sess.Stdout = cmd.Stdout // streamed, not kept: see transport.Cmd.Stdout
 	}
 	// Every command is the same exec line; what it runs travels on stdin
 	// (see bootstrap): with sudo, first the sudo stage, and the script only

@@ -776,7 +776,8 @@ func TestInProcJumpShared(t *testing.T) {
 }
 
 // Cmd.Stdout receives output while the command still runs (the host
-// lock's holder relies on it), through sudo too; Result.Stdout has it all.
+// lock's holder relies on it), through sudo too; Result.Stdout keeps none
+// of it (the writer has it all).
 func TestInProcStreamingStdout(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
 	s := startServer(t, "", nil)
@@ -803,7 +804,7 @@ func TestInProcStreamingStdout(t *testing.T) {
 		default:
 		}
 		go io.Copy(io.Discard, pr)
-		if res := <-done; string(res.Stdout) != "first\nsecond\n" {
+		if res := <-done; len(res.Stdout) != 0 {
 			t.Errorf("%s: Result.Stdout %q", user, res.Stdout)
 		}
 	}
