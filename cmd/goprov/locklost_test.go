@@ -60,14 +60,19 @@ func waitHost(t *testing.T, h *testinfra.Host, script, want, what string) {
 // session dies the way a suspended laptop's session times out, without
 // telling the controller first. All are stopped first, so that none sees
 // another die (the holder would end its loop when its timeout(1) does).
-const killLockHolders = `pids=
+// Their parents are continued afterwards: sudo suspends itself when the
+// command it runs is stopped, and a suspended sudo would keep the dead
+// session open, which a real SIGKILL (no stop first) never does.
+const killLockHolders = `pids= parents=
 for p in /proc/[0-9]*; do
   for f in "$p"/fd/*; do
     if [ "$(readlink "$f" 2>/dev/null)" = /var/lib/goprov/apply.lock ]; then pids="$pids ${p#/proc/}"; break; fi
   done
 done
+for p in $pids; do parents="$parents $(ps -o ppid= -p "$p")"; done
 kill -STOP $pids 2>/dev/null
 kill -9 $pids 2>/dev/null
+kill -CONT $parents 2>/dev/null
 echo killed`
 
 // giveUpLock makes goprov's holder give the lock up the way it does after
