@@ -443,7 +443,16 @@ func (l *hostLock) check(ctx context.Context, timeout time.Duration) error {
 }
 
 // release gives the lock up: closing the holder's stdin ends its loop.
-func (l *hostLock) release() {
+func (l *hostLock) release() { l.end(10 * time.Second) }
+
+// abort ends the holder's session at once, for a command that hangs (the
+// holder answers nothing until it ends): the transport stops the session
+// and the flock goes with the holder.
+func (l *hostLock) abort() { l.end(0) }
+
+// end closes the holder's stdin and, if its session has not ended within
+// grace, stops the session: the flock goes with the holder.
+func (l *hostLock) end(grace time.Duration) {
 	if l.local != nil {
 		l.once.Do(l.local)
 		return
@@ -453,26 +462,9 @@ func (l *hostLock) release() {
 		l.pw.Close()
 		select {
 		case <-l.ended:
-		case <-time.After(10 * time.Second):
-			// The host stopped answering: end the session; the
-			// flock goes with the holder.
+		case <-time.After(grace):
 			l.kill()
 		}
-	})
-}
-
-// abort ends the holder's session at once, for a command that hangs (the
-// holder answers nothing until it ends): the transport stops the session
-// and the flock goes with the holder.
-func (l *hostLock) abort() {
-	if l.local != nil {
-		l.once.Do(l.local)
-		return
-	}
-	l.once.Do(func() {
-		close(l.stop)
-		l.pw.Close()
-		l.kill()
 	})
 }
 

@@ -176,16 +176,59 @@ func confirmApply(stdout io.Writer) bool {
 	return true
 }
 
+// applyFlags are apply's own flags, beside the shared runFlags.
+type applyFlags struct {
+	auto, rootNetwork *bool
+	lockTimeout       *time.Duration
+	journalPath       *string
+	maxSize           sizeFlag
+}
+
+func (a *applyFlags) register(fs *flag.FlagSet) {
+	a.auto = fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
+	a.lockTimeout = fs.Duration("lock-timeout", planner.DefaultLockTimeout, "wait at most `D` for another apply's lock on a host, then fail naming its holder")
+	a.journalPath = fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
+	a.rootNetwork = fs.Bool("root-network", false, "let apt's download phase in image roots use this machine's network (maintainer scripts still run without it; see docs/image-roots.md)")
+	a.maxSize = sizeFlag(journal.DefaultMaxSize)
+	fs.Var(&a.maxSize, "journal-max-size", "rotate a host's journal into journal.jsonl.N before it grows past `SIZE` (0: never)")
+}
+
+// configure sets e from apply's flags.
+func (a *applyFlags) configure(e *planner.Engine) {
+	if c, ok := e.Connector.(*connect.Connector); ok {
+		c.RootNetwork = *a.rootNetwork
+	}
+	e.JournalPath = *a.journalPath
+	e.JournalMaxSize = int64(a.maxSize)
+	if a.maxSize == 0 {
+		e.JournalMaxSize = -1
+	}
+	e.LockTimeout = *a.lockTimeout
+}
+
+// nothingToApply reports a plan without changes; it fails when a host did.
+func nothingToApply(stdout io.Writer, p *planner.Plan, json bool, tv views.Text) int {
+	if json {
+		views.JSON(stdout, p, views.ModeApply)
+	} else {
+		fmt.Fprintln(stdout, "Nothing to apply.")
+	}
+	if p.Summary().Failed > 0 {
+		if !json {
+			tv.HostSummary(stdout, p)
+		}
+		return exitError
+	}
+	return exitOK
+}
+
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("apply", "apply [DIR | PLANFILE] [flags]", stderr)
 	var rf runFlags
 	rf.register(fs)
-	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation (required when stdin is not a terminal)")
-	lockTimeout := fs.Duration("lock-timeout", planner.DefaultLockTimeout, "wait at most `D` for another apply's lock on a host, then fail naming its holder")
-	journalPath := fs.String("journal", "", "also append the change journal to `FILE` on this machine (every host keeps its own in /var/log/goprov/journal.jsonl)")
-	rootNetwork := fs.Bool("root-network", false, "let apt's download phase in image roots use this machine's network (maintainer scripts still run without it; see docs/image-roots.md)")
-	maxSize := sizeFlag(journal.DefaultMaxSize)
-	fs.Var(&maxSize, "journal-max-size", "rotate a host's journal into journal.jsonl.N before it grows past `SIZE` (0: never)")
+	var af applyFlags
+	af.register(fs)
+	auto, journalPath := af.auto, af.journalPath
 	arg, code, ok := dirFlagArgs(fs, args, stderr)
 	if !ok {
 		return code
@@ -211,15 +254,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitError
 	}
 	defer e.Close()
-	if c, ok := e.Connector.(*connect.Connector); ok {
-		c.RootNetwork = *rootNetwork
-	}
-	e.JournalPath = *journalPath
-	e.JournalMaxSize = int64(maxSize)
-	if maxSize == 0 {
-		e.JournalMaxSize = -1
-	}
-	e.LockTimeout = *lockTimeout
+	af.configure(e)
 	if !saved {
 		_, targets, ok := rf.load(arg, stderr)
 		if !ok {
@@ -241,18 +276,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		tv.Human(stdout, p, mode)
 	}
 	if !p.HasChanges() {
-		if rf.json {
-			views.JSON(stdout, p, views.ModeApply)
-		} else {
-			fmt.Fprintln(stdout, "Nothing to apply.")
-		}
-		if p.Summary().Failed > 0 {
-			if !rf.json {
-				tv.HostSummary(stdout, p)
-			}
-			return exitError
-		}
-		return exitOK
+		return nothingToApply(stdout, p, rf.json, tv)
 	}
 	if !*auto && !confirmApply(stdout) {
 		return exitError
