@@ -58,7 +58,7 @@ func FileProbe(p string) string { return fileProbe(p, "") }
 // no line (stat failed, the file appeared since) stats it itself.
 func FileProbes(paths ...string) (prelude string, probes []string) {
 	var b strings.Builder
-	b.WriteString(`gfs() { gk= go=; for p do shift; if [ -f "$p" ] && [ ! -L "$p" ]; then set -- "$@" "$p"; gk=${gk}1; else gk=${gk}0; fi; done
+	b.WriteString(`gfs() { gk= go=; for gp do shift; if [ -f "$gp" ] && [ ! -L "$gp" ]; then set -- "$@" "$gp"; gk=${gk}1; else gk=${gk}0; fi; done
 [ $# -eq 0 ] || go=$(stat -c '%s %a %u %g' -- "$@" 2>/dev/null) || go=; }
 gfs`)
 	for _, p := range paths {
