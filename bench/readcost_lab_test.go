@@ -26,12 +26,15 @@ import (
 // read's host CPU (1–3 ms each on a loaded machine; see README.md, "Profile
 // of a no-op read"), and unlike time it is exact. readExecBudget is the
 // baseline without its firewall (facts, profile_script, sudoers_dropin,
-// audit_rules: a stat per file, auditctl -v and -s, ausyscall's two
-// tables); fullReadExecBudget the whole baseline, whose firewall adds one
-// awk over every file it needs and iptables (ufw enabled: its kernel state).
+// audit_rules: one stat per probe for all of its files and auditctl -s;
+// auditctl -v and
+// ausyscall's two tables come from the facts cache an apply leaves in
+// goprov's state dir while the tools it names are unchanged);
+// fullReadExecBudget the whole baseline, whose firewall adds one awk over
+// every file it needs and iptables (ufw enabled: its kernel state).
 const (
-	readExecBudget     = 8
-	fullReadExecBudget = 10
+	readExecBudget     = 4
+	fullReadExecBudget = 6
 )
 
 // A no-op read of the bench baseline starts at most readExecBudget

@@ -46,12 +46,48 @@ const maxShellRead = 1024
 // bytes are exact when their count is stat's size, since read can only
 // lose bytes (NULs; characters counted in a multibyte locale); otherwise
 // head reads it. One program (stat) for a small text file.
-func FileProbe(p string) string {
+func FileProbe(p string) string { return fileProbe(p, "") }
+
+// FileProbes is FileProbe for several paths with one stat for all of them
+// (one program instead of one per file): prelude, run before the probes in
+// the same shell (outside their subshells; it prints nothing), stats every
+// path that is a regular file and no symlink with one stat and hands each
+// probe its line; probes[i] is then FileProbe(paths[i]) using it. Exact per
+// file: stat's lines are taken only when stat answered for every file it
+// was given (exit 0: one line each, in order), and a probe whose file has
+// no line (stat failed, the file appeared since) stats it itself.
+func FileProbes(paths ...string) (prelude string, probes []string) {
+	var b strings.Builder
+	b.WriteString(`gfs() { gk= go=; for gp do shift; if [ -f "$gp" ] && [ ! -L "$gp" ]; then set -- "$@" "$gp"; gk=${gk}1; else gk=${gk}0; fi; done
+[ $# -eq 0 ] || go=$(stat -c '%s %a %u %g' -- "$@" 2>/dev/null) || go=; }
+gfs`)
+	for _, p := range paths {
+		b.WriteString(" " + shell.Quote(p))
+	}
+	b.WriteString("\n")
+	for i, p := range paths {
+		v := "gf" + strconv.Itoa(i)
+		// gk's i-th flag says whether path i was given to stat; each one
+		// given takes the next line.
+		fmt.Fprintf(&b, "%s=; case $gk in %s1*) [ -z \"$go\" ] || { %s=${go%%%%\"\n\"*}; case $go in *\"\n\"*) go=${go#*\"\n\"} ;; *) go= ;; esac; } ;; esac\n",
+			v, strings.Repeat("?", i), v)
+		probes = append(probes, fileProbe(p, v))
+	}
+	return b.String(), probes
+}
+
+// fileProbe is FileProbe; with statVar set, that variable's value (when
+// not empty) stands for the file's stat line.
+func fileProbe(p, statVar string) string {
 	q := shell.Quote(p)
 	max := strconv.Itoa(MaxProbeFile)
+	st := `s=$(stat -c '%s %a %u %g' -- "$f") || exit`
+	if statVar != "" {
+		st = `s=$` + statVar + `; [ -n "$s" ] || { s=$(stat -c '%s %a %u %g' -- "$f") || exit; }`
+	}
 	return `f=` + q + `
 if [ -L "$f" ]; then printf 'symlink\n'
-elif [ -f "$f" ]; then s=$(stat -c '%s %a %u %g' -- "$f") || exit
+elif [ -f "$f" ]; then ` + st + `
   n=${s%% *}
   if [ "$n" -gt ` + max + ` ]; then printf 'toolarge %s\n' "$n"
   else printf 'file %s\n' "${s#* }" || exit

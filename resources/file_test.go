@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,4 +130,65 @@ func TestWriteFile(t *testing.T) {
 			t.Fatal("path executed")
 		}
 	})
+}
+
+// FileProbes answers for each path exactly what FileProbe answers, under
+// dash, bash and busybox, with one stat for all the files (counted by a stat
+// on PATH that logs its calls), and stays exact when that one stat fails
+// (each probe then stats its own file).
+func TestFileProbesOneStatSameAnswers(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	must(t, os.WriteFile(p("small"), []byte("a\nb"), 0o640))
+	must(t, os.WriteFile(p("it's spaced"), []byte("x\n"), 0o600))
+	must(t, os.WriteFile(p("empty"), nil, 0o644))
+	must(t, os.WriteFile(p("large"), []byte(strings.Repeat("y\n", maxShellRead)), 0o644))
+	must(t, os.Symlink(p("small"), p("link")))
+	must(t, os.Mkdir(p("dir"), 0o755))
+	paths := []string{p("small"), p("absent"), p("it's spaced"), p("link"), p("empty"), p("dir"), p("large")}
+	realStat, err := exec.LookPath("stat")
+	must(t, err)
+	bin := t.TempDir()
+	shim := func(body string) {
+		must(t, os.WriteFile(filepath.Join(bin, "stat"), []byte("#!/bin/sh\necho \"$#\" >>"+p("calls")+"\n"+body+"\nexec "+realStat+" \"$@\"\n"), 0o755))
+	}
+	run := func(sh, script string) []byte {
+		t.Helper()
+		args := []string{"-c", script}
+		if sh == "busybox" {
+			args = append([]string{"sh"}, args...)
+		}
+		cmd := exec.Command(sh, args...)
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C"}
+		out, err := cmd.Output()
+		must(t, err)
+		return out
+	}
+	calls := func() string {
+		b, _ := os.ReadFile(p("calls"))
+		must(t, os.RemoveAll(p("calls")))
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	for _, sh := range []string{"dash", "bash", "busybox"} {
+		for _, tc := range []struct{ name, shim, calls string }{
+			{"one stat", "", "7"}, // -c FORMAT -- and the 4 regular files
+			{"that stat fails", `[ "$#" -le 4 ] || exit 1`, "7 4 4 4 4"},
+		} {
+			shim(tc.shim)
+			pre, probes := FileProbes(paths...)
+			parts, err := SplitMulti(run(sh, pre+MultiProbe(probes...)), len(paths))
+			must(t, err)
+			// busybox's sh runs its own stat applet, not the one on PATH:
+			// there only the answers are compared.
+			if got := calls(); sh != "busybox" && got != tc.calls {
+				t.Errorf("%s, %s: stat called with %q args, want %q", sh, tc.name, got, tc.calls)
+			}
+			for i, path := range paths {
+				if want := run(sh, FileProbe(path)); string(parts[i]) != string(want) {
+					t.Errorf("%s, %s, %s: got %.80q, FileProbe says %.80q", sh, tc.name, filepath.Base(path), parts[i], want)
+				}
+			}
+			calls()
+		}
+	}
 }

@@ -465,11 +465,8 @@ func (r *Rules) Writes(h *resources.Host, ch resources.Change) ([]resources.File
 	if resources.FileChange(st.file, want, r.Path()).Action == resources.NoOp {
 		return nil, true, nil
 	}
-	return []resources.FileWrite{{File: *want, Opt: rulesWrite}}, true, nil
+	return []resources.FileWrite{{File: *want, Opt: writeOptions(h)}}, true, nil
 }
-
-// rulesWrite creates rules.d if it is missing.
-var rulesWrite = resources.WriteOptions{MkdirMode: 0o750}
 
 // restore puts the file back as the probe found it, reloads, and checks
 // that the kernel lists exactly the rules it listed before the apply.
@@ -500,7 +497,7 @@ func (r *Rules) writeOrRemove(ctx context.Context, h *resources.Host, want *reso
 	if want == nil {
 		return resources.RemoveFile(ctx, h, r.Path())
 	}
-	if err := resources.WriteFile(ctx, h, *want, rulesWrite); err != nil {
+	if err := resources.WriteFile(ctx, h, *want, writeOptions(h)); err != nil {
 		return fmt.Errorf("%s: %w", r.Path(), err)
 	}
 	return nil

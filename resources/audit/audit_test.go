@@ -339,7 +339,8 @@ func TestApplyWithoutLoad(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		all := strings.Join(f.scripts, "\n---\n")
-		if strings.Contains(all, "augenrules") || strings.Contains(all, "auditctl") {
+		// The facts cache's refresh only asks auditctl its version.
+		if load := strings.ReplaceAll(all, factsRefresh, ""); strings.Contains(load, "augenrules") || strings.Contains(load, "auditctl") {
 			t.Errorf("%s: tried to load:\n%s", tc.name, all)
 		}
 		if !strings.Contains(all, "f=/etc/audit/rules.d/50-sudo.rules") {

@@ -15,16 +15,6 @@ import (
 // version of auditctl and its syscall tables (the host's ausyscall), and
 // whether the paths the rules depend on exist.
 
-// factsProbe prints auditctl's version, the machine (uname -m's, from
-// /proc where the kernel has it: one program fewer) and ausyscall's
-// tables for b64 and b32. Image roots get "image": their binaries are not
-// run (the image is not this machine), so syscalls are not checked there.
-const factsProbe = findTools + `v=$("$a" -v 2>/dev/null) || :; v=${v%%"
-"*}; printf '%s\n' "${v:-` + versionUnknown + `}"
-{ IFS= read -r m </proc/sys/kernel/arch && printf '%s\n' "$m"; } 2>/dev/null || uname -m
-s=$(command -v ausyscall 2>/dev/null || echo /usr/bin/ausyscall)
-for arch in b64 b32; do echo "@@table $arch"; "$s" "$arch" --dump 2>&1 || true; done`
-
 // versionUnknown is factsProbe's line when auditctl printed no version
 // (it is missing or failed).
 const versionUnknown = "auditctl version unknown"

@@ -163,11 +163,12 @@ func (s *Script) Path() string { return "/etc/profile.d/" + s.Name + ".sh" }
 // Probe implements resources.Resource: the script and zsh's zprofile, and
 // with verify the listed users' login shells.
 func (s *Script) Probe(h *resources.Host) string {
-	parts := []string{resources.FileProbe(h.Path(s.Path())), resources.FileProbe(h.Path(ZProfile))}
+	// Both files with one stat: every program a read starts costs the host.
+	pre, parts := resources.FileProbes(h.Path(s.Path()), h.Path(ZProfile))
 	if s.verifyActive(h) {
 		parts = append(parts, s.verifyProbe())
 	}
-	return resources.MultiProbe(parts...)
+	return pre + resources.MultiProbe(parts...)
 }
 
 func (s *Script) desired() *resources.DesiredFile {
