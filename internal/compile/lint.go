@@ -21,11 +21,7 @@ func Lint(cfg *dsl.Config) hcl.Diagnostics {
 	}
 	var diags hcl.Diagnostics
 	for _, r := range cfg.Resources {
-		k, ok := resources.Lookup(r.Kind)
-		if !ok {
-			continue
-		}
-		l, ok := k.(resources.Linter)
+		l, ok := kindAs[resources.Linter](r.Kind)
 		if !ok {
 			continue
 		}
@@ -88,11 +84,7 @@ func rangeOf(body hcl.Body, name string, fallback hcl.Range) *hcl.Range {
 func lintEgress(cfg *dsl.Config) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, r := range cfg.Resources {
-		k, ok := resources.Lookup(r.Kind)
-		if !ok {
-			continue
-		}
-		needer, ok := k.(resources.EgressNeeder)
+		needer, ok := kindAs[resources.EgressNeeder](r.Kind)
 		if !ok {
 			continue
 		}
@@ -130,18 +122,29 @@ func egressBlocked(cfg *dsl.Config, host string, need resources.EgressNeed) (by,
 	}
 	asked := map[string]bool{}
 	for _, r := range on {
-		k, ok := resources.Lookup(r.Kind)
-		if !ok || asked[r.Kind] {
+		if asked[r.Kind] {
 			continue
 		}
 		asked[r.Kind] = true
-		if f, ok := k.(resources.EgressFilter); ok {
+		if f, ok := kindAs[resources.EgressFilter](r.Kind); ok {
 			if by, why, fix, blocked = f.BlocksEgress(on, need); blocked {
 				return by, why, fix, true
 			}
 		}
 	}
 	return "", "", "", false
+}
+
+// kindAs is the registered kind of that name, if it offers the optional
+// interface T (a Linter, an EgressNeeder, …).
+func kindAs[T any](kind string) (T, bool) {
+	var zero T
+	k, ok := resources.Lookup(kind)
+	if !ok {
+		return zero, false
+	}
+	t, ok := k.(T)
+	return t, ok
 }
 
 func aims(r *dsl.Resource, host string) bool {
